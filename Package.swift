@@ -1,0 +1,37 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let optimize: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+
+let package = Package(
+    name: "SwiftViT",
+    products: [
+        .library(name: "SwiftViT", targets: ["ViTTensor", "ViTImage", "ViTCheckpoint"]),
+        .executable(name: "vit", targets: ["vit"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
+        .target(
+            name: "CImageCodecs",
+            cSettings: [.unsafeFlags(["-O2"])],
+            linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg"), .linkedLibrary("z")]),
+        .target(name: "ViTTensor", dependencies: ["CBLAS"], swiftSettings: optimize),
+        .target(name: "ViTImage", dependencies: ["CImageCodecs", "ViTTensor"], swiftSettings: optimize),
+        .target(name: "ViTCheckpoint", dependencies: ["ViTTensor"], swiftSettings: optimize),
+        .executableTarget(
+            name: "vit",
+            dependencies: [
+                "ViTTensor", "ViTImage", "ViTCheckpoint",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .testTarget(name: "ViTTensorTests", dependencies: ["ViTTensor", "ViTCheckpoint"],
+                    resources: [.copy("Golden")]),
+        .testTarget(name: "ViTImageTests", dependencies: ["ViTImage", "ViTTensor"],
+                    resources: [.copy("Golden")]),
+        .testTarget(name: "ViTCheckpointTests", dependencies: ["ViTCheckpoint", "ViTTensor"]),
+        .testTarget(name: "CLITests", dependencies: ["vit"]),
+    ]
+)

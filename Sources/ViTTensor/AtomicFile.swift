@@ -1,0 +1,41 @@
+import Foundation
+
+/// Errors from writing files.
+public struct FileWriteError: Error, CustomStringConvertible {
+    public let path: String
+    public let reason: String
+    public var description: String { "\(path): \(reason)" }
+}
+
+/// Writes `data` to `path` through a temporary file in the same folder, then a rename, so
+/// that readers see the old file or the whole new one, never a part of it.
+public func writeAtomically(_ data: Data, toPath path: String) throws {
+    let url = URL(fileURLWithPath: path)
+    let temporary = url.deletingLastPathComponent().appendingPathComponent(
+        ".\(url.lastPathComponent).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp").path
+    func failure(_ what: String) -> FileWriteError {
+        FileWriteError(path: path, reason: "cannot \(what) (\(String(cString: strerror(errno))))")
+    }
+    let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw failure("create the file") }
+    var ok = data.withUnsafeBytes { bytes -> Bool in
+        var offset = 0
+        while offset < bytes.count {
+            let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                return false
+            }
+            offset += n
+        }
+        return true
+    }
+    var error = ok ? nil : failure("write")
+    if ok && fsync(fd) != 0 { ok = false; error = failure("write") }
+    close(fd)
+    if ok && rename(temporary, path) != 0 { ok = false; error = failure("replace the file") }
+    if !ok {
+        unlink(temporary)
+        throw error!
+    }
+}

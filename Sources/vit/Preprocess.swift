@@ -1,0 +1,70 @@
+import ArgumentParser
+import Foundation
+import ViTCheckpoint
+import ViTImage
+import ViTTensor
+
+struct Preprocess: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write an image exactly as a model sees it, to compare with HF or timm.",
+        discussion: """
+            Decodes IMAGE to RGB as Pillow does, then resizes and crops it with the profile's
+            Pillow-exact filter. OUT.png holds the 8-bit result before normalization; with
+            --tensor, the normalized [3, H, W] Float32 input is written as safetensors
+            (tensor "pixel_values").
+            Profiles: \(PreprocessProfile.builtIn.map(\.name).joined(separator: ", ")).
+            """)
+
+    @Argument(help: "A PNG or JPEG file.")
+    var image: String
+
+    @Option(help: "Preprocessing profile.")
+    var profile: String = PreprocessProfile.hfViT.name
+
+    @Option(name: .shortAndLong, help: "Where to write the preprocessed image (PNG).")
+    var output: String?
+
+    @Option(help: "Where to write the normalized input tensor (safetensors).")
+    var tensor: String?
+
+    @Option(help: "Refuse images with more pixels than this (decompression bombs).")
+    var maxPixels: Int = Image.defaultMaxPixels
+
+    func validate() throws {
+        guard PreprocessProfile.named(profile) != nil else {
+            throw ValidationError("unknown profile '\(profile)'; choose one of \(PreprocessProfile.builtIn.map(\.name).joined(separator: ", "))")
+        }
+        guard output != nil || tensor != nil else {
+            throw ValidationError("nothing to write: give -o OUT.png, --tensor OUT.safetensors, or both")
+        }
+        guard maxPixels > 0 else { throw ValidationError("--max-pixels must be positive") }
+    }
+
+    func run() throws {
+        let profile = PreprocessProfile.named(profile)!
+        do {
+            let decoded = try Image.read(path: image, maxPixels: maxPixels)
+            let input = profile.apply(to: decoded)
+            if let output {
+                try input.writePNG(path: output, text: [
+                    ("Software", "SwiftViT \(swiftViTVersion)"),
+                    ("Source", image),
+                    ("Profile", profile.name),
+                ])
+            }
+            if let tensor {
+                let pixels = profile.normalizedTensor(input)
+                let description = String(data: try JSONEncoder().encode(profile), encoding: .utf8)!
+                try writeSafeTensors(["pixel_values": pixels],
+                                     metadata: ["source": image, "preprocess": description],
+                                     toPath: tensor)
+            }
+        } catch let error as ImageError {
+            throw CLIFailure(error)
+        } catch let error as CheckpointError {
+            throw CLIFailure(error)
+        } catch let error as FileWriteError {
+            throw CLIFailure(error)
+        }
+    }
+}

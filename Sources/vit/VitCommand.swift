@@ -1,0 +1,40 @@
+import ArgumentParser
+import Foundation
+
+/// The version printed by `vit --version`.
+let swiftViTVersion = "0.1.0"
+
+@main
+struct Vit: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vit",
+        abstract: "Vision Transformers on the command line: classify, preprocess and study images.",
+        version: swiftViTVersion,
+        subcommands: [Preprocess.self])
+
+    /// Runs the command; known failures print one line on stderr and exit 1.
+    static func runMain() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let error as CLIFailure {
+            printError(error.message)
+            Foundation.exit(1)
+        } catch {
+            exit(withError: error)
+        }
+    }
+
+    static func main() { runMain() }
+}
+
+/// A failure already described in one line for the user.
+struct CLIFailure: Error {
+    let message: String
+    init(_ message: String) { self.message = message }
+    init(_ error: Error) { self.message = "\(error)" }
+}
+
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+}

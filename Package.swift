@@ -27,11 +27,13 @@ let package = Package(
                 "ViTTensor", "ViTImage", "ViTCheckpoint",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .testTarget(name: "ViTTensorTests", dependencies: ["ViTTensor", "ViTCheckpoint"],
-                    resources: [.copy("Golden")]),
-        .testTarget(name: "ViTImageTests", dependencies: ["ViTImage", "ViTTensor"],
-                    resources: [.copy("Golden")]),
-        .testTarget(name: "ViTCheckpointTests", dependencies: ["ViTCheckpoint", "ViTTensor"]),
-        .testTarget(name: "CLITests", dependencies: ["vit"]),
+        // Shared by the test targets: element-wise comparison and paths into the repository.
+        .target(name: "ViTTestSupport", dependencies: ["ViTTensor"], path: "Tests/TestSupport"),
+        .testTarget(name: "ViTTensorTests", dependencies: ["ViTTensor", "ViTCheckpoint", "ViTTestSupport"],
+                    exclude: ["Golden"]),
+        .testTarget(name: "ViTImageTests", dependencies: ["ViTImage", "ViTTensor", "ViTTestSupport"],
+                    exclude: ["Golden"]),
+        .testTarget(name: "ViTCheckpointTests", dependencies: ["ViTCheckpoint", "ViTTensor", "ViTTestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["vit", "ViTImage", "ViTCheckpoint", "ViTTestSupport"]),
     ]
 )

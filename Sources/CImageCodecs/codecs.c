@@ -137,7 +137,7 @@ int cic_png_decode(const uint8_t *data, size_t size, uint8_t *pixels, size_t pix
     if (!rows) png_error(png, "out of memory");
     for (int y = 0; y < info.height; y++) rows[y] = pixels + (size_t)y * row_bytes;
     png_read_image(png, rows);
-    png_read_end(png, NULL);
+    // Like Pillow, stop after the image data: a missing IEND is not an error.
     free(rows);
     png_destroy_read_struct(&png, &png_info, NULL);
     return 0;

@@ -38,6 +38,11 @@ extension Image {
         } else {
             throw fail("not a PNG or JPEG image")
         }
+        // The pixel budget is checked from the header alone, before libpng or libjpeg
+        // allocate anything or read further.
+        if let (width, height) = headerSize(bytes, format: format), width * height > maxPixels {
+            throw fail("\(width)x\(height) is \(width * height) pixels, more than the limit of \(maxPixels) (a decompression bomb?)")
+        }
         var message = [CChar](repeating: 0, count: 256)
         var info = cic_info()
         let infoStatus = bytes.withUnsafeBufferPointer { b in
@@ -64,6 +69,34 @@ extension Image {
         let width = Int(info.width), height = Int(info.height)
         return Image(width: width, height: height, channels: 3,
                      pixels: pillowRGB(samples, info: info, format: format, pixelCount: pixelCount))
+    }
+
+    /// Width and height from the PNG IHDR chunk or the first JPEG start-of-frame marker.
+    private static func headerSize(_ bytes: [UInt8], format: ImageFormat) -> (Int, Int)? {
+        func be32(_ i: Int) -> Int { bytes[i..<(i + 4)].reduce(0) { $0 << 8 | Int($1) } }
+        func be16(_ i: Int) -> Int { Int(bytes[i]) << 8 | Int(bytes[i + 1]) }
+        switch format {
+        case .png:
+            guard bytes.count >= 24, bytes[12..<16].elementsEqual("IHDR".utf8) else { return nil }
+            return (be32(16), be32(20))
+        case .jpeg:
+            var i = 2
+            while i + 4 <= bytes.count {
+                guard bytes[i] == 0xFF else { return nil }
+                let marker = bytes[i + 1]
+                if marker == 0xFF { i += 1; continue }                      // fill byte
+                if marker == 0xD8 || (0xD0...0xD7).contains(marker) { i += 2; continue }
+                let length = be16(i + 2)
+                // SOF0...SOF15 except DHT (C4), JPG (C8) and DAC (CC)
+                if (0xC0...0xCF).contains(marker) && ![0xC4, 0xC8, 0xCC].contains(marker) {
+                    guard i + 9 <= bytes.count else { return nil }
+                    return (be16(i + 7), be16(i + 5))
+                }
+                if marker == 0xDA || marker == 0xD9 { return nil }         // scan data or end
+                i += 2 + length
+            }
+            return nil
+        }
     }
 
     /// Pillow's conversion of each decoded mode to RGB.

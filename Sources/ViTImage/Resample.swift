@@ -39,7 +39,8 @@ public enum ResampleFilter: String, Sendable, CaseIterable, Codable {
             if x == 0 { return 1 }
             if x >= 1 { return 0 }
             let px = x * Double.pi
-            return sin(px) / px * (0.54 + 0.46 * cos(px))
+            // Pillow writes these constants as single-precision literals.
+            return sin(px) / px * (Double(Float(0.54)) + Double(Float(0.46)) * cos(px))
         case .bicubic:  // Keys' cubic convolution with a = -0.5
             let a = -0.5, x = Swift.abs(x)
             if x < 1 { return ((a + 2) * x - (a + 3)) * x * x + 1 }
@@ -61,22 +62,27 @@ extension Image {
     /// This image resized to exactly `width` x `height` the way Pillow's `Image.resize` does
     /// it: nearest neighbour by its affine sampler, the other filters as a separable
     /// convolution whose support widens with the downscale factor (antialiasing), with
-    /// fixed-point coefficients, a horizontal pass then a vertical pass, each rounded to 8
-    /// bits (Pillow's libImaging/Resample.c, described in words in its documentation).
+    /// fixed-point coefficients, and two passes (horizontal then vertical, or the reverse
+    /// as Pillow 13 chooses), each rounded to 8 bits.
     public func resized(width outWidth: Int, height outHeight: Int, filter: ResampleFilter) -> Image {
         precondition(outWidth > 0 && outHeight > 0, "resize to an empty size \(outWidth)x\(outHeight)")
         if outWidth == width && outHeight == height { return self }
         if filter == .nearest { return resizedNearest(width: outWidth, height: outHeight) }
-        var image = self
-        if outWidth != width {
-            let coefficients = FixedPointCoefficients(inSize: width, outSize: outWidth, filter: filter)
-            image = image.resampledHorizontally(coefficients)
+        let horizontal = { (image: Image) -> Image in
+            guard outWidth != image.width else { return image }
+            return image.resampledHorizontally(
+                FixedPointCoefficients(inSize: image.width, outSize: outWidth, filter: filter))
         }
-        if outHeight != height {
-            let coefficients = FixedPointCoefficients(inSize: height, outSize: outHeight, filter: filter)
-            image = image.resampledVertically(coefficients)
+        let vertical = { (image: Image) -> Image in
+            guard outHeight != image.height else { return image }
+            return image.resampledVertically(
+                FixedPointCoefficients(inSize: image.height, outSize: outHeight, filter: filter))
         }
-        return image
+        // Pillow 13 runs the vertical pass first when the height shrinks by more than twice
+        // as many pixels as the width does (python-pillow/Pillow#9549); the order changes
+        // the 8-bit rounding in between. Established on 1455 random cases against Pillow.
+        let verticalFirst = outHeight < height && height - outHeight > 2 * (width - outWidth)
+        return verticalFirst ? horizontal(vertical(self)) : vertical(horizontal(self))
     }
 
     /// Pillow's nearest neighbour: source coordinate (x + 0.5) * scale, accumulated in

@@ -1,0 +1,65 @@
+import Foundation
+import ViTTensor
+
+/// The repository's root folder, found from this file's location.
+public let repositoryRoot: URL = URL(fileURLWithPath: #filePath)
+    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+/// A path inside the repository.
+public func repositoryPath(_ relative: String) -> String {
+    repositoryRoot.appendingPathComponent(relative).path
+}
+
+/// The element-by-element comparison of two arrays: every element must satisfy
+/// |actual - expected| <= atol + rtol * |expected|. The description names the worst
+/// element and both of its values.
+public struct Comparison: CustomStringConvertible {
+    public let passed: Bool
+    public let count: Int
+    public let failures: Int
+    public let worstIndex: Int
+    public let worstActual: Float
+    public let worstExpected: Float
+    public let maxAbsoluteError: Float
+
+    public var description: String {
+        let verdict = passed ? "ok" : "\(failures) of \(count) elements out of tolerance"
+        return "\(verdict); max abs error \(maxAbsoluteError) at [\(worstIndex)]: got \(worstActual), expected \(worstExpected)"
+    }
+}
+
+public func compare(_ actual: [Float], _ expected: [Float], atol: Float, rtol: Float = 0) -> Comparison {
+    guard actual.count == expected.count else {
+        return Comparison(passed: false, count: expected.count, failures: expected.count, worstIndex: -1,
+                          worstActual: .nan, worstExpected: .nan, maxAbsoluteError: .infinity)
+    }
+    var failures = 0, worst = 0
+    var worstExcess = -Float.infinity, maxError: Float = 0
+    for i in 0..<actual.count {
+        let error = abs(actual[i] - expected[i])
+        let allowed = atol + rtol * abs(expected[i])
+        let excess = error.isNaN ? .infinity : error - allowed
+        if !(error <= allowed) { failures += 1 }
+        if excess > worstExcess { worstExcess = excess; worst = i }
+        maxError = max(maxError, error.isNaN ? .infinity : error)
+    }
+    return Comparison(passed: failures == 0, count: actual.count, failures: failures, worstIndex: worst,
+                      worstActual: actual.isEmpty ? 0 : actual[worst],
+                      worstExpected: expected.isEmpty ? 0 : expected[worst], maxAbsoluteError: maxError)
+}
+
+/// Compares two tensors: shapes first, then every element.
+public func compare(_ actual: Tensor, _ expected: Tensor, atol: Float, rtol: Float = 0) -> Comparison {
+    guard actual.shape == expected.shape else {
+        return Comparison(passed: false, count: expected.count, failures: expected.count, worstIndex: -1,
+                          worstActual: .nan, worstExpected: .nan, maxAbsoluteError: .infinity)
+    }
+    return compare(actual.scalars, expected.scalars, atol: atol, rtol: rtol)
+}
+
+/// A fresh empty folder under the system's temporary directory.
+public func makeTemporaryFolder() -> String {
+    let path = NSTemporaryDirectory() + "swiftvit-test-" + UUID().uuidString
+    try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}

@@ -1,0 +1,133 @@
+import Foundation
+import Testing
+import ViTImage
+import ViTTestSupport
+
+let decodeFolder = repositoryPath("Tests/ViTImageTests/Golden/decode")
+
+/// Every PNG and JPEG layout, decoded to RGB, against Pillow's `convert("RGB")`
+/// (Tests/Reference/images.py), byte for byte.
+@Suite struct DecodeTests {
+    static let fixtures: [String] = (try? FileManager.default.contentsOfDirectory(atPath: decodeFolder))
+        .map { $0.filter { ($0.hasSuffix(".png") && !$0.hasSuffix(".rgb.png")) || $0.hasSuffix(".jpg") }.sorted() } ?? []
+
+    @Test func fixturesArePresent() {
+        #expect(Self.fixtures.count >= 30, "found \(Self.fixtures)")
+    }
+
+    @Test(arguments: fixtures) func decodesAsPillow(name: String) throws {
+        let image = try Image.read(path: "\(decodeFolder)/\(name)")
+        let stem = (name as NSString).deletingPathExtension
+        let expected: [UInt8]
+        if let raw = FileManager.default.contents(atPath: "\(decodeFolder)/\(stem).rgb") {
+            expected = [UInt8](raw)
+        } else {
+            expected = try Image.read(path: "\(decodeFolder)/\(stem).rgb.png").pixels
+        }
+        #expect(image.channels == 3)
+        #expect(image.pixels.count == expected.count, "\(name): \(image.width)x\(image.height)")
+        let mismatches = zip(image.pixels, expected).enumerated().filter { $0.element.0 != $0.element.1 }
+        #expect(mismatches.isEmpty,
+                "\(name): \(mismatches.count) of \(expected.count) samples differ; first at \(mismatches.first.map { "[\($0.offset)]: got \($0.element.0), expected \($0.element.1)" } ?? "")")
+    }
+}
+
+/// Malformed files give an ImageError naming the file; nothing crashes or hangs.
+@Suite struct MalformedImageTests {
+    let folder = makeTemporaryFolder()
+
+    func write(_ name: String, _ bytes: [UInt8]) -> String {
+        let path = "\(folder)/\(name)"
+        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        return path
+    }
+
+    func expectError(_ path: String, containing text: String, maxPixels: Int = Image.defaultMaxPixels,
+                     sourceLocation: SourceLocation = #_sourceLocation) {
+        do {
+            _ = try Image.read(path: path, maxPixels: maxPixels)
+            Issue.record("\(path) was read without an error", sourceLocation: sourceLocation)
+        } catch let error as ImageError {
+            let message = error.description
+            #expect(message.hasPrefix(path), "\(message)", sourceLocation: sourceLocation)
+            #expect(message.contains(text), "\(message)", sourceLocation: sourceLocation)
+            #expect(!message.contains("\n"), sourceLocation: sourceLocation)
+        } catch {
+            Issue.record("unexpected error \(error)", sourceLocation: sourceLocation)
+        }
+    }
+
+    func fixture(_ name: String) -> [UInt8] {
+        [UInt8](FileManager.default.contents(atPath: "\(decodeFolder)/\(name)")!)
+    }
+
+    @Test func emptyFile() { expectError(write("empty.png", []), containing: "empty file") }
+
+    @Test func missingFileAndDirectory() {
+        expectError("\(folder)/absent.png", containing: "no such file")
+        expectError(folder, containing: "directory")
+    }
+
+    @Test func wrongMagicAndTextNamedJPEG() {
+        expectError(write("notes.jpg", Array("just some text, not a picture\n".utf8)), containing: "not a PNG or JPEG")
+        expectError(write("gif.png", Array("GIF89a".utf8) + [0, 0, 0, 0]), containing: "not a PNG or JPEG")
+    }
+
+    @Test(arguments: [8, 20, 40, 100, 500, 1000])
+    func truncatedPNG(length: Int) {
+        let bytes = fixture("rgb8.png")
+        expectError(write("cut\(length).png", Array(bytes.prefix(length))), containing: "PNG")
+    }
+
+    /// Pillow refuses all of these too, even the one missing only its end marker.
+    @Test(arguments: [3, 10, 100, 300, 1000, 20000, 60000, 112_523])
+    func truncatedJPEG(length: Int) {
+        let bytes = fixture("rocket.jpg")
+        #expect(bytes.count > length)
+        expectError(write("cut\(length).jpg", Array(bytes.prefix(length))), containing: "JPEG")
+    }
+
+    /// A JPEG header declaring 65000 x 65000 pixels, followed by nothing.
+    @Test func jpegDecompressionBomb() {
+        let sof: [UInt8] = [0xFF, 0xC0, 0, 17, 8, 0xFD, 0xE8, 0xFD, 0xE8, 3,
+                            1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1]
+        expectError(write("bomb.jpg", [0xFF, 0xD8] + sof), containing: "65000x65000 is 4225000000 pixels")
+    }
+
+    @Test func truncatedProgressiveJPEG() {
+        let bytes = fixture("progressive.jpg")
+        expectError(write("cut.jpg", Array(bytes.prefix(bytes.count * 2 / 3))), containing: "truncated")
+    }
+
+    @Test func corruptPNGData() {
+        var bytes = fixture("rgb8.png")
+        for i in stride(from: 60, to: bytes.count - 20, by: 7) { bytes[i] ^= 0x5A }
+        expectError(write("corrupt.png", bytes), containing: "PNG")
+    }
+
+    /// A valid header declaring 100000 x 100000 pixels and no data: refused from the
+    /// header, before any allocation.
+    @Test func decompressionBomb() {
+        expectError(write("bomb.png", pngHeaderOnly(width: 100_000, height: 100_000)),
+                    containing: "more than the limit of 178956970")
+    }
+
+    @Test func configurablePixelLimit() throws {
+        let path = "\(decodeFolder)/rgb8.png"
+        expectError(path, containing: "limit of 1000", maxPixels: 1000)
+        let image = try Image.read(path: path, maxPixels: 37 * 29)
+        #expect(image.width == 37 && image.height == 29)
+    }
+}
+
+/// PNG signature and IHDR only, with a correct CRC.
+func pngHeaderOnly(width: UInt32, height: UInt32) -> [UInt8] {
+    func be(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
+    let body = Array("IHDR".utf8) + be(width) + be(height) + [8, 2, 0, 0, 0]
+    var crc: UInt32 = 0xFFFF_FFFF
+    for byte in body {
+        crc ^= UInt32(byte)
+        for _ in 0..<8 { crc = crc & 1 != 0 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
+    }
+    return [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + be(13) + body + be(~crc)
+}

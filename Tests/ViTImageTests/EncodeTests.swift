@@ -1,0 +1,47 @@
+import Foundation
+import Testing
+import ViTImage
+import ViTTestSupport
+
+@Suite struct EncodeTests {
+    let folder = makeTemporaryFolder()
+
+    func sample(channels: Int) -> Image {
+        var image = Image(width: 5, height: 3, channels: channels)
+        for i in 0..<image.pixels.count { image.pixels[i] = UInt8((i * 37 + 11) % 256) }
+        return image
+    }
+
+    @Test(arguments: [1, 3, 4]) func roundTrip(channels: Int) throws {
+        let image = sample(channels: channels)
+        let path = "\(folder)/round\(channels).png"
+        try image.writePNG(path: path, text: [("Caption", "a red circle"), ("Seed", "7")])
+        let back = try Image.read(path: path)
+        // Read back as RGB: gray replicated, alpha dropped.
+        for y in 0..<3 {
+            for x in 0..<5 {
+                for c in 0..<3 {
+                    #expect(back[x, y, c] == image[x, y, channels == 1 ? 0 : c])
+                }
+            }
+        }
+        let bytes = [UInt8](FileManager.default.contents(atPath: path)!)
+        let text = Array("tEXtCaption\0a red circle".utf8)
+        #expect(bytes.indices.contains { bytes[$0...].starts(with: text) }, "tEXt chunk missing")
+        // Nothing but the file itself is left in the folder.
+        let names = try FileManager.default.contentsOfDirectory(atPath: folder)
+        #expect(names.allSatisfy { !$0.hasSuffix(".tmp") }, "\(names)")
+    }
+
+    @Test func unwritableDestinationLeavesNothing() throws {
+        let path = "\(folder)/missing-folder/out.png"
+        #expect(throws: ImageError.self) { try sample(channels: 3).writePNG(path: path) }
+        // Replacing an existing file either fully succeeds or leaves the old one.
+        let existing = "\(folder)/keep.png"
+        try sample(channels: 1).writePNG(path: existing)
+        let before = FileManager.default.contents(atPath: existing)
+        try sample(channels: 4).writePNG(path: existing)
+        #expect(FileManager.default.contents(atPath: existing) != before)
+        #expect(try Image.read(path: existing).pixels.count == 5 * 3 * 3)
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+import Testing
+import ViTImage
+import ViTTensor
+import ViTTestSupport
+
+let resizeFolder = repositoryPath("Tests/ViTImageTests/Golden/resize")
+let profileFolder = repositoryPath("Tests/ViTImageTests/Golden/profile")
+
+func imagesPath(_ stem: String) -> String {
+    let png = repositoryPath("Images/\(stem).png")
+    return FileManager.default.fileExists(atPath: png) ? png : repositoryPath("Images/\(stem).jpg")
+}
+
+/// The 8-bit agreement of two images: exact samples, and the largest difference.
+func agreement(_ actual: Image, _ expected: Image) -> (exact: Double, maxDifference: Int, description: String) {
+    guard actual.width == expected.width, actual.height == expected.height, actual.channels == expected.channels else {
+        return (0, 255, "size \(actual.width)x\(actual.height)x\(actual.channels), expected \(expected.width)x\(expected.height)x\(expected.channels)")
+    }
+    var equal = 0, worst = 0, worstIndex = 0
+    for i in 0..<actual.pixels.count {
+        let d = abs(Int(actual.pixels[i]) - Int(expected.pixels[i]))
+        if d == 0 { equal += 1 }
+        if d > worst { worst = d; worstIndex = i }
+    }
+    let exact = Double(equal) / Double(max(actual.pixels.count, 1))
+    return (exact, worst, "\(equal) of \(actual.pixels.count) samples exact, max difference \(worst) at [\(worstIndex)]")
+}
+
+/// Pillow's Image.resize for every filter at downscales and upscales
+/// (Tests/Reference/images.py). The bar is 99.9% exact and 1 at most; the
+/// implementation follows Pillow's arithmetic, so the test asks for every sample exact.
+@Suite struct ResizeTests {
+    static let goldens: [String] = (try? FileManager.default.contentsOfDirectory(atPath: resizeFolder))
+        .map { $0.filter { $0.hasSuffix(".png") }.sorted() } ?? []
+
+    @Test func goldensArePresent() { #expect(Self.goldens.count >= 100) }
+
+    @Test(arguments: goldens) func matchesPillow(name: String) throws {
+        // NAME = PHOTO-FILTER-WxH.png
+        let parts = (name as NSString).deletingPathExtension.split(separator: "-")
+        let size = parts[parts.count - 1].split(separator: "x").map { Int($0)! }
+        let filter = ResampleFilter(rawValue: String(parts[parts.count - 2]))!
+        let photo = parts[0..<(parts.count - 2)].joined(separator: "-")
+        let source = try Image.read(path: imagesPath(photo))
+        let expected = try Image.read(path: "\(resizeFolder)/\(name)")
+        let actual = source.resized(width: size[0], height: size[1], filter: filter)
+        let result = agreement(actual, expected)
+        #expect(result.exact == 1, "\(name): \(result.description)")
+    }
+
+    @Test func nearestAndCropByHand() {
+        // 4x1 gray [10, 20, 30, 40] -> 2x1 nearest samples at 1 and 3.
+        let image = Image(width: 4, height: 1, channels: 1, pixels: [10, 20, 30, 40])
+        #expect(image.resized(width: 2, height: 1, filter: .nearest).pixels == [20, 40])
+        // Box halving averages pairs: (10 + 20) / 2 = 15, (30 + 40) / 2 = 35.
+        #expect(image.resized(width: 2, height: 1, filter: .box).pixels == [15, 35])
+        #expect(image.cropped(x: -1, y: 0, width: 3, height: 2).pixels == [0, 10, 20, 0, 0, 0])
+        // Center crop offsets round half to even: (4 - 1) / 2 = 1.5 -> 2.
+        #expect(image.centerCropped(width: 1, height: 1).pixels == [30])
+        // Cropping larger pads: (4 - 6) pads 1 left and 1 right.
+        #expect(image.centerCropped(width: 6, height: 1).pixels == [0, 10, 20, 30, 40, 0])
+    }
+}
+
+/// The three profiles against HF ViTImageProcessorPil and timm's eval transforms on the
+/// photos in Images/, value for value.
+@Suite struct ProfileTests {
+    static let cases: [(String, String)] = ["chelsea", "coffee", "astronaut", "rocket", "camera"]
+        .flatMap { photo in PreprocessProfile.builtIn.map { (photo, $0.name) } }
+
+    @Test(arguments: cases) func matchesReference(photo: String, profileName: String) throws {
+        let profile = try #require(PreprocessProfile.named(profileName))
+        let image = try Image.read(path: imagesPath(photo))
+        let expected = try Image.read(path: "\(profileFolder)/\(photo)-\(profileName).png")
+        let actual = profile.apply(to: image)
+        let result = agreement(actual, expected)
+        #expect(result.exact == 1, "\(photo) \(profileName): \(result.description)")
+    }
+
+    @Test func shorterSideSizesAsTorchvision() {
+        // int(248 * long / short): 451x300 -> 372x248; 427x640 (rocket is 640x427) -> 371x248.
+        #expect(PreprocessProfile.timmViT.resizedSize(width: 451, height: 300) == (372, 248))
+        #expect(PreprocessProfile.timmViT.resizedSize(width: 640, height: 427) == (371, 248))
+        #expect(PreprocessProfile.timmViT.resizedSize(width: 300, height: 451) == (248, 372))
+    }
+
+    @Test func normalizationByHand() {
+        // value 255 -> (1 - 0.485) / 0.229 in red; value 0 -> -0.456 / 0.224 in green.
+        let image = Image(width: 1, height: 1, channels: 3, pixels: [255, 0, 51])
+        let t = PreprocessProfile.timmDeiT.normalizedTensor(image)
+        #expect(t.shape == [3, 1, 1])
+        #expect(abs(t[0, 0, 0] - (1 - 0.485) / 0.229) < 1e-6)
+        #expect(abs(t[1, 0, 0] - (-0.456 / 0.224)) < 1e-6)
+        #expect(abs(t[2, 0, 0] - (0.2 - 0.406) / 0.225) < 1e-6)
+        let h = PreprocessProfile.hfViT.normalizedTensor(image)
+        #expect(h[0, 0, 0] == 1 && h[1, 0, 0] == -1 && abs(h[2, 0, 0] + 0.6) < 1e-6)
+    }
+}

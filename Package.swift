@@ -10,7 +10,7 @@ let package = Package(
         .executable(name: "vit", targets: ["vit"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
     ],
     targets: [
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
@@ -29,10 +29,12 @@ let package = Package(
             ]),
         // Shared by the test targets: element-wise comparison and paths into the repository.
         .target(name: "ViTTestSupport", dependencies: ["ViTTensor"], path: "Tests/TestSupport"),
-        .testTarget(name: "ViTTensorTests", dependencies: ["ViTTensor", "ViTCheckpoint", "ViTTestSupport"],
-                    exclude: ["Golden"]),
-        .testTarget(name: "ViTImageTests", dependencies: ["ViTImage", "ViTTensor", "ViTTestSupport"],
-                    exclude: ["Golden"]),
+        .testTarget(
+            name: "ViTTensorTests", dependencies: ["ViTTensor", "ViTCheckpoint", "ViTTestSupport"],
+            exclude: ["Golden"]),
+        .testTarget(
+            name: "ViTImageTests", dependencies: ["ViTImage", "ViTTensor", "ViTTestSupport"],
+            exclude: ["Golden"]),
         .testTarget(name: "ViTCheckpointTests", dependencies: ["ViTCheckpoint", "ViTTensor", "ViTTestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["vit", "ViTImage", "ViTCheckpoint", "ViTTestSupport"]),
     ]

@@ -14,7 +14,9 @@ public struct CheckpointError: Error, CustomStringConvertible {
 
 /// Element types a safetensors file may hold that SwiftViT reads as Float32.
 public enum TensorDType: String, Sendable {
-    case float32 = "F32", float16 = "F16", bfloat16 = "BF16"
+    case float32 = "F32"
+    case float16 = "F16"
+    case bfloat16 = "BF16"
 
     public var byteCount: Int { self == .float32 ? 4 : 2 }
 }
@@ -80,7 +82,9 @@ public final class SafeTensorsFile {
         self.path = path
         guard map.size >= 8 else { throw fail("file is \(map.size) bytes, too short for a safetensors header") }
         var headerLength: UInt64 = 0
-        withUnsafeMutableBytes(of: &headerLength) { $0.copyMemory(from: UnsafeRawBufferPointer(start: map.base, count: 8)) }
+        withUnsafeMutableBytes(of: &headerLength) {
+            $0.copyMemory(from: UnsafeRawBufferPointer(start: map.base, count: 8))
+        }
         headerLength = UInt64(littleEndian: headerLength)
         guard headerLength <= UInt64(map.size - 8) else {
             throw fail("header length \(headerLength) runs past the end of the file (\(map.size) bytes)")
@@ -90,7 +94,8 @@ public final class SafeTensorsFile {
         self.dataStart = dataStart
         let header = Data(bytes: map.base + 8, count: Int(headerLength))
         guard let json = try? JSONSerialization.jsonObject(with: header),
-              let object = json as? [String: Any] else {
+            let object = json as? [String: Any]
+        else {
             throw fail("header is not a JSON object")
         }
         var metadata: [String: String] = [:]
@@ -111,16 +116,20 @@ public final class SafeTensorsFile {
                 throw fail("tensor '\(name)' has unsupported dtype \(dtypeName) (F32, F16 and BF16 are read)")
             }
             guard let shapeValues = fields["shape"] as? [Any],
-                  let shape = Self.integers(shapeValues), shape.allSatisfy({ $0 >= 0 }) else {
+                let shape = Self.integers(shapeValues), shape.allSatisfy({ $0 >= 0 })
+            else {
                 throw fail("tensor '\(name)' has an invalid shape")
             }
             guard let offsetValues = fields["data_offsets"] as? [Any],
-                  let offsets = Self.integers(offsetValues), offsets.count == 2,
-                  offsets[0] >= 0, offsets[0] <= offsets[1] else {
+                let offsets = Self.integers(offsetValues), offsets.count == 2,
+                offsets[0] >= 0, offsets[0] <= offsets[1]
+            else {
                 throw fail("tensor '\(name)' has invalid data_offsets")
             }
             guard offsets[1] <= dataSize else {
-                throw fail("tensor '\(name)' bytes \(offsets[0])..<\(offsets[1]) run past the end of the data (\(dataSize) bytes)")
+                throw fail(
+                    "tensor '\(name)' bytes \(offsets[0])..<\(offsets[1]) run past the end of the data (\(dataSize) bytes)"
+                )
             }
             var elements = 1, overflow = false
             for d in shape {
@@ -130,7 +139,9 @@ public final class SafeTensorsFile {
             }
             let (byteCount, o) = elements.multipliedReportingOverflow(by: dtype.byteCount)
             guard !overflow, !o, byteCount == offsets[1] - offsets[0] else {
-                throw fail("tensor '\(name)' of shape \(shape) and dtype \(dtypeName) does not fill its \(offsets[1] - offsets[0]) bytes")
+                throw fail(
+                    "tensor '\(name)' of shape \(shape) and dtype \(dtypeName) does not fill its \(offsets[1] - offsets[0]) bytes"
+                )
             }
             entries[name] = Entry(dtype: dtype, shape: shape, range: offsets[0]..<offsets[1])
         }
@@ -162,8 +173,9 @@ public final class SafeTensorsFile {
         switch entry.dtype {
         case .float32:
             if Int(bitPattern: bytes) % MemoryLayout<Float>.alignment == 0 && count > 0 {
-                let storage = TensorStorage(borrowing: bytes.assumingMemoryBound(to: Float.self),
-                                            count: count, owner: map)
+                let storage = TensorStorage(
+                    borrowing: bytes.assumingMemoryBound(to: Float.self),
+                    count: count, owner: map)
                 return Tensor(shape: entry.shape, storage: storage)
             }
             let out = Tensor(shape: entry.shape)
@@ -172,7 +184,9 @@ public final class SafeTensorsFile {
         case .float16:
             let out = Tensor(shape: entry.shape)
             for i in 0..<count {
-                out.data[i] = Float(Float16(bitPattern: UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))))
+                out.data[i] = Float(
+                    Float16(
+                        bitPattern: UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))))
             }
             return out
         case .bfloat16:
@@ -195,8 +209,10 @@ public final class SafeTensorsFile {
 
 /// Writes tensors as a safetensors file (F32, or F16 when `dtype` says so), atomically.
 /// The header is padded with spaces so the data starts 8-byte aligned.
-public func writeSafeTensors(_ tensors: [String: Tensor], metadata: [String: String] = [:],
-                             dtype: TensorDType = .float32, toPath path: String) throws {
+public func writeSafeTensors(
+    _ tensors: [String: Tensor], metadata: [String: String] = [:],
+    dtype: TensorDType = .float32, toPath path: String
+) throws {
     precondition(dtype != .bfloat16, "writing BF16 is not supported")
     var header: [String: Any] = [:]
     if !metadata.isEmpty { header["__metadata__"] = metadata }
@@ -205,7 +221,8 @@ public func writeSafeTensors(_ tensors: [String: Tensor], metadata: [String: Str
     for name in names {
         let t = tensors[name]!
         let bytes = t.count * dtype.byteCount
-        header[name] = ["dtype": dtype.rawValue, "shape": t.shape, "data_offsets": [offset, offset + bytes]] as [String: Any]
+        header[name] =
+            ["dtype": dtype.rawValue, "shape": t.shape, "data_offsets": [offset, offset + bytes]] as [String: Any]
         offset += bytes
     }
     var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])

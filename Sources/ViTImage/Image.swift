@@ -10,8 +10,9 @@ public struct Image: Sendable, Equatable {
 
     public init(width: Int, height: Int, channels: Int, pixels: [UInt8]) {
         precondition(width >= 0 && height >= 0 && channels >= 1, "bad image size \(width)x\(height)x\(channels)")
-        precondition(pixels.count == width * height * channels,
-                     "\(width)x\(height)x\(channels) image needs \(width * height * channels) samples, got \(pixels.count)")
+        precondition(
+            pixels.count == width * height * channels,
+            "\(width)x\(height)x\(channels) image needs \(width * height * channels) samples, got \(pixels.count)")
         self.width = width
         self.height = height
         self.channels = channels
@@ -20,8 +21,9 @@ public struct Image: Sendable, Equatable {
 
     /// A black image.
     public init(width: Int, height: Int, channels: Int) {
-        self.init(width: width, height: height, channels: channels,
-                  pixels: [UInt8](repeating: 0, count: width * height * channels))
+        self.init(
+            width: width, height: height, channels: channels,
+            pixels: [UInt8](repeating: 0, count: width * height * channels))
     }
 
     /// The sample at column x, row y, channel c.
@@ -39,8 +41,9 @@ public struct Image: Sendable, Equatable {
         for row in max(y, 0)..<max(max(y, 0), min(y + cropHeight, height)) {
             let src = (row * width + x0) * channels
             let dst = ((row - y) * cropWidth + (x0 - x)) * channels
-            out.pixels.replaceSubrange(dst..<(dst + (x1 - x0) * channels),
-                                       with: pixels[src..<(src + (x1 - x0) * channels)])
+            out.pixels.replaceSubrange(
+                dst..<(dst + (x1 - x0) * channels),
+                with: pixels[src..<(src + (x1 - x0) * channels)])
         }
         return out
     }

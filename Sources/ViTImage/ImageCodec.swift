@@ -41,7 +41,9 @@ extension Image {
         // The pixel budget is checked from the header alone, before libpng or libjpeg
         // allocate anything or read further.
         if let (width, height) = headerSize(bytes, format: format), width * height > maxPixels {
-            throw fail("\(width)x\(height) is \(width * height) pixels, more than the limit of \(maxPixels) (a decompression bomb?)")
+            throw fail(
+                "\(width)x\(height) is \(width * height) pixels, more than the limit of \(maxPixels) (a decompression bomb?)"
+            )
         }
         var message = [CChar](repeating: 0, count: 256)
         var info = cic_info()
@@ -54,7 +56,9 @@ extension Image {
         guard info.width > 0, info.height > 0 else { throw fail("invalid \(format.name): empty image") }
         let pixelCount = Int(info.width) * Int(info.height)
         guard pixelCount <= maxPixels else {
-            throw fail("\(info.width)x\(info.height) is \(pixelCount) pixels, more than the limit of \(maxPixels) (a decompression bomb?)")
+            throw fail(
+                "\(info.width)x\(info.height) is \(pixelCount) pixels, more than the limit of \(maxPixels) (a decompression bomb?)"
+            )
         }
         let sampleBytes = Int(info.bit_depth) / 8
         var samples = [UInt8](repeating: 0, count: pixelCount * Int(info.channels) * sampleBytes)
@@ -67,8 +71,9 @@ extension Image {
         }
         guard status == 0 else { throw fail("invalid \(format.name): \(String(cString: message))") }
         let width = Int(info.width), height = Int(info.height)
-        return Image(width: width, height: height, channels: 3,
-                     pixels: pillowRGB(samples, info: info, format: format, pixelCount: pixelCount))
+        return Image(
+            width: width, height: height, channels: 3,
+            pixels: pillowRGB(samples, info: info, format: format, pixelCount: pixelCount))
     }
 
     /// Width and height from the PNG IHDR chunk or the first JPEG start-of-frame marker.
@@ -84,15 +89,21 @@ extension Image {
             while i + 4 <= bytes.count {
                 guard bytes[i] == 0xFF else { return nil }
                 let marker = bytes[i + 1]
-                if marker == 0xFF { i += 1; continue }                      // fill byte
-                if marker == 0xD8 || (0xD0...0xD7).contains(marker) { i += 2; continue }
+                if marker == 0xFF {
+                    i += 1
+                    continue
+                }  // fill byte
+                if marker == 0xD8 || (0xD0...0xD7).contains(marker) {
+                    i += 2
+                    continue
+                }
                 let length = be16(i + 2)
                 // SOF0...SOF15 except DHT (C4), JPG (C8) and DAC (CC)
                 if (0xC0...0xCF).contains(marker) && ![0xC4, 0xC8, 0xCC].contains(marker) {
                     guard i + 9 <= bytes.count else { return nil }
                     return (be16(i + 7), be16(i + 5))
                 }
-                if marker == 0xDA || marker == 0xD9 { return nil }         // scan data or end
+                if marker == 0xDA || marker == 0xD9 { return nil }  // scan data or end
                 i += 2 + length
             }
             return nil
@@ -100,8 +111,10 @@ extension Image {
     }
 
     /// Pillow's conversion of each decoded mode to RGB.
-    private static func pillowRGB(_ samples: [UInt8], info: cic_info, format: ImageFormat,
-                                  pixelCount: Int) -> [UInt8] {
+    private static func pillowRGB(
+        _ samples: [UInt8], info: cic_info, format: ImageFormat,
+        pixelCount: Int
+    ) -> [UInt8] {
         let channels = Int(info.channels)
         var rgb = [UInt8](repeating: 0, count: pixelCount * 3)
         if info.bit_depth == 16 {
@@ -121,7 +134,9 @@ extension Image {
         case 1, 2:  // L and LA: gray replicated, alpha dropped
             for p in 0..<pixelCount {
                 let v = samples[p * channels]
-                rgb[3 * p] = v; rgb[3 * p + 1] = v; rgb[3 * p + 2] = v
+                rgb[3 * p] = v
+                rgb[3 * p + 1] = v
+                rgb[3 * p + 2] = v
             }
         case 3:
             return samples
@@ -129,7 +144,7 @@ extension Image {
             // Pillow reads every 4-component JPEG as Adobe-inverted CMYK ("CMYK;I"), then
             // converts with R = 255 - k' - c' * (255 - k') / 255 in fixed point.
             for p in 0..<pixelCount {
-                let nk = Int(samples[4 * p + 3])   // the inverted K is 255 - K
+                let nk = Int(samples[4 * p + 3])  // the inverted K is 255 - K
                 for c in 0..<3 {
                     let ink = 255 - Int(samples[4 * p + c])
                     let t = ink * nk + 128
@@ -139,7 +154,9 @@ extension Image {
             }
         default:  // RGBA: alpha dropped
             for p in 0..<pixelCount {
-                rgb[3 * p] = samples[4 * p]; rgb[3 * p + 1] = samples[4 * p + 1]; rgb[3 * p + 2] = samples[4 * p + 2]
+                rgb[3 * p] = samples[4 * p]
+                rgb[3 * p + 1] = samples[4 * p + 1]
+                rgb[3 * p + 2] = samples[4 * p + 2]
             }
         }
         return rgb
@@ -148,7 +165,7 @@ extension Image {
     /// PNG bytes of this image (8-bit gray, gray+alpha, RGB or RGBA) with tEXt chunks.
     public func pngData(text: [(key: String, value: String)] = []) throws -> Data {
         var keys = text.map { strdup($0.key) }, values = text.map { strdup($0.value) }
-        defer { (keys + values).forEach { free($0) } }
+        defer { for pointer in keys + values { free(pointer) } }
         var out: UnsafeMutablePointer<UInt8>?
         var size = 0
         var message = [CChar](repeating: 0, count: 256)
@@ -157,9 +174,10 @@ extension Image {
                 values.withUnsafeMutableBufferPointer { v in
                     k.withMemoryRebound(to: UnsafePointer<CChar>?.self) { k in
                         v.withMemoryRebound(to: UnsafePointer<CChar>?.self) { v in
-                            cic_png_encode(p.baseAddress, Int32(width), Int32(height), Int32(channels),
-                                           k.baseAddress, v.baseAddress, Int32(text.count),
-                                           &out, &size, &message, message.count)
+                            cic_png_encode(
+                                p.baseAddress, Int32(width), Int32(height), Int32(channels),
+                                k.baseAddress, v.baseAddress, Int32(text.count),
+                                &out, &size, &message, message.count)
                         }
                     }
                 }

@@ -34,8 +34,10 @@ public struct PreprocessProfile: Sendable, Equatable, Codable {
         }
     }
 
-    public init(name: String, resize: Resize, filter: ResampleFilter, crop: CropSize?,
-                rescale: Float = 1 / 255, mean: [Float], std: [Float]) {
+    public init(
+        name: String, resize: Resize, filter: ResampleFilter, crop: CropSize?,
+        rescale: Float = 1 / 255, mean: [Float], std: [Float]
+    ) {
         self.name = name
         self.resize = resize
         self.filter = filter

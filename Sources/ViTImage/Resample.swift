@@ -94,7 +94,7 @@ extension Image {
             var out = [Int](repeating: 0, count: outSize)
             for i in 0..<outSize {
                 let index = position < 0 ? -1 : Int(position)
-                out[i] = index < inSize ? index : -1   // outside: left black, as Pillow
+                out[i] = index < inSize ? index : -1  // outside: left black, as Pillow
                 position += step
             }
             return out
@@ -122,18 +122,18 @@ extension Image {
         pixels.withUnsafeBufferPointer { src in
             out.pixels.withUnsafeMutableBufferPointer { dst in
                 k.weights.withUnsafeBufferPointer { allWeights in
-                for y in 0..<height {
-                    let row = src.baseAddress! + y * width * channels
-                    for x in 0..<k.outSize {
-                        let first = k.bounds[2 * x], n = k.bounds[2 * x + 1]
-                        let weights = allWeights.baseAddress! + x * k.kernelSize
-                        for c in 0..<channels {
-                            var sum = FixedPointCoefficients.half
-                            for i in 0..<n { sum += Int32(row[(first + i) * channels + c]) &* weights[i] }
-                            dst[(y * k.outSize + x) * channels + c] = FixedPointCoefficients.clip8(sum)
+                    for y in 0..<height {
+                        let row = src.baseAddress! + y * width * channels
+                        for x in 0..<k.outSize {
+                            let first = k.bounds[2 * x], n = k.bounds[2 * x + 1]
+                            let weights = allWeights.baseAddress! + x * k.kernelSize
+                            for c in 0..<channels {
+                                var sum = FixedPointCoefficients.half
+                                for i in 0..<n { sum += Int32(row[(first + i) * channels + c]) &* weights[i] }
+                                dst[(y * k.outSize + x) * channels + c] = FixedPointCoefficients.clip8(sum)
+                            }
                         }
                     }
-                }
                 }
             }
         }
@@ -146,16 +146,20 @@ extension Image {
         pixels.withUnsafeBufferPointer { src in
             out.pixels.withUnsafeMutableBufferPointer { dst in
                 k.weights.withUnsafeBufferPointer { allWeights in
-                for y in 0..<k.outSize {
-                    let first = k.bounds[2 * y], n = k.bounds[2 * y + 1]
-                    let weights = allWeights.baseAddress! + y * k.kernelSize
-                    let out = dst.baseAddress! + y * rowLength
-                    for i in 0..<rowLength {
-                        var sum = FixedPointCoefficients.half
-                        for j in 0..<n { sum += Int32(src[(first + j) * rowLength + i]) &* weights[j] }
-                        out[i] = FixedPointCoefficients.clip8(sum)
+                    // Row by row: each output row accumulates whole input rows, which
+                    // reads memory in order; integer sums do not depend on the order.
+                    var sums = [Int32](repeating: 0, count: rowLength)
+                    for y in 0..<k.outSize {
+                        let first = k.bounds[2 * y], n = k.bounds[2 * y + 1]
+                        let weights = allWeights.baseAddress! + y * k.kernelSize
+                        for i in 0..<rowLength { sums[i] = FixedPointCoefficients.half }
+                        for j in 0..<n {
+                            let row = src.baseAddress! + (first + j) * rowLength, w = weights[j]
+                            for i in 0..<rowLength { sums[i] &+= Int32(row[i]) &* w }
+                        }
+                        let out = dst.baseAddress! + y * rowLength
+                        for i in 0..<rowLength { out[i] = FixedPointCoefficients.clip8(sums[i]) }
                     }
-                }
                 }
             }
         }
@@ -200,8 +204,10 @@ struct FixedPointCoefficients {
                 var w = x < xmax ? k[x] : 0
                 if x < xmax && total != 0 { w /= total }
                 let scaled = w * Double(1 << Self.precisionBits)
-                weights[xx * kernelSize + x] = Int32(w < 0 ? (scaled - 0.5).rounded(.towardZero)
-                                                           : (scaled + 0.5).rounded(.towardZero))
+                weights[xx * kernelSize + x] = Int32(
+                    w < 0
+                        ? (scaled - 0.5).rounded(.towardZero)
+                        : (scaled + 0.5).rounded(.towardZero))
             }
             bounds[2 * xx] = xmin
             bounds[2 * xx + 1] = max(xmax, 0)

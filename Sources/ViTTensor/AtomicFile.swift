@@ -12,7 +12,8 @@ public struct FileWriteError: Error, CustomStringConvertible {
 public func writeAtomically(_ data: Data, toPath path: String) throws {
     let url = URL(fileURLWithPath: path)
     let temporary = url.deletingLastPathComponent().appendingPathComponent(
-        ".\(url.lastPathComponent).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp").path
+        ".\(url.lastPathComponent).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
+    ).path
     func failure(_ what: String) -> FileWriteError {
         FileWriteError(path: path, reason: "cannot \(what) (\(String(cString: strerror(errno))))")
     }
@@ -31,9 +32,15 @@ public func writeAtomically(_ data: Data, toPath path: String) throws {
         return true
     }
     var error = ok ? nil : failure("write")
-    if ok && fsync(fd) != 0 { ok = false; error = failure("write") }
+    if ok && fsync(fd) != 0 {
+        ok = false
+        error = failure("write")
+    }
     close(fd)
-    if ok && rename(temporary, path) != 0 { ok = false; error = failure("replace the file") }
+    if ok && rename(temporary, path) != 0 {
+        ok = false
+        error = failure("replace the file")
+    }
     if !ok {
         unlink(temporary)
         throw error!

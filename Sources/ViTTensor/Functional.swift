@@ -33,8 +33,9 @@ extension Tensor {
         precondition(bias == nil || bias!.shape == [c], "layerNorm bias \(bias!.shape) for width \(c)")
         precondition((weight == nil) == (bias == nil), "layerNorm needs both weight and bias, or neither")
         let out = Tensor(shape: shape)
-        layerNormForward(out.data, nil, nil, data, weight?.data, bias?.data,
-                         rows: c == 0 ? 0 : count / c, c: c, eps: eps)
+        layerNormForward(
+            out.data, nil, nil, data, weight?.data, bias?.data,
+            rows: c == 0 ? 0 : count / c, c: c, eps: eps)
         return out
     }
 }

@@ -28,14 +28,16 @@ public enum GELUApproximation: String, Sendable, Codable {
 }
 
 /// out, x: [n].
-func geluForward(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, n: Int,
-                 approximation: GELUApproximation) {
+func geluForward(
+    _ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, n: Int,
+    approximation: GELUApproximation
+) {
     switch approximation {
     case .none:
         let invSqrt2: Float = 0.707_106_781_186_547_52
         for i in 0..<n { out[i] = 0.5 * x[i] * (1 + erff(x[i] * invSqrt2)) }
     case .tanh:
-        let k: Float = 0.797_884_560_802_865_4   // sqrt(2 / pi)
+        let k: Float = 0.797_884_560_802_865_4  // sqrt(2 / pi)
         for i in 0..<n {
             let v = x[i]
             out[i] = 0.5 * v * (1 + tanhf(k * (v + 0.044715 * v * v * v)))
@@ -45,10 +47,12 @@ func geluForward(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, 
 
 /// out, x: [rows, c]; weight, bias: [c]; mean, rstd: [rows], kept for the backward pass.
 /// Biased variance, as torch.nn.LayerNorm.
-func layerNormForward(_ out: UnsafeMutablePointer<Float>, _ mean: UnsafeMutablePointer<Float>?,
-                      _ rstd: UnsafeMutablePointer<Float>?, _ x: UnsafePointer<Float>,
-                      _ weight: UnsafePointer<Float>?, _ bias: UnsafePointer<Float>?,
-                      rows: Int, c: Int, eps: Float) {
+func layerNormForward(
+    _ out: UnsafeMutablePointer<Float>, _ mean: UnsafeMutablePointer<Float>?,
+    _ rstd: UnsafeMutablePointer<Float>?, _ x: UnsafePointer<Float>,
+    _ weight: UnsafePointer<Float>?, _ bias: UnsafePointer<Float>?,
+    rows: Int, c: Int, eps: Float
+) {
     for r in 0..<rows {
         let src = x + r * c, dst = out + r * c
         var m: Float = 0

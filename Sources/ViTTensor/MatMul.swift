@@ -1,14 +1,17 @@
 import CBLAS
 
 /// The one place that calls BLAS: C[m, n] = alpha * op(A) op(B) + beta * C, row-major.
-func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
-          alpha: Float = 1, _ a: UnsafePointer<Float>, lda: Int,
-          _ b: UnsafePointer<Float>, ldb: Int,
-          beta: Float = 0, _ c: UnsafeMutablePointer<Float>, ldc: Int) {
-    cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans,
-                transposeB ? CblasTrans : CblasNoTrans,
-                Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb),
-                beta, c, Int32(ldc))
+func gemm(
+    transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+    alpha: Float = 1, _ a: UnsafePointer<Float>, lda: Int,
+    _ b: UnsafePointer<Float>, ldb: Int,
+    beta: Float = 0, _ c: UnsafeMutablePointer<Float>, ldc: Int
+) {
+    cblas_sgemm(
+        CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans,
+        transposeB ? CblasTrans : CblasNoTrans,
+        Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb),
+        beta, c, Int32(ldc))
 }
 
 /// Sets the number of threads OpenBLAS uses for products.
@@ -26,7 +29,8 @@ public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transpose
     let (br, bc) = (b.shape[b.rank - 2], b.shape[b.rank - 1])
     let (m, k) = transposeA ? (ac, ar) : (ar, ac)
     let (kb, n) = transposeB ? (bc, br) : (br, bc)
-    precondition(k == kb, "matmul: inner sizes differ: \(a.shape)\(transposeA ? "ᵀ" : "") x \(b.shape)\(transposeB ? "ᵀ" : "")")
+    precondition(
+        k == kb, "matmul: inner sizes differ: \(a.shape)\(transposeA ? "ᵀ" : "") x \(b.shape)\(transposeB ? "ᵀ" : "")")
     let aBatch = Array(a.shape.dropLast(2)), bBatch = Array(b.shape.dropLast(2))
     let batch = broadcastShape(aBatch, bBatch)
     let out = Tensor(shape: batch + [m, n])
@@ -35,8 +39,9 @@ public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transpose
     let lda = ac, ldb = bc
     // A shared right operand and an untransposed left one: fold the batch into M.
     if bBatch.reduce(1, *) == 1 && !transposeA && aBatch == batch {
-        gemm(transposeA: false, transposeB: transposeB, m: aBatch.reduce(1, *) * m, n: n, k: k,
-             a.data, lda: lda, b.data, ldb: ldb, out.data, ldc: n)
+        gemm(
+            transposeA: false, transposeB: transposeB, m: aBatch.reduce(1, *) * m, n: n, k: k,
+            a.data, lda: lda, b.data, ldb: ldb, out.data, ldc: n)
         return out
     }
     let count = batch.reduce(1, *)
@@ -50,9 +55,10 @@ public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transpose
             oa += index * sa[axis]
             ob += index * sb[axis]
         }
-        gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
-             a.data + oa * ar * ac, lda: lda, b.data + ob * br * bc, ldb: ldb,
-             out.data + i * m * n, ldc: n)
+        gemm(
+            transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+            a.data + oa * ar * ac, lda: lda, b.data + ob * br * bc, ldb: ldb,
+            out.data + i * m * n, ldc: n)
     }
     return out
 }

@@ -22,7 +22,7 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
 
     /// A standard normal Float (Box-Muller in Double).
     public mutating func nextNormal() -> Float {
-        let u1 = Double(next() >> 11) * 0x1p-53 + 0x1p-54   // (0, 1): log stays finite
+        let u1 = Double(next() >> 11) * 0x1p-53 + 0x1p-54  // (0, 1): log stays finite
         let u2 = Double(next() >> 11) * 0x1p-53
         return Float((-2 * Foundation.log(u1)).squareRoot() * cos(2 * Double.pi * u2))
     }
@@ -30,16 +30,20 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
 
 extension Tensor {
     /// Uniform values in [low, high).
-    public static func uniform(_ shape: [Int], low: Float = 0, high: Float = 1,
-                               using generator: inout SeededGenerator) -> Tensor {
+    public static func uniform(
+        _ shape: [Int], low: Float = 0, high: Float = 1,
+        using generator: inout SeededGenerator
+    ) -> Tensor {
         let out = Tensor(shape: shape)
         for i in 0..<out.count { out.data[i] = low + (high - low) * generator.nextUniform() }
         return out
     }
 
     /// Normal values with the given mean and standard deviation.
-    public static func normal(_ shape: [Int], mean: Float = 0, std: Float = 1,
-                              using generator: inout SeededGenerator) -> Tensor {
+    public static func normal(
+        _ shape: [Int], mean: Float = 0, std: Float = 1,
+        using generator: inout SeededGenerator
+    ) -> Tensor {
         let out = Tensor(shape: shape)
         for i in 0..<out.count { out.data[i] = mean + std * generator.nextNormal() }
         return out

@@ -6,8 +6,10 @@ extension Tensor {
         (shape[..<axis].reduce(1, *), shape[axis], shape[(axis + 1)...].reduce(1, *))
     }
 
-    private func reduce(axis: Int, keepingDimension: Bool, initial: Float,
-                        _ combine: (Float, Float) -> Float) -> Tensor {
+    private func reduce(
+        axis: Int, keepingDimension: Bool, initial: Float,
+        _ combine: (Float, Float) -> Float
+    ) -> Tensor {
         let axis = normalizedAxis(axis)
         let (outer, n, inner) = splitAround(axis)
         var outShape = shape

@@ -22,7 +22,7 @@ extension Tensor {
         let out = Tensor(shape: outShape)
         if count == 0 { return out }
         let inStrides = strides
-        let sourceStrides = order.map { inStrides[$0] }      // in-strides, in output axis order
+        let sourceStrides = order.map { inStrides[$0] }  // in-strides, in output axis order
         copyStrided(from: data, strides: sourceStrides, shape: outShape, to: out.data)
         return out
     }
@@ -37,8 +37,9 @@ extension Tensor {
     /// The elements at `range` along `axis` (torch.narrow).
     public func sliced(axis: Int, _ range: Range<Int>) -> Tensor {
         let axis = normalizedAxis(axis)
-        precondition(range.lowerBound >= 0 && range.upperBound <= shape[axis],
-                     "slice \(range) out of bounds for axis \(axis) of \(shape)")
+        precondition(
+            range.lowerBound >= 0 && range.upperBound <= shape[axis],
+            "slice \(range) out of bounds for axis \(axis) of \(shape)")
         var outShape = shape
         outShape[axis] = range.count
         let out = Tensor(shape: outShape)
@@ -70,7 +71,8 @@ extension Tensor {
         for t in tensors {
             var expected = first.shape
             expected[axis] = t.shape[axis]
-            precondition(t.shape == expected, "concatenate: shape \(t.shape) does not match \(first.shape) off axis \(axis)")
+            precondition(
+                t.shape == expected, "concatenate: shape \(t.shape) does not match \(first.shape) off axis \(axis)")
             outShape[axis] += t.shape[axis]
         }
         let out = Tensor(shape: outShape)
@@ -97,8 +99,10 @@ extension Tensor {
 }
 
 /// Copies a strided source of `shape` into contiguous `out`, innermost axis fastest.
-func copyStrided(from source: UnsafePointer<Float>, strides: [Int], shape: [Int],
-                 to out: UnsafeMutablePointer<Float>) {
+func copyStrided(
+    from source: UnsafePointer<Float>, strides: [Int], shape: [Int],
+    to out: UnsafeMutablePointer<Float>
+) {
     let rank = shape.count
     if rank == 0 {
         out[0] = source[0]

@@ -41,8 +41,9 @@ public final class Tensor: @unchecked Sendable {
     /// Wraps `storage`, whose element count must equal the product of `shape`.
     public init(shape: [Int], storage: TensorStorage) {
         let count = Tensor.elementCount(shape)
-        precondition(storage.count == count,
-                     "shape \(shape) needs \(count) elements, storage has \(storage.count)")
+        precondition(
+            storage.count == count,
+            "shape \(shape) needs \(count) elements, storage has \(storage.count)")
         self.shape = shape
         self.storage = storage
         self.count = count

@@ -32,7 +32,9 @@ struct Preprocess: ParsableCommand {
 
     func validate() throws {
         guard PreprocessProfile.named(profile) != nil else {
-            throw ValidationError("unknown profile '\(profile)'; choose one of \(PreprocessProfile.builtIn.map(\.name).joined(separator: ", "))")
+            throw ValidationError(
+                "unknown profile '\(profile)'; choose one of \(PreprocessProfile.builtIn.map(\.name).joined(separator: ", "))"
+            )
         }
         guard output != nil || tensor != nil else {
             throw ValidationError("nothing to write: give -o OUT.png, --tensor OUT.safetensors, or both")
@@ -46,18 +48,21 @@ struct Preprocess: ParsableCommand {
             let decoded = try Image.read(path: image, maxPixels: maxPixels)
             let input = profile.apply(to: decoded)
             if let output {
-                try input.writePNG(path: output, text: [
-                    ("Software", "SwiftViT \(swiftViTVersion)"),
-                    ("Source", image),
-                    ("Profile", profile.name),
-                ])
+                try input.writePNG(
+                    path: output,
+                    text: [
+                        ("Software", "SwiftViT \(swiftViTVersion)"),
+                        ("Source", image),
+                        ("Profile", profile.name),
+                    ])
             }
             if let tensor {
                 let pixels = profile.normalizedTensor(input)
                 let description = String(data: try JSONEncoder().encode(profile), encoding: .utf8)!
-                try writeSafeTensors(["pixel_values": pixels],
-                                     metadata: ["source": image, "preprocess": description],
-                                     toPath: tensor)
+                try writeSafeTensors(
+                    ["pixel_values": pixels],
+                    metadata: ["source": image, "preprocess": description],
+                    toPath: tensor)
             }
         } catch let error as ImageError {
             throw CLIFailure(error)

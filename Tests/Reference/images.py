@@ -10,6 +10,8 @@ Writes Tests/ViTImageTests/Golden/:
                          (NAME.rgb.png for the one large photo)
   resize/PHOTO-FILTER-WxH.png   Pillow's img.convert("RGB").resize((W, H), FILTER)
   profile/PHOTO-hf-vit.png      ViTImageProcessorPil's input before rescale/normalize
+                                (PHOTO chelsea-rotated: chelsea turned 90 degrees
+                                counter-clockwise, a portrait)
   profile/PHOTO-timm-vit.png    timm's eval transform (vit_base_patch16_224.augreg) and
   profile/PHOTO-timm-deit.png   (deit_base_patch16_224) before ToTensor/Normalize
 """
@@ -147,7 +149,7 @@ def decode_fixtures():
     shutil.copy("Images/rocket.jpg", f"{folder}/rocket.jpg")
 
     for name in sorted(os.listdir(folder)):
-        if name.endswith((".png", ".jpg")):
+        if name.endswith((".png", ".jpg")) and not name.endswith(".rgb.png"):
             with Image.open(f"{folder}/{name}") as im:
                 mode = im.mode
                 decoded = np.asarray(im.convert("RGB"))
@@ -199,9 +201,10 @@ def profile_goldens():
         # Everything before ToTensor/Normalize: the 8-bit image the model input is made from.
         steps = [t for t in transform.transforms if not isinstance(t, (T.ToTensor, T.Normalize))]
         timm_transforms[name] = (T.Compose(steps), cfg)
-    for photo in PHOTOS:
-        image = Image.open(f"Images/{photo}").convert("RGB")
-        stem = os.path.splitext(photo)[0]
+    inputs = [(os.path.splitext(p)[0], Image.open(f"Images/{p}").convert("RGB")) for p in PHOTOS]
+    # A portrait photo: Pillow 13 resizes it vertically first for every profile.
+    inputs.append(("chelsea-rotated", inputs[0][1].transpose(Image.Transpose.ROTATE_90)))
+    for stem, image in inputs:
         pixels = hf(image, return_tensors="np")["pixel_values"][0]  # [3, 224, 224], 0..255
         assert np.all(pixels == np.round(pixels))
         Image.fromarray(pixels.transpose(1, 2, 0).astype(np.uint8)).save(f"{folder}/{stem}-hf-vit.png")

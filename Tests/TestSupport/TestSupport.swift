@@ -24,14 +24,16 @@ public struct Comparison: CustomStringConvertible {
 
     public var description: String {
         let verdict = passed ? "ok" : "\(failures) of \(count) elements out of tolerance"
-        return "\(verdict); max abs error \(maxAbsoluteError) at [\(worstIndex)]: got \(worstActual), expected \(worstExpected)"
+        return
+            "\(verdict); max abs error \(maxAbsoluteError) at [\(worstIndex)]: got \(worstActual), expected \(worstExpected)"
     }
 }
 
 public func compare(_ actual: [Float], _ expected: [Float], atol: Float, rtol: Float = 0) -> Comparison {
     guard actual.count == expected.count else {
-        return Comparison(passed: false, count: expected.count, failures: expected.count, worstIndex: -1,
-                          worstActual: .nan, worstExpected: .nan, maxAbsoluteError: .infinity)
+        return Comparison(
+            passed: false, count: expected.count, failures: expected.count, worstIndex: -1,
+            worstActual: .nan, worstExpected: .nan, maxAbsoluteError: .infinity)
     }
     var failures = 0, worst = 0
     var worstExcess = -Float.infinity, maxError: Float = 0
@@ -40,19 +42,24 @@ public func compare(_ actual: [Float], _ expected: [Float], atol: Float, rtol: F
         let allowed = atol + rtol * abs(expected[i])
         let excess = error.isNaN ? .infinity : error - allowed
         if !(error <= allowed) { failures += 1 }
-        if excess > worstExcess { worstExcess = excess; worst = i }
+        if excess > worstExcess {
+            worstExcess = excess
+            worst = i
+        }
         maxError = max(maxError, error.isNaN ? .infinity : error)
     }
-    return Comparison(passed: failures == 0, count: actual.count, failures: failures, worstIndex: worst,
-                      worstActual: actual.isEmpty ? 0 : actual[worst],
-                      worstExpected: expected.isEmpty ? 0 : expected[worst], maxAbsoluteError: maxError)
+    return Comparison(
+        passed: failures == 0, count: actual.count, failures: failures, worstIndex: worst,
+        worstActual: actual.isEmpty ? 0 : actual[worst],
+        worstExpected: expected.isEmpty ? 0 : expected[worst], maxAbsoluteError: maxError)
 }
 
 /// Compares two tensors: shapes first, then every element.
 public func compare(_ actual: Tensor, _ expected: Tensor, atol: Float, rtol: Float = 0) -> Comparison {
     guard actual.shape == expected.shape else {
-        return Comparison(passed: false, count: expected.count, failures: expected.count, worstIndex: -1,
-                          worstActual: .nan, worstExpected: .nan, maxAbsoluteError: .infinity)
+        return Comparison(
+            passed: false, count: expected.count, failures: expected.count, worstIndex: -1,
+            worstActual: .nan, worstExpected: .nan, maxAbsoluteError: .infinity)
     }
     return compare(actual.scalars, expected.scalars, atol: atol, rtol: rtol)
 }

@@ -8,8 +8,10 @@ let decodeFolder = repositoryPath("Tests/ViTImageTests/Golden/decode")
 /// Every PNG and JPEG layout, decoded to RGB, against Pillow's `convert("RGB")`
 /// (Tests/Reference/images.py), byte for byte.
 @Suite struct DecodeTests {
-    static let fixtures: [String] = (try? FileManager.default.contentsOfDirectory(atPath: decodeFolder))
-        .map { $0.filter { ($0.hasSuffix(".png") && !$0.hasSuffix(".rgb.png")) || $0.hasSuffix(".jpg") }.sorted() } ?? []
+    static let fixtures: [String] =
+        (try? FileManager.default.contentsOfDirectory(atPath: decodeFolder))
+        .map { $0.filter { ($0.hasSuffix(".png") && !$0.hasSuffix(".rgb.png")) || $0.hasSuffix(".jpg") }.sorted() }
+        ?? []
 
     @Test func fixturesArePresent() {
         #expect(Self.fixtures.count >= 30, "found \(Self.fixtures)")
@@ -27,8 +29,10 @@ let decodeFolder = repositoryPath("Tests/ViTImageTests/Golden/decode")
         #expect(image.channels == 3)
         #expect(image.pixels.count == expected.count, "\(name): \(image.width)x\(image.height)")
         let mismatches = zip(image.pixels, expected).enumerated().filter { $0.element.0 != $0.element.1 }
-        #expect(mismatches.isEmpty,
-                "\(name): \(mismatches.count) of \(expected.count) samples differ; first at \(mismatches.first.map { "[\($0.offset)]: got \($0.element.0), expected \($0.element.1)" } ?? "")")
+        #expect(
+            mismatches.isEmpty,
+            "\(name): \(mismatches.count) of \(expected.count) samples differ; first at \(mismatches.first.map { "[\($0.offset)]: got \($0.element.0), expected \($0.element.1)" } ?? "")"
+        )
     }
 }
 
@@ -38,12 +42,14 @@ let decodeFolder = repositoryPath("Tests/ViTImageTests/Golden/decode")
 
     func write(_ name: String, _ bytes: [UInt8]) -> String {
         let path = "\(folder)/\(name)"
-        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
         return path
     }
 
-    func expectError(_ path: String, containing text: String, maxPixels: Int = Image.defaultMaxPixels,
-                     sourceLocation: SourceLocation = #_sourceLocation) {
+    func expectError(
+        _ path: String, containing text: String, maxPixels: Int = Image.defaultMaxPixels,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         do {
             _ = try Image.read(path: path, maxPixels: maxPixels)
             Issue.record("\(path) was read without an error", sourceLocation: sourceLocation)
@@ -89,8 +95,10 @@ let decodeFolder = repositoryPath("Tests/ViTImageTests/Golden/decode")
 
     /// A JPEG header declaring 65000 x 65000 pixels, followed by nothing.
     @Test func jpegDecompressionBomb() {
-        let sof: [UInt8] = [0xFF, 0xC0, 0, 17, 8, 0xFD, 0xE8, 0xFD, 0xE8, 3,
-                            1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1]
+        let sof: [UInt8] = [
+            0xFF, 0xC0, 0, 17, 8, 0xFD, 0xE8, 0xFD, 0xE8, 3,
+            1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1,
+        ]
         expectError(write("bomb.jpg", [0xFF, 0xD8] + sof), containing: "65000x65000 is 4225000000 pixels")
     }
 
@@ -108,8 +116,9 @@ let decodeFolder = repositoryPath("Tests/ViTImageTests/Golden/decode")
     /// A valid header declaring 100000 x 100000 pixels and no data: refused from the
     /// header, before any allocation.
     @Test func decompressionBomb() {
-        expectError(write("bomb.png", pngHeaderOnly(width: 100_000, height: 100_000)),
-                    containing: "more than the limit of 178956970")
+        expectError(
+            write("bomb.png", pngHeaderOnly(width: 100_000, height: 100_000)),
+            containing: "more than the limit of 178956970")
     }
 
     @Test func configurablePixelLimit() throws {

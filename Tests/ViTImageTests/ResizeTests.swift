@@ -15,23 +15,32 @@ func imagesPath(_ stem: String) -> String {
 /// The 8-bit agreement of two images: exact samples, and the largest difference.
 func agreement(_ actual: Image, _ expected: Image) -> (exact: Double, maxDifference: Int, description: String) {
     guard actual.width == expected.width, actual.height == expected.height, actual.channels == expected.channels else {
-        return (0, 255, "size \(actual.width)x\(actual.height)x\(actual.channels), expected \(expected.width)x\(expected.height)x\(expected.channels)")
+        return (
+            0, 255,
+            "size \(actual.width)x\(actual.height)x\(actual.channels), expected \(expected.width)x\(expected.height)x\(expected.channels)"
+        )
     }
     var equal = 0, worst = 0, worstIndex = 0
     for i in 0..<actual.pixels.count {
         let d = abs(Int(actual.pixels[i]) - Int(expected.pixels[i]))
         if d == 0 { equal += 1 }
-        if d > worst { worst = d; worstIndex = i }
+        if d > worst {
+            worst = d
+            worstIndex = i
+        }
     }
     let exact = Double(equal) / Double(max(actual.pixels.count, 1))
-    return (exact, worst, "\(equal) of \(actual.pixels.count) samples exact, max difference \(worst) at [\(worstIndex)]")
+    return (
+        exact, worst, "\(equal) of \(actual.pixels.count) samples exact, max difference \(worst) at [\(worstIndex)]"
+    )
 }
 
 /// Pillow's Image.resize for every filter at downscales and upscales
 /// (Tests/Reference/images.py). The bar is 99.9% exact and 1 at most; the
 /// implementation follows Pillow's arithmetic, so the test asks for every sample exact.
 @Suite struct ResizeTests {
-    static let goldens: [String] = (try? FileManager.default.contentsOfDirectory(atPath: resizeFolder))
+    static let goldens: [String] =
+        (try? FileManager.default.contentsOfDirectory(atPath: resizeFolder))
         .map { $0.filter { $0.hasSuffix(".png") }.sorted() } ?? []
 
     @Test func goldensArePresent() { #expect(Self.goldens.count >= 100) }
@@ -66,12 +75,26 @@ func agreement(_ actual: Image, _ expected: Image) -> (exact: Double, maxDiffere
 /// The three profiles against HF ViTImageProcessorPil and timm's eval transforms on the
 /// photos in Images/, value for value.
 @Suite struct ProfileTests {
-    static let cases: [(String, String)] = ["chelsea", "coffee", "astronaut", "rocket", "camera"]
+    static let cases: [(String, String)] = ["chelsea", "coffee", "astronaut", "rocket", "camera", "chelsea-rotated"]
         .flatMap { photo in PreprocessProfile.builtIn.map { (photo, $0.name) } }
+
+    /// PIL's Image.transpose(ROTATE_90): a quarter turn counter-clockwise.
+    func rotatedCounterClockwise(_ image: Image) -> Image {
+        var out = Image(width: image.height, height: image.width, channels: image.channels)
+        for y in 0..<out.height {
+            for x in 0..<out.width {
+                for c in 0..<image.channels { out[x, y, c] = image[image.width - 1 - y, x, c] }
+            }
+        }
+        return out
+    }
 
     @Test(arguments: cases) func matchesReference(photo: String, profileName: String) throws {
         let profile = try #require(PreprocessProfile.named(profileName))
-        let image = try Image.read(path: imagesPath(photo))
+        let image =
+            photo == "chelsea-rotated"
+            ? rotatedCounterClockwise(try Image.read(path: imagesPath("chelsea")))
+            : try Image.read(path: imagesPath(photo))
         let expected = try Image.read(path: "\(profileFolder)/\(photo)-\(profileName).png")
         let actual = profile.apply(to: image)
         let result = agreement(actual, expected)

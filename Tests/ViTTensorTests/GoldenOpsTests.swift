@@ -15,11 +15,14 @@ import ViTTestSupport
 
     func t(_ name: String) throws -> Tensor { try golden.tensor(name) }
 
-    func check(_ actual: Tensor, _ name: String, atol: Float = 1e-6, rtol: Float = 1e-5,
-               sourceLocation: SourceLocation = #_sourceLocation) throws {
+    func check(
+        _ actual: Tensor, _ name: String, atol: Float = 1e-6, rtol: Float = 1e-5,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
         let expected = try t(name)
-        #expect(actual.shape == expected.shape, "\(name): shape \(actual.shape), expected \(expected.shape)",
-                sourceLocation: sourceLocation)
+        #expect(
+            actual.shape == expected.shape, "\(name): shape \(actual.shape), expected \(expected.shape)",
+            sourceLocation: sourceLocation)
         let result = compare(actual, expected, atol: atol, rtol: rtol)
         #expect(result.passed, "\(name): \(result)", sourceLocation: sourceLocation)
     }
@@ -63,13 +66,17 @@ import ViTTestSupport
     }
 
     @Test func matmul() throws {
-        try check(ViTTensor.matmul(try t("matmul_broadcast.a"), try t("matmul_broadcast.b")),
-                  "matmul_broadcast.out", atol: 1e-5)
-        try check(ViTTensor.matmul(try t("matmul_transposed.a"), try t("matmul_transposed.b"),
-                                   transposeA: true, transposeB: true),
-                  "matmul_transposed.out", atol: 1e-5)
-        try check(ViTTensor.matmul(try t("matmul_linear.a"), try t("matmul_linear.b"), transposeB: true),
-                  "matmul_linear.out", atol: 1e-5)
+        try check(
+            ViTTensor.matmul(try t("matmul_broadcast.a"), try t("matmul_broadcast.b")),
+            "matmul_broadcast.out", atol: 1e-5)
+        try check(
+            ViTTensor.matmul(
+                try t("matmul_transposed.a"), try t("matmul_transposed.b"),
+                transposeA: true, transposeB: true),
+            "matmul_transposed.out", atol: 1e-5)
+        try check(
+            ViTTensor.matmul(try t("matmul_linear.a"), try t("matmul_linear.b"), transposeB: true),
+            "matmul_linear.out", atol: 1e-5)
     }
 
     @Test func shapeOps() throws {

@@ -52,19 +52,23 @@ func runVit(_ arguments: [String]) throws -> RunResult {
         #expect(sub.status == 0 && sub.stdout.contains("--profile"))
     }
 
-    /// The README's command: the output equals timm's transform of the same photo, and the
-    /// tensor is that image normalized.
-    @Test(arguments: ["hf-vit", "timm-vit", "timm-deit"])
-    func preprocessWritesTheModelInput(profileName: String) throws {
-        let png = "\(folder)/\(profileName).png", tensor = "\(folder)/\(profileName).safetensors"
+    static let photos = ["chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg", "camera.png"]
+    static let cases = photos.flatMap { photo in ["hf-vit", "timm-vit", "timm-deit"].map { (photo, $0) } }
+
+    /// For every photo and profile, the output equals HF's ViTImageProcessorPil or timm's
+    /// eval transform of the same photo, and the tensor is that image normalized.
+    @Test(arguments: cases)
+    func preprocessWritesTheModelInput(photo: String, profileName: String) throws {
+        let stem = (photo as NSString).deletingPathExtension
+        let png = "\(folder)/\(stem)-\(profileName).png"
+        let tensor = "\(folder)/\(stem)-\(profileName).safetensors"
         let result = try runVit([
-            "preprocess", repositoryPath("Images/chelsea.png"), "--profile", profileName,
-            "-o", png, "--tensor", tensor,
+            "preprocess", repositoryPath("Images/\(photo)"), "--profile", profileName, "-o", png, "--tensor", tensor,
         ])
         #expect(result.status == 0, "\(result.stderr)")
         let written = try Image.read(path: png)
         let golden = try Image.read(
-            path: repositoryPath("Tests/ViTImageTests/Golden/profile/chelsea-\(profileName).png"))
+            path: repositoryPath("Tests/ViTImageTests/Golden/profile/\(stem)-\(profileName).png"))
         #expect(written == golden)
         let file = try SafeTensorsFile(path: tensor)
         let pixels = try file.tensor("pixel_values")

@@ -140,3 +140,43 @@ func pngHeaderOnly(width: UInt32, height: UInt32) -> [UInt8] {
     }
     return [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + be(13) + body + be(~crc)
 }
+
+/// Mutated files (flipped bytes, overwritten runs, cuts) either decode or throw an
+/// ImageError: no crash, no hang. Deterministic: the mutations come from a fixed seed.
+@Suite struct FuzzedImageTests {
+    @Test(arguments: [
+        "rgb8.png", "palette4.png", "rgba8-interlaced.png", "gray16.png", "ycbcr420.jpg",
+        "progressive.jpg", "cmyk.jpg", "gray.jpg",
+    ])
+    func mutationsNeverCrash(name: String) {
+        let original = [UInt8](FileManager.default.contents(atPath: "\(decodeFolder)/\(name)")!)
+        var state: UInt64 = 0x5EED ^ UInt64(name.utf8.reduce(0) { $0 &* 31 &+ Int($1) }.magnitude)
+        func next(_ bound: Int) -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((state >> 33) % UInt64(bound))
+        }
+        var decoded = 0, rejected = 0
+        for _ in 0..<150 {
+            var bytes = original
+            switch next(3) {
+            case 0:
+                for _ in 0..<(1 + next(8)) { bytes[next(bytes.count)] ^= UInt8(1 + next(255)) }
+            case 1:
+                let start = next(bytes.count), length = min(1 + next(64), bytes.count - start)
+                for i in start..<(start + length) { bytes[i] = UInt8(next(256)) }
+            default:
+                bytes = Array(bytes.prefix(next(bytes.count)))
+            }
+            do {
+                let image = try Image.decode(Data(bytes), name: name, maxPixels: 1 << 24)
+                #expect(image.pixels.count == image.width * image.height * 3)
+                decoded += 1
+            } catch is ImageError {
+                rejected += 1
+            } catch {
+                Issue.record("\(name): unexpected error \(error)")
+            }
+        }
+        #expect(decoded + rejected == 150)
+    }
+}

@@ -6,7 +6,7 @@ let optimize: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuratio
 let package = Package(
     name: "SwiftViT",
     products: [
-        .library(name: "SwiftViT", targets: ["ViTTensor", "ViTImage", "ViTCheckpoint"]),
+        .library(name: "SwiftViT", targets: ["ViTTensor", "ViTCore", "ViTImage", "ViTCheckpoint", "ViTVision"]),
         .executable(name: "vit", targets: ["vit"]),
     ],
     dependencies: [
@@ -19,12 +19,16 @@ let package = Package(
             cSettings: [.unsafeFlags(["-O2"])],
             linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg"), .linkedLibrary("z")]),
         .target(name: "ViTTensor", dependencies: ["CBLAS"], swiftSettings: optimize),
+        .target(name: "ViTCore", dependencies: ["ViTTensor"], swiftSettings: optimize),
         .target(name: "ViTImage", dependencies: ["CImageCodecs", "ViTTensor"], swiftSettings: optimize),
-        .target(name: "ViTCheckpoint", dependencies: ["ViTTensor"], swiftSettings: optimize),
+        .target(name: "ViTCheckpoint", dependencies: ["ViTCore", "ViTTensor"], swiftSettings: optimize),
+        .target(
+            name: "ViTVision", dependencies: ["ViTCore", "ViTTensor", "ViTCheckpoint", "ViTImage"],
+            swiftSettings: optimize),
         .executableTarget(
             name: "vit",
             dependencies: [
-                "ViTTensor", "ViTImage", "ViTCheckpoint",
+                "ViTTensor", "ViTCore", "ViTImage", "ViTCheckpoint", "ViTVision",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Shared by the test targets: element-wise comparison and paths into the repository.
@@ -36,6 +40,10 @@ let package = Package(
             name: "ViTImageTests", dependencies: ["ViTImage", "ViTTensor", "ViTTestSupport"],
             exclude: ["Golden"]),
         .testTarget(name: "ViTCheckpointTests", dependencies: ["ViTCheckpoint", "ViTTensor", "ViTTestSupport"]),
+        .testTarget(
+            name: "ViTVisionTests",
+            dependencies: ["ViTVision", "ViTCore", "ViTCheckpoint", "ViTImage", "ViTTestSupport"],
+            exclude: ["Golden"]),
         .testTarget(name: "CLITests", dependencies: ["vit", "ViTImage", "ViTCheckpoint", "ViTTestSupport"]),
     ]
 )

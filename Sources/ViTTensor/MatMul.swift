@@ -62,3 +62,25 @@ public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transpose
     }
     return out
 }
+
+/// A fully connected layer's product (torch.nn.functional.linear):
+/// x [..., in] and weight [out, in] -> x weight^T + bias, [..., out].
+public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
+    precondition(
+        weight.rank == 2 && x.shape.last == weight.shape[1],
+        "linear: input \(x.shape) does not match weight \(weight.shape)")
+    let (outFeatures, inFeatures) = (weight.shape[0], weight.shape[1])
+    let rows = inFeatures == 0 ? 0 : x.count / inFeatures
+    let out = Tensor(shape: Array(x.shape.dropLast()) + [outFeatures])
+    if let bias {
+        precondition(bias.shape == [outFeatures], "linear: bias \(bias.shape) for \(outFeatures) outputs")
+        for r in 0..<rows { (out.data + r * outFeatures).update(from: bias.data, count: outFeatures) }
+    }
+    if rows > 0 && outFeatures > 0 && inFeatures > 0 {
+        gemm(
+            transposeA: false, transposeB: true, m: rows, n: outFeatures, k: inFeatures,
+            x.data, lda: inFeatures, weight.data, ldb: inFeatures,
+            beta: bias == nil ? 0 : 1, out.data, ldc: outFeatures)
+    }
+    return out
+}

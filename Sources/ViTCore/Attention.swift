@@ -1,0 +1,46 @@
+import ViTTensor
+
+/// Multi-head self-attention (timm `Attention`): fused qkv projection, then proj.
+/// x: [B, N, C] -> [B, N, C]. Keys: "qkv.{weight,bias}" [3C, C], "proj.{weight,bias}".
+public struct Attention: Layer {
+    public let qkv: Linear, proj: Linear  // C -> 3C, C -> C
+    public let numHeads: Int
+
+    public init(_ source: ParameterSource, dim: Int, numHeads: Int, qkvBias: Bool = true) throws {
+        precondition(dim % numHeads == 0, "width \(dim) is not divisible by \(numHeads) heads")
+        qkv = try Linear(source.scoped("qkv"), inFeatures: dim, outFeatures: 3 * dim, bias: qkvBias)
+        proj = try Linear(source.scoped("proj"), inFeatures: dim, outFeatures: dim)
+        self.numHeads = numHeads
+    }
+
+    /// mask: additive, broadcastable to [B, N, N] (0 keeps, -inf drops); nil for the ViT.
+    /// weights: when given, receives the attention probabilities [B, H, N, N].
+    public func callAsFunction(_ x: Tensor, mask: Tensor? = nil, weights: Tensor? = nil) -> Tensor {
+        let y = multiHeadSelfAttention(qkv: qkv(x), numHeads: numHeads, mask: mask, weights: weights)  // [B, N, C]
+        return proj(y)
+    }
+
+    public var parameters: NamedParameters { scoped("qkv", qkv) + scoped("proj", proj) }
+}
+
+/// Multi-head cross-attention: queries from x [B, N, C], keys and values from a context
+/// [B, M, D] -> [B, N, C]. Keys: "q" [C, C], "kv" [2C, D], "proj" [C, C].
+public struct CrossAttention: Layer {
+    public let q: Linear, kv: Linear, proj: Linear
+    public let numHeads: Int
+
+    public init(_ source: ParameterSource, dim: Int, contextDim: Int, numHeads: Int) throws {
+        precondition(dim % numHeads == 0, "width \(dim) is not divisible by \(numHeads) heads")
+        q = try Linear(source.scoped("q"), inFeatures: dim, outFeatures: dim)
+        kv = try Linear(source.scoped("kv"), inFeatures: contextDim, outFeatures: 2 * dim)
+        proj = try Linear(source.scoped("proj"), inFeatures: dim, outFeatures: dim)
+        self.numHeads = numHeads
+    }
+
+    /// mask: additive, broadcastable to [B, N, M], e.g. [B, 1, M] for context padding.
+    public func callAsFunction(_ x: Tensor, context: Tensor, mask: Tensor? = nil) -> Tensor {
+        proj(multiHeadCrossAttention(q: q(x), kv: kv(context), numHeads: numHeads, mask: mask))
+    }
+
+    public var parameters: NamedParameters { scoped("q", q) + scoped("kv", kv) + scoped("proj", proj) }
+}

@@ -1,0 +1,123 @@
+import ViTTensor
+
+/// Named tensors, under their checkpoint keys.
+public typealias NamedParameters = [(name: String, tensor: Tensor)]
+
+/// Anything with parameters listed under checkpoint keys.
+public protocol Layer {
+    var parameters: NamedParameters { get }
+}
+
+/// A layer's parameters with `prefix.` before each name.
+public func scoped(_ prefix: String, _ layer: Layer) -> NamedParameters {
+    layer.parameters.map { ("\(prefix).\($0.name)", $0.tensor) }
+}
+
+/// How a fresh parameter is filled when it is not loaded from a checkpoint.
+public enum Initializer: Sendable {
+    case zeros, ones
+    case normal(std: Float)
+    /// Normal truncated to [-2 std, 2 std] (timm's trunc_normal_ with a = -2 std, b = 2 std).
+    case truncatedNormal(std: Float)
+}
+
+/// A problem with model parameters; the description is one line naming the tensor.
+public struct ParameterError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Where layers get their parameters: a checkpoint (strict) or fresh random values.
+/// Layers ask by name and shape; the same construction code serves both.
+public protocol ParameterSource: AnyObject {
+    func tensor(_ name: String, shape: [Int], initializer: Initializer) throws -> Tensor
+    /// Whether the source holds `name` (for optional parameters such as biases).
+    func contains(_ name: String) -> Bool
+}
+
+extension ParameterSource {
+    /// A view of this source with `prefix.` before every name.
+    public func scoped(_ prefix: String) -> ScopedParameterSource {
+        ScopedParameterSource(base: self, prefix: prefix)
+    }
+}
+
+/// Names under a prefix of another source.
+public final class ScopedParameterSource: ParameterSource {
+    let base: ParameterSource
+    let prefix: String
+
+    init(base: ParameterSource, prefix: String) {
+        self.base = base
+        self.prefix = prefix
+    }
+
+    public func tensor(_ name: String, shape: [Int], initializer: Initializer) throws -> Tensor {
+        try base.tensor("\(prefix).\(name)", shape: shape, initializer: initializer)
+    }
+
+    public func contains(_ name: String) -> Bool { base.contains("\(prefix).\(name)") }
+}
+
+/// Parameters from a checkpoint: every request must find a tensor of exactly that shape,
+/// and `finish()` reports tensors that nothing asked for.
+public final class WeightStore: ParameterSource {
+    private var tensors: [String: Tensor]
+    private var used: Set<String> = []
+    /// Names the error messages use for the source (a file path).
+    public let origin: String
+
+    public init(_ tensors: [String: Tensor], origin: String) {
+        self.tensors = tensors
+        self.origin = origin
+    }
+
+    public func tensor(_ name: String, shape: [Int], initializer: Initializer) throws -> Tensor {
+        guard let t = tensors[name] else {
+            throw ParameterError("\(origin): missing tensor '\(name)' (expected shape \(shape))")
+        }
+        guard t.shape == shape else {
+            throw ParameterError("\(origin): tensor '\(name)' has shape \(t.shape), expected \(shape)")
+        }
+        used.insert(name)
+        return t
+    }
+
+    public func contains(_ name: String) -> Bool { tensors[name] != nil }
+
+    /// Throws when the checkpoint holds tensors the model did not use.
+    public func finish() throws {
+        let unused = tensors.keys.filter { !used.contains($0) }.sorted()
+        if !unused.isEmpty {
+            let shown = unused.prefix(5).map { "'\($0)' \(tensors[$0]!.shape)" }.joined(separator: ", ")
+            throw ParameterError(
+                "\(origin): \(unused.count) unexpected tensor\(unused.count == 1 ? "" : "s"): \(shown)\(unused.count > 5 ? ", ..." : "")"
+            )
+        }
+    }
+}
+
+/// Fresh parameters from a seeded generator, filled by each parameter's initializer.
+public final class RandomParameters: ParameterSource {
+    private var generator: SeededGenerator
+
+    public init(seed: UInt64) { generator = SeededGenerator(seed: seed) }
+
+    public func tensor(_ name: String, shape: [Int], initializer: Initializer) throws -> Tensor {
+        switch initializer {
+        case .zeros: return Tensor(shape: shape)
+        case .ones: return Tensor(shape: shape, repeating: 1)
+        case .normal(let std): return Tensor.normal(shape, std: std, using: &generator)
+        case .truncatedNormal(let std):
+            let out = Tensor(shape: shape)
+            for i in 0..<out.count {
+                var v = generator.nextNormal()
+                while abs(v) > 2 { v = generator.nextNormal() }
+                out.data[i] = v * std
+            }
+            return out
+        }
+    }
+
+    public func contains(_ name: String) -> Bool { true }
+}

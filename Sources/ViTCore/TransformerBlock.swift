@@ -1,0 +1,86 @@
+import ViTTensor
+
+/// Where a block normalizes: before each sublayer (ViT, timm `Block`) or after each
+/// residual sum (BERT, the original Transformer).
+public enum NormPlacement: String, Sendable, Codable {
+    case preNorm = "pre"
+    case postNorm = "post"
+}
+
+/// The sizes of one transformer block.
+public struct BlockConfig: Sendable, Equatable, Codable {
+    public var dim: Int
+    public var numHeads: Int
+    public var hiddenDim: Int
+    public var layerNormEps: Float
+    public var qkvBias: Bool
+    public var normPlacement: NormPlacement
+    public var activation: GELUApproximation
+
+    public init(
+        dim: Int, numHeads: Int, hiddenDim: Int, layerNormEps: Float, qkvBias: Bool = true,
+        normPlacement: NormPlacement = .preNorm, activation: GELUApproximation = .none
+    ) {
+        self.dim = dim
+        self.numHeads = numHeads
+        self.hiddenDim = hiddenDim
+        self.layerNormEps = layerNormEps
+        self.qkvBias = qkvBias
+        self.normPlacement = normPlacement
+        self.activation = activation
+    }
+}
+
+/// A transformer block, shared by every model here: attention and MLP, each in a residual.
+/// x: [B, N, C] -> [B, N, C]. Keys: "norm1", "attn", "norm2", "mlp".
+public struct TransformerBlock: Layer {
+    public let norm1: LayerNorm, attn: Attention, norm2: LayerNorm, mlp: MLP
+    public let placement: NormPlacement
+
+    public init(_ source: ParameterSource, config c: BlockConfig) throws {
+        norm1 = try LayerNorm(source.scoped("norm1"), dim: c.dim, eps: c.layerNormEps)
+        attn = try Attention(source.scoped("attn"), dim: c.dim, numHeads: c.numHeads, qkvBias: c.qkvBias)
+        norm2 = try LayerNorm(source.scoped("norm2"), dim: c.dim, eps: c.layerNormEps)
+        mlp = try MLP(source.scoped("mlp"), dim: c.dim, hiddenDim: c.hiddenDim, activation: c.activation)
+        placement = c.normPlacement
+    }
+
+    /// mask: additive attention mask; weights: receives the attention probabilities.
+    public func callAsFunction(_ x: Tensor, mask: Tensor? = nil, attentionWeights: Tensor? = nil) -> Tensor {
+        switch placement {
+        case .preNorm:
+            let x = x + attn(norm1(x), mask: mask, weights: attentionWeights)
+            return x + mlp(norm2(x))
+        case .postNorm:
+            let x = norm1(x + attn(x, mask: mask, weights: attentionWeights))
+            return norm2(x + mlp(x))
+        }
+    }
+
+    public var parameters: NamedParameters {
+        scoped("norm1", norm1) + scoped("attn", attn) + scoped("norm2", norm2) + scoped("mlp", mlp)
+    }
+}
+
+/// A stack of blocks. Keys: "N.<block keys>" under the caller's prefix ("blocks").
+public struct TransformerEncoder: Layer {
+    public let blocks: [TransformerBlock]
+
+    public init(_ source: ParameterSource, depth: Int, config: BlockConfig) throws {
+        blocks = try (0..<depth).map { try TransformerBlock(source.scoped("\($0)"), config: config) }
+    }
+
+    /// x: [B, N, C] -> [B, N, C]. attentionWeights, when given, has one [B, H, N, N]
+    /// tensor per block to receive that block's attention probabilities.
+    public func callAsFunction(_ x: Tensor, mask: Tensor? = nil, attentionWeights: [Tensor]? = nil) -> Tensor {
+        var x = x
+        for (i, block) in blocks.enumerated() {
+            x = block(x, mask: mask, attentionWeights: attentionWeights?[i])
+        }
+        return x
+    }
+
+    public var parameters: NamedParameters {
+        blocks.enumerated().flatMap { scoped("\($0.offset)", $0.element) }
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+
+// Multi-head scaled dot-product attention (Vaswani et al. 2017, section 3.2) computed on
+// the projections where they lie: heads are column blocks of the [B, N, C] rows, so no
+// permute or copy is needed; each head is two strided products and a row softmax.
+
+/// Where one operand of attention lives: element (b, i, h, d) is at
+/// `base[b * batchStride + i * rowStride + h * headDim + d]`.
+struct AttentionOperand {
+    let base: UnsafePointer<Float>
+    let batchStride: Int
+    let rowStride: Int
+}
+
+/// out[b, i, h * headDim + d] = sum_j softmax_j(q_bih . k_bjh * scale + mask[b, i, j]) v_bjh[d].
+/// q: [B, N, ...], k and v: [B, M, ...], out: [B, N, outRowStride]; mask additive, read at
+/// `mask[b * maskBatchStride + i * maskRowStride + j]`. `weights`, when given, receives the
+/// attention probabilities [B, H, N, M].
+func attentionForward(
+    out: UnsafeMutablePointer<Float>, outRowStride: Int, q: AttentionOperand, k: AttentionOperand,
+    v: AttentionOperand, batch: Int, heads: Int, n: Int, m: Int, headDim: Int,
+    mask: UnsafePointer<Float>?, maskBatchStride: Int, maskRowStride: Int,
+    weights: UnsafeMutablePointer<Float>?
+) {
+    let scale = 1 / Float(headDim).squareRoot()
+    let scores = UnsafeMutablePointer<Float>.allocate(capacity: n * m)
+    defer { scores.deallocate() }
+    for b in 0..<batch {
+        for h in 0..<heads {
+            let offset = h * headDim
+            // S = Q K^T * scale: [N, hd] x [hd, M]
+            gemm(
+                transposeA: false, transposeB: true, m: n, n: m, k: headDim, alpha: scale,
+                q.base + b * q.batchStride + offset, lda: q.rowStride,
+                k.base + b * k.batchStride + offset, ldb: k.rowStride, scores, ldc: m)
+            if let mask {
+                for i in 0..<n {
+                    let row = scores + i * m, maskRow = mask + b * maskBatchStride + i * maskRowStride
+                    for j in 0..<m { row[j] += maskRow[j] }
+                }
+            }
+            let probabilities = weights.map { $0 + ((b * heads + h) * n * m) } ?? scores
+            softmaxForward(probabilities, scores, rows: n, n: m)
+            // out_bh = P V: [N, M] x [M, hd], written into the head's column block.
+            gemm(
+                transposeA: false, transposeB: false, m: n, n: headDim, k: m,
+                probabilities, lda: m, v.base + b * v.batchStride + offset, ldb: v.rowStride,
+                out + b * n * outRowStride + offset, ldc: outRowStride)
+        }
+    }
+}
+
+/// Mask strides for an additive mask of shape [M], [N, M], [1 or B, N, M] or [B, 1, M].
+private func maskStrides(_ mask: Tensor?, batch: Int, n: Int, m: Int) -> (Int, Int) {
+    guard let mask else { return (0, 0) }
+    let shape = Array(repeating: 1, count: max(0, 3 - mask.rank)) + mask.shape
+    precondition(
+        shape.count == 3 && shape[2] == m && (shape[1] == n || shape[1] == 1) && (shape[0] == batch || shape[0] == 1),
+        "attention mask \(mask.shape) does not broadcast to [\(batch), \(n), \(m)]")
+    return (shape[0] == 1 ? 0 : shape[1] * m, shape[1] == 1 ? 0 : m)
+}
+
+/// Self-attention from fused projections: qkv [B, N, 3C] (q, k, v blocks of C) ->
+/// [B, N, C]. mask: additive, broadcastable to [B, N, N]. `weights` receives the
+/// probabilities [B, H, N, N] when given.
+public func multiHeadSelfAttention(qkv: Tensor, numHeads: Int, mask: Tensor? = nil, weights: Tensor? = nil) -> Tensor {
+    precondition(qkv.rank == 3 && qkv.shape[2] % (3 * numHeads) == 0, "qkv \(qkv.shape) for \(numHeads) heads")
+    let (b, n, c) = (qkv.shape[0], qkv.shape[1], qkv.shape[2] / 3)
+    let out = Tensor(shape: [b, n, c])
+    let (mb, mr) = maskStrides(mask, batch: b, n: n, m: n)
+    precondition(weights == nil || weights!.shape == [b, numHeads, n, n], "weights must be [B, H, N, N]")
+    let operand = { (offset: Int) in AttentionOperand(base: qkv.data + offset, batchStride: n * 3 * c, rowStride: 3 * c)
+    }
+    attentionForward(
+        out: out.data, outRowStride: c, q: operand(0), k: operand(c), v: operand(2 * c),
+        batch: b, heads: numHeads, n: n, m: n, headDim: c / numHeads,
+        mask: mask.map { UnsafePointer($0.data) }, maskBatchStride: mb, maskRowStride: mr,
+        weights: weights?.data)
+    return out
+}
+
+/// Cross-attention: q [B, N, C] attends to kv [B, M, 2C] (k, v blocks of C) -> [B, N, C].
+public func multiHeadCrossAttention(q: Tensor, kv: Tensor, numHeads: Int, mask: Tensor? = nil) -> Tensor {
+    precondition(
+        q.rank == 3 && kv.rank == 3 && kv.shape[0] == q.shape[0] && kv.shape[2] == 2 * q.shape[2],
+        "cross-attention q \(q.shape), kv \(kv.shape)")
+    let (b, n, c, m) = (q.shape[0], q.shape[1], q.shape[2], kv.shape[1])
+    precondition(c % numHeads == 0, "width \(c) is not divisible by \(numHeads) heads")
+    let out = Tensor(shape: [b, n, c])
+    let (mb, mr) = maskStrides(mask, batch: b, n: n, m: m)
+    attentionForward(
+        out: out.data, outRowStride: c,
+        q: AttentionOperand(base: q.data, batchStride: n * c, rowStride: c),
+        k: AttentionOperand(base: kv.data, batchStride: m * 2 * c, rowStride: 2 * c),
+        v: AttentionOperand(base: kv.data + c, batchStride: m * 2 * c, rowStride: 2 * c),
+        batch: b, heads: numHeads, n: n, m: m, headDim: c / numHeads,
+        mask: mask.map { UnsafePointer($0.data) }, maskBatchStride: mb, maskRowStride: mr, weights: nil)
+    return out
+}

@@ -1,0 +1,121 @@
+import Foundation
+import ViTCheckpoint
+import ViTCore
+import ViTImage
+import ViTTensor
+
+/// A Vision Transformer with what it needs to classify files: labels and preprocessing.
+public struct ImageClassifier {
+    /// Where a model came from.
+    public enum Format: String, Sendable {
+        case huggingFace = "hf"
+        case timm
+        case swiftViT = "swiftvit"
+    }
+
+    public let model: VisionTransformer
+    public let labels: [String]
+    public let profile: PreprocessProfile
+    public let format: Format
+    public let path: String
+
+    public init(model: VisionTransformer, labels: [String], profile: PreprocessProfile, format: Format, path: String) {
+        self.model = model
+        self.labels = labels
+        self.profile = profile
+        self.format = format
+        self.path = path
+    }
+
+    /// Loads an HF ViT folder, a timm folder (config.json with "architecture"), or a
+    /// SwiftViT safetensors file, strictly: every tensor must be used and fit its shape.
+    public static func load(path: String) throws -> ImageClassifier {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw ModelError(path: path, reason: "no such file or folder")
+        }
+        do {
+            if !isDirectory.boolValue { return try loadSwiftViT(path: path) }
+            let configPath = "\(path)/config.json"
+            guard let data = FileManager.default.contents(atPath: configPath) else {
+                throw ModelError(path: path, reason: "folder has no config.json")
+            }
+            guard let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+                throw ModelError(path: configPath, reason: "not a JSON object")
+            }
+            if json["architecture"] != nil { return try loadTimm(path: path, config: json) }
+            return try loadHuggingFace(path: path, config: json)
+        } catch let error as ModelError {
+            throw error
+        } catch {
+            // Checkpoint and parameter errors already name their file.
+            throw ModelError(path: nil, reason: "\(error)")
+        }
+    }
+
+    /// Softmax probabilities for a batch of images [B, 3, H, W] -> [B, numClasses].
+    public func probabilities(_ images: Tensor) -> Tensor { model(images).softmax(axis: -1) }
+
+    /// The model's input for an image file, [3, H, W].
+    public func input(for image: Image) -> Tensor { profile.tensor(from: image) }
+}
+
+/// A problem loading a model; one line naming the file.
+public struct ModelError: Error, CustomStringConvertible {
+    public let path: String?
+    public let reason: String
+    public init(path: String?, reason: String) {
+        self.path = path
+        self.reason = reason
+    }
+    public var description: String { path.map { "\($0): \(reason)" } ?? reason }
+}
+
+// MARK: - SwiftViT's own files
+
+extension ImageClassifier {
+    /// The metadata format written by `save`.
+    public static let formatVersion = "1"
+
+    static func loadSwiftViT(path: String) throws -> ImageClassifier {
+        let file = try SafeTensorsFile(path: path)
+        func metadata<T: Decodable>(_ key: String, _ type: T.Type) throws -> T {
+            guard let text = file.metadata[key] else {
+                throw ModelError(path: path, reason: "metadata has no '\(key)' (not a SwiftViT model file?)")
+            }
+            do {
+                return try JSONDecoder().decode(T.self, from: Data(text.utf8))
+            } catch {
+                throw ModelError(path: path, reason: "metadata '\(key)' is invalid: \(error)")
+            }
+        }
+        let config = try validated(metadata("config", ViTConfig.self), path: path)
+        let labels = try metadata("labels", [String].self)
+        let profile = try metadata("preprocess", PreprocessProfile.self)
+        guard labels.count == config.numClasses else {
+            throw ModelError(path: path, reason: "\(labels.count) labels for \(config.numClasses) classes")
+        }
+        let store = WeightStore(try file.allTensors(), origin: path)
+        let model = try VisionTransformer(store, config: config)
+        try store.finish()
+        return ImageClassifier(model: model, labels: labels, profile: profile, format: .swiftViT, path: path)
+    }
+
+    /// Writes the model as a SwiftViT safetensors file with config, labels and
+    /// preprocessing in its metadata, atomically.
+    public func save(path: String, extraMetadata: [String: String] = [:]) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        func json<T: Encodable>(_ value: T) throws -> String {
+            String(decoding: try encoder.encode(value), as: UTF8.self)
+        }
+        var metadata = extraMetadata
+        metadata["config"] = try json(model.config)
+        metadata["labels"] = try json(labels)
+        metadata["preprocess"] = try json(profile)
+        metadata["format_version"] = Self.formatVersion
+        var tensors: [String: Tensor] = [:]
+        for (name, tensor) in model.parameters { tensors[name] = tensor }
+        try writeSafeTensors(tensors, metadata: metadata, toPath: path)
+    }
+}

@@ -1,0 +1,189 @@
+import Foundation
+import ViTCore
+import ViTTensor
+
+/// The sizes of a Vision Transformer (Dosovitskiy et al. 2021).
+public struct ViTConfig: Sendable, Equatable, Codable {
+    /// How the image representation is read from the final tokens.
+    public enum Pool: String, Sendable, Codable {
+        /// The class token (ViT, DeiT): final norm, then the head on token 0.
+        case token
+        /// The mean of the patch tokens, then `fc_norm` (timm global_pool="avg").
+        case avg
+    }
+
+    public var imageSize: Int
+    public var patchSize: Int
+    public var inChannels: Int = 3
+    public var dim: Int
+    public var depth: Int
+    public var numHeads: Int
+    public var hiddenDim: Int
+    public var numClasses: Int
+    public var layerNormEps: Float
+    public var qkvBias: Bool = true
+    public var pool: Pool = .token
+    public var activation: GELUApproximation = .none
+
+    public init(
+        imageSize: Int, patchSize: Int, inChannels: Int = 3, dim: Int, depth: Int, numHeads: Int,
+        hiddenDim: Int, numClasses: Int, layerNormEps: Float, qkvBias: Bool = true,
+        pool: Pool = .token, activation: GELUApproximation = .none
+    ) {
+        self.imageSize = imageSize
+        self.patchSize = patchSize
+        self.inChannels = inChannels
+        self.dim = dim
+        self.depth = depth
+        self.numHeads = numHeads
+        self.hiddenDim = hiddenDim
+        self.numClasses = numClasses
+        self.layerNormEps = layerNormEps
+        self.qkvBias = qkvBias
+        self.pool = pool
+        self.activation = activation
+    }
+
+    /// Patches per side at the configured image size.
+    public var gridSize: Int { imageSize / patchSize }
+    public var numPatches: Int { gridSize * gridSize }
+
+    public var block: BlockConfig {
+        BlockConfig(
+            dim: dim, numHeads: numHeads, hiddenDim: hiddenDim, layerNormEps: layerNormEps,
+            qkvBias: qkvBias, normPlacement: .preNorm, activation: activation)
+    }
+
+    /// Checks that the sizes are consistent; the message says what is wrong.
+    public func validate() throws {
+        func check(_ ok: Bool, _ message: String) throws { if !ok { throw ParameterError("config: \(message)") } }
+        try check(
+            imageSize > 0 && patchSize > 0 && imageSize % patchSize == 0,
+            "image size \(imageSize) is not a multiple of patch size \(patchSize)")
+        try check(dim > 0 && numHeads > 0 && dim % numHeads == 0, "width \(dim) is not divisible by \(numHeads) heads")
+        try check(depth >= 0 && hiddenDim > 0 && inChannels > 0 && numClasses >= 0, "sizes must be positive")
+    }
+
+    /// Multiply-accumulates per image, in billions (matrix products only), times two.
+    public var gflops: Double {
+        let n = Double(numPatches + 1), c = Double(dim), h = Double(hiddenDim)
+        let patch = Double(numPatches) * Double(inChannels * patchSize * patchSize) * c
+        let perBlock = n * c * 3 * c + 2 * n * n * c + n * c * c + 2 * n * c * h
+        return 2 * (patch + Double(depth) * perBlock + c * Double(numClasses)) / 1e9
+    }
+}
+
+/// The Vision Transformer classifier (timm `VisionTransformer` names and layout).
+/// images [B, C, H, W] -> logits [B, numClasses]. Keys: "patch_embed.proj.{weight,bias}",
+/// "cls_token", "pos_embed", "blocks.N.*", "norm", "fc_norm" (avg pool), "head".
+public struct VisionTransformer: Layer {
+    public let config: ViTConfig
+    /// The patch convolution as a product: weight [C, inChannels * p * p].
+    public let patchEmbed: Linear
+    public let clsToken: Tensor  // [1, 1, C]
+    public let posEmbed: Tensor  // [1, numPatches + 1, C]
+    public let blocks: TransformerEncoder
+    /// The final norm: "norm" for the token pool, "fc_norm" (after pooling) for avg.
+    public let norm: LayerNorm
+    public let head: Linear?
+
+    public init(_ source: ParameterSource, config c: ViTConfig) throws {
+        try c.validate()
+        config = c
+        let p = c.patchSize
+        let proj = source.scoped("patch_embed.proj")
+        let convWeight = try proj.tensor(
+            "weight", shape: [c.dim, c.inChannels, p, p],
+            initializer: .truncatedNormal(std: 0.02))
+        patchEmbed = Linear(
+            weight: convWeight.reshaped([c.dim, c.inChannels * p * p]),
+            bias: try proj.tensor("bias", shape: [c.dim], initializer: .zeros))
+        clsToken = try source.tensor("cls_token", shape: [1, 1, c.dim], initializer: .normal(std: 1e-6))
+        posEmbed = try source.tensor(
+            "pos_embed", shape: [1, c.numPatches + 1, c.dim],
+            initializer: .truncatedNormal(std: 0.02))
+        blocks = try TransformerEncoder(source.scoped("blocks"), depth: c.depth, config: c.block)
+        norm = try LayerNorm(source.scoped(c.pool == .token ? "norm" : "fc_norm"), dim: c.dim, eps: c.layerNormEps)
+        head =
+            c.numClasses > 0
+            ? try Linear(source.scoped("head"), inFeatures: c.dim, outFeatures: c.numClasses) : nil
+    }
+
+    /// Patch embedding, class token and position embedding: [B, C, H, W] -> [B, N + 1, D].
+    public func embed(_ images: Tensor) -> Tensor {
+        let (b, ch, h, w) = (images.shape[0], images.shape[1], images.shape[2], images.shape[3])
+        let p = config.patchSize, (gh, gw) = (h / p, w / p), d = config.dim
+        precondition(
+            ch == config.inChannels && h == config.imageSize && w == config.imageSize,
+            "input \(images.shape) does not match the model's \(config.inChannels)x\(config.imageSize)x\(config.imageSize)"
+        )
+        let tokens = patchEmbed(patchify(images))  // [B, gh * gw, D]
+        let out = Tensor(shape: [b, gh * gw + 1, d])
+        let n = gh * gw + 1
+        for bi in 0..<b {
+            let dst = out.data + bi * n * d
+            dst.update(from: clsToken.data, count: d)
+            (dst + d).update(from: tokens.data + bi * (n - 1) * d, count: (n - 1) * d)
+            for i in 0..<(n * d) { dst[i] += posEmbed.data[i] }
+        }
+        return out
+    }
+
+    /// Non-overlapping p x p patches: [B, C, H, W] -> [B, gh * gw, C * p * p], each patch
+    /// flattened in (channel, row, column) order to match the convolution weight.
+    public func patchify(_ images: Tensor) -> Tensor {
+        let (b, ch, h, w) = (images.shape[0], images.shape[1], images.shape[2], images.shape[3])
+        let p = config.patchSize, (gh, gw) = (h / p, w / p)
+        let k = ch * p * p
+        let out = Tensor(shape: [b, gh * gw, k])
+        for bi in 0..<b {
+            for py in 0..<gh {
+                for px in 0..<gw {
+                    let dst = out.data + (bi * gh * gw + py * gw + px) * k
+                    for c in 0..<ch {
+                        for y in 0..<p {
+                            let src = images.data + ((bi * ch + c) * h + py * p + y) * w + px * p
+                            (dst + (c * p + y) * p).update(from: src, count: p)
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// The final token states after the blocks and final norm (token pool), [B, N + 1, D].
+    /// attentionWeights: one [B, H, N + 1, N + 1] tensor per block to receive probabilities.
+    public func forwardFeatures(_ images: Tensor, attentionWeights: [Tensor]? = nil) -> Tensor {
+        let x = blocks(embed(images), attentionWeights: attentionWeights)
+        return config.pool == .token ? norm(x) : x
+    }
+
+    /// The pooled representation and the head: [B, N + 1, D] -> [B, numClasses].
+    public func forwardHead(_ features: Tensor) -> Tensor {
+        let pooled: Tensor
+        switch config.pool {
+        case .token:
+            pooled = features.selecting(axis: 1, 0)  // [B, D]
+        case .avg:
+            let n = features.shape[1]
+            pooled = norm(features.sliced(axis: 1, 1..<n).mean(axis: 1))
+        }
+        return head.map { $0(pooled) } ?? pooled
+    }
+
+    /// images [B, C, H, W] -> logits [B, numClasses].
+    public func callAsFunction(_ images: Tensor) -> Tensor { forwardHead(forwardFeatures(images)) }
+
+    public var parameters: NamedParameters {
+        [
+            (
+                "patch_embed.proj.weight",
+                patchEmbed.weight.reshaped([config.dim, config.inChannels, config.patchSize, config.patchSize])
+            ),
+            ("patch_embed.proj.bias", patchEmbed.bias!), ("cls_token", clsToken), ("pos_embed", posEmbed),
+        ]
+            + scoped("blocks", blocks) + scoped(config.pool == .token ? "norm" : "fc_norm", norm)
+            + (head.map { scoped("head", $0) } ?? [])
+    }
+}

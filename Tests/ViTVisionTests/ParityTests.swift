@@ -1,0 +1,130 @@
+import Foundation
+import Testing
+import ViTCheckpoint
+import ViTCore
+import ViTImage
+import ViTTensor
+import ViTTestSupport
+import ViTVision
+
+let visionGolden = repositoryPath("Tests/ViTVisionTests/Golden")
+
+/// Random-initialized HF and timm ViTs (image 64, patch 8, width 96, 3 heads, 2 layers, 7
+/// labels), loaded from their native folders, against the libraries' own logits
+/// (Tests/Reference/vit_models.py).
+@Suite struct ParityTests {
+    static let models = ["hf-vit", "timm-vit", "timm-vit-avg"]
+    static let photos = ["chelsea", "coffee", "astronaut", "rocket", "camera"]
+
+    /// The same input tensor: logits within 1e-4 (max abs), the issue's bar.
+    @Test(arguments: models) func logitsForFixedInputs(model name: String) throws {
+        let classifier = try ImageClassifier.load(path: "\(visionGolden)/\(name)")
+        let golden = try SafeTensorsFile(path: "\(visionGolden)/\(name)/golden.safetensors")
+        let logits = classifier.model(try golden.tensor("inputs"))
+        let result = compare(logits, try golden.tensor("logits"), atol: 1e-4)
+        #expect(result.passed, "\(name): \(result)")
+        #expect(classifier.labels == ["cat", "coffee", "astronaut", "rocket", "camera", "boot", "other"])
+    }
+
+    /// From the image files: our preprocessing gives the library's tensor (1e-6: float32
+    /// rounding of the normalization), and the logits agree within 1e-3 with the same top-5.
+    @Test(arguments: models.flatMap { m in photos.map { (m, $0) } })
+    func endToEndFromFiles(model name: String, photo: String) throws {
+        let classifier = try ImageClassifier.load(path: "\(visionGolden)/\(name)")
+        let golden = try SafeTensorsFile(path: "\(visionGolden)/\(name)/golden.safetensors")
+        let path =
+            FileManager.default.fileExists(atPath: repositoryPath("Images/\(photo).png"))
+            ? repositoryPath("Images/\(photo).png") : repositoryPath("Images/\(photo).jpg")
+        let input = classifier.input(for: try Image.read(path: path))
+        let pixels = compare(input, try golden.tensor("\(photo).pixel_values"), atol: 1e-6)
+        #expect(pixels.passed, "\(name) \(photo) pixel values: \(pixels)")
+        let logits = classifier.model(input.reshaped([1] + input.shape)).reshaped([-1])
+        let expected = try golden.tensor("\(photo).logits")
+        let result = compare(logits, expected, atol: 1e-3)
+        #expect(result.passed, "\(name) \(photo) logits: \(result)")
+        let order = { (t: Tensor) in t.scalars.enumerated().sorted { $0.element > $1.element }.prefix(5).map(\.offset) }
+        #expect(order(logits) == order(expected))
+    }
+
+    @Test func savedAndReloadedModelIsIdentical() throws {
+        let classifier = try ImageClassifier.load(path: "\(visionGolden)/hf-vit")
+        let folder = makeTemporaryFolder()
+        try classifier.save(path: "\(folder)/model.safetensors")
+        let reloaded = try ImageClassifier.load(path: "\(folder)/model.safetensors")
+        #expect(reloaded.format == .swiftViT)
+        #expect(reloaded.labels == classifier.labels && reloaded.profile == classifier.profile)
+        #expect(reloaded.model.config == classifier.model.config)
+        let golden = try SafeTensorsFile(path: "\(visionGolden)/hf-vit/golden.safetensors")
+        let x = try golden.tensor("inputs")
+        #expect(reloaded.model(x).scalars == classifier.model(x).scalars)
+    }
+}
+
+/// Malformed models: one-line errors naming the file and the tensor.
+@Suite struct MalformedModelTests {
+    let folder = makeTemporaryFolder()
+
+    /// A copy of the HF golden folder whose weights are changed by `edit`.
+    func hfCopy(_ edit: (inout [String: Tensor]) -> Void, config: ((inout [String: Any]) -> Void)? = nil) throws
+        -> String
+    {
+        let source = "\(visionGolden)/hf-vit"
+        let target = "\(folder)/\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
+        var tensors = try SafeTensorsFile(path: "\(source)/model.safetensors").allTensors()
+        edit(&tensors)
+        try writeSafeTensors(tensors, toPath: "\(target)/model.safetensors")
+        var json =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(source)/config.json")))
+            as! [String: Any]
+        config?(&json)
+        try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: "\(target)/config.json"))
+        try FileManager.default.copyItem(
+            atPath: "\(source)/preprocessor_config.json", toPath: "\(target)/preprocessor_config.json")
+        return target
+    }
+
+    func expectError(_ path: String, _ text: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        do {
+            _ = try ImageClassifier.load(path: path)
+            Issue.record("\(path) loaded without an error", sourceLocation: sourceLocation)
+        } catch {
+            let message = "\(error)"
+            #expect(message.contains(text), "\(message)", sourceLocation: sourceLocation)
+            #expect(!message.contains("\n"), sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test func missingExtraAndMisshapedTensors() throws {
+        expectError(try hfCopy { $0["classifier.bias"] = nil }, "missing tensor 'head.bias'")
+        expectError(try hfCopy { $0["vit.extra.weight"] = Tensor(shape: [2]) }, "unexpected tensor: 'vit.extra.weight'")
+        expectError(
+            try hfCopy { $0["vit.layernorm.weight"] = Tensor(shape: [95]) },
+            "tensor 'norm.weight' has shape [95], expected [96]")
+        expectError(
+            try hfCopy { $0["vit.encoder.layer.0.attention.attention.key.weight"] = nil }, "needs query, key and value")
+    }
+
+    @Test func configDisagreeingWithTensors() throws {
+        expectError(
+            try hfCopy({ _ in }, config: { $0["hidden_size"] = 99 }), "has shape [96, 3, 8, 8], expected [99, 3, 8, 8]")
+        expectError(
+            try hfCopy({ _ in }, config: { $0["num_hidden_layers"] = 3 }), "missing tensor 'blocks.2.norm1.weight'")
+        expectError(try hfCopy({ _ in }, config: { $0["num_hidden_layers"] = 1 }), "unexpected tensors")
+        expectError(
+            try hfCopy({ _ in }, config: { $0["num_attention_heads"] = 5 }),
+            "config.json: config: width 96 is not divisible by 5 heads")
+        expectError(
+            try hfCopy({ _ in }, config: { $0["hidden_size"] = "wide" }), "'hidden_size' is missing or not an integer")
+    }
+
+    @Test func notAModel() throws {
+        expectError("\(folder)/nothing", "no such file")
+        expectError(folder, "no config.json")
+        let text = "\(folder)/model.safetensors"
+        _ = FileManager.default.createFile(atPath: text, contents: Data("hello".utf8))
+        expectError(text, "too short")
+        try writeSafeTensors(["w": Tensor(shape: [1])], toPath: text)
+        expectError(text, "metadata has no 'config'")
+    }
+}

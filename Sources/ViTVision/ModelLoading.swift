@@ -53,6 +53,11 @@ public struct ImageClassifier {
         }
     }
 
+    /// The same model with another preprocessing profile.
+    public func withProfile(_ profile: PreprocessProfile) -> ImageClassifier {
+        ImageClassifier(model: model, labels: labels, profile: profile, format: format, path: path)
+    }
+
     /// Softmax probabilities for a batch of images [B, 3, H, W] -> [B, numClasses].
     public func probabilities(_ images: Tensor) -> Tensor { model(images).softmax(axis: -1) }
 

@@ -1,0 +1,108 @@
+import ArgumentParser
+import Foundation
+import ViTCore
+import ViTTensor
+import ViTVision
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure inference latency and throughput.",
+        discussion: """
+            Times forward passes of a checkpoint (--model) or of a named architecture with
+            random weights (--architecture vit-tiny-patch16-224, vit-small-patch16-224,
+            vit-base-patch16-224). Reports the median time per batch, images per second,
+            GFLOP/s of the matrix products and the process's peak memory.
+            Compare with PyTorch: python Examples/bench_pytorch.py (same options).
+            """)
+
+    static let architectures: [String: ViTConfig] = [
+        "vit-tiny-patch16-224": ViTConfig(
+            imageSize: 224, patchSize: 16, dim: 192, depth: 12, numHeads: 3,
+            hiddenDim: 768, numClasses: 1000, layerNormEps: 1e-6),
+        "vit-small-patch16-224": ViTConfig(
+            imageSize: 224, patchSize: 16, dim: 384, depth: 12, numHeads: 6,
+            hiddenDim: 1536, numClasses: 1000, layerNormEps: 1e-6),
+        "vit-base-patch16-224": ViTConfig(
+            imageSize: 224, patchSize: 16, dim: 768, depth: 12, numHeads: 12,
+            hiddenDim: 3072, numClasses: 1000, layerNormEps: 1e-6),
+    ]
+
+    @Option(help: "A model to load (HF folder, timm folder or SwiftViT file).")
+    var model: String?
+
+    @Option(help: "A named architecture with random weights.")
+    var architecture: String = "vit-base-patch16-224"
+
+    @Option(help: "Comma-separated batch sizes.")
+    var batchSizes: String = "1,8"
+
+    @Option(help: "Threads for matrix products.")
+    var threads: Int = 2
+
+    @Option(help: "Untimed passes before measuring.")
+    var warmup: Int = 2
+
+    @Option(help: "Timed passes per batch size.")
+    var iterations: Int = 10
+
+    func validate() throws {
+        if model == nil && Self.architectures[architecture] == nil {
+            throw ValidationError(
+                "unknown architecture '\(architecture)'; choose one of \(Self.architectures.keys.sorted().joined(separator: ", "))"
+            )
+        }
+        guard parsedBatchSizes != nil else { throw ValidationError("--batch-sizes takes positive integers: 1,8") }
+        guard threads > 0, warmup >= 0, iterations > 0 else {
+            throw ValidationError("--threads and --iterations must be positive, --warmup not negative")
+        }
+    }
+
+    var parsedBatchSizes: [Int]? {
+        let sizes = batchSizes.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !sizes.isEmpty, sizes.allSatisfy({ ($0 ?? 0) > 0 }) else { return nil }
+        return sizes.map { $0! }
+    }
+
+    func run() throws {
+        setBLASThreadCount(threads)
+        let vit: VisionTransformer
+        let name: String
+        do {
+            if let model {
+                vit = try ImageClassifier.load(path: model).model
+                name = model
+            } else {
+                vit = try VisionTransformer(RandomParameters(seed: 0), config: Self.architectures[architecture]!)
+                name = "\(architecture) (random weights)"
+            }
+        } catch {
+            throw CLIFailure(error)
+        }
+        let c = vit.config
+        print("model: \(name), \(String(format: "%.2f", c.gflops)) GFLOPs per image, threads: \(threads)")
+        print("batch  median ms  min ms   images/s  GFLOP/s")
+        var generator = SeededGenerator(seed: 1)
+        for batch in parsedBatchSizes! {
+            let input = Tensor.normal([batch, c.inChannels, c.imageSize, c.imageSize], using: &generator)
+            for _ in 0..<warmup { _ = vit(input) }
+            var times: [Double] = []
+            for _ in 0..<iterations {
+                let start = DispatchTime.now().uptimeNanoseconds
+                _ = vit(input)
+                times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+            }
+            times.sort()
+            let median =
+                times.count % 2 == 1
+                ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
+            let imagesPerSecond = Double(batch) / (median / 1000)
+            print(
+                String(
+                    format: "%5d  %9.1f  %6.1f  %9.2f  %7.1f", batch, median, times[0], imagesPerSecond,
+                    c.gflops * imagesPerSecond))
+        }
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        print("peak memory: \(usage.ru_maxrss / 1024) MB")
+    }
+}

@@ -1,0 +1,208 @@
+import ArgumentParser
+import Foundation
+import ViTImage
+import ViTTensor
+import ViTVision
+
+/// Output formats for machine-readable results.
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case text, json, jsonl, csv
+}
+
+struct Classify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Classify images with a Vision Transformer.",
+        discussion: """
+            IMAGES are PNG or JPEG files or folders (searched recursively, in sorted order).
+            A file that cannot be read is reported on stderr and the rest are still
+            classified; the exit code is then 1.
+            """)
+
+    @Argument(help: "Image files or folders.")
+    var images: [String]
+
+    @Option(help: "An HF ViT folder, a timm folder or a SwiftViT .safetensors file.")
+    var model: String
+
+    @Option(help: "How many classes to report per image.")
+    var topK: Int = 5
+
+    @Option(help: "Output format: text, json, jsonl or csv.")
+    var format: OutputFormat = .text
+
+    @Option(help: "Images per forward pass.")
+    var batchSize: Int = 8
+
+    @Option(help: "Threads for matrix products (default: all cores).")
+    var threads: Int?
+
+    @Option(
+        help: "Override the model's preprocessing: \(PreprocessProfile.builtIn.map(\.name).joined(separator: ", ")).")
+    var profile: String?
+
+    @Flag(help: "Include the raw logits in json and jsonl output.")
+    var logits = false
+
+    func validate() throws {
+        guard topK > 0 else { throw ValidationError("--top-k must be at least 1") }
+        guard batchSize > 0 else { throw ValidationError("--batch-size must be at least 1") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if let profile, PreprocessProfile.named(profile) == nil {
+            throw ValidationError(
+                "unknown profile '\(profile)'; choose one of \(PreprocessProfile.builtIn.map(\.name).joined(separator: ", "))"
+            )
+        }
+    }
+
+    struct Prediction: Encodable {
+        let label: String
+        let index: Int
+        let probability: Float
+    }
+
+    struct Result: Encodable {
+        let file: String
+        let predictions: [Prediction]
+        let logits: [Float]?
+    }
+
+    func run() throws {
+        if let threads { setBLASThreadCount(threads) }
+        var classifier: ImageClassifier
+        do {
+            classifier = try ImageClassifier.load(path: model)
+        } catch {
+            throw CLIFailure(error)
+        }
+        if let profile { classifier = classifier.withProfile(PreprocessProfile.named(profile)!) }
+        let (files, missing) = collectImageFiles(images)
+        var failures = missing.count
+        for message in missing { printError(message) }
+        var results: [Result] = []
+        let progress = ProgressBar(total: files.count, label: "classifying")
+        var start = 0
+        while start < files.count {
+            let batchFiles = Array(files[start..<min(start + batchSize, files.count)])
+            start += batchFiles.count
+            var inputs: [Tensor] = [], names: [String] = []
+            for file in batchFiles {
+                do {
+                    inputs.append(classifier.input(for: try Image.read(path: file)))
+                    names.append(file)
+                } catch {
+                    printError("\(error)")
+                    failures += 1
+                }
+            }
+            progress.advance(by: batchFiles.count)
+            guard !inputs.isEmpty else { continue }
+            let logitsBatch = classifier.model(Tensor.stack(inputs))
+            let probabilities = logitsBatch.softmax(axis: -1)
+            let classes = logitsBatch.shape[1]
+            for (row, name) in names.enumerated() {
+                let p = Array(UnsafeBufferPointer(start: probabilities.data + row * classes, count: classes))
+                let top = p.enumerated().sorted {
+                    $0.element > $1.element || ($0.element == $1.element && $0.offset < $1.offset)
+                }
+                .prefix(topK)
+                .map { Prediction(label: classifier.labels[$0.offset], index: $0.offset, probability: $0.element) }
+                let raw =
+                    logits ? Array(UnsafeBufferPointer(start: logitsBatch.data + row * classes, count: classes)) : nil
+                let result = Result(file: name, predictions: top, logits: raw)
+                if format == .json { results.append(result) } else { emit(result) }
+            }
+        }
+        progress.finish()
+        if format == .json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(results), as: UTF8.self))
+        }
+        if failures > 0 { throw ExitCode(1) }
+    }
+
+    private func emit(_ result: Result) {
+        switch format {
+        case .text:
+            let shown = result.predictions.map { "\($0.label) \(String(format: "%.4f", $0.probability))" }
+            print("\(result.file): \(shown.joined(separator: ", "))")
+        case .jsonl:
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: (try? encoder.encode(result)) ?? Data(), as: UTF8.self))
+        case .csv:
+            if !Self.csvHeaderPrinted {
+                print("file,rank,label,index,probability")
+                Self.csvHeaderPrinted = true
+            }
+            for (rank, p) in result.predictions.enumerated() {
+                print(
+                    [csvField(result.file), "\(rank + 1)", csvField(p.label), "\(p.index)", "\(p.probability)"]
+                        .joined(separator: ","))
+            }
+        case .json:
+            break
+        }
+    }
+
+    nonisolated(unsafe) private static var csvHeaderPrinted = false
+}
+
+/// A CSV field, quoted when it holds a comma, quote or line break (RFC 4180).
+func csvField(_ text: String) -> String {
+    guard text.contains(where: { ",\"\n\r".contains($0) }) else { return text }
+    return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+}
+
+/// Files named directly, and PNG/JPEG files found recursively in folders, sorted; plus
+/// one message for each path that does not exist.
+func collectImageFiles(_ paths: [String]) -> (files: [String], missing: [String]) {
+    var files: [String] = [], missing: [String] = []
+    let extensions: Set<String> = ["png", "jpg", "jpeg"]
+    for path in paths {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            missing.append("\(path): no such file")
+            continue
+        }
+        guard isDirectory.boolValue else {
+            files.append(path)
+            continue
+        }
+        let found = (FileManager.default.enumerator(atPath: path)?.allObjects as? [String] ?? [])
+            .filter { extensions.contains(($0 as NSString).pathExtension.lowercased()) }
+            .sorted()
+            .map { (path as NSString).appendingPathComponent($0) }
+        files += found
+    }
+    return (files, missing)
+}
+
+/// A one-line progress bar on stderr, shown only when stderr is a terminal.
+final class ProgressBar {
+    let total: Int
+    let label: String
+    private var done = 0
+    private let enabled: Bool
+    private let start = Date()
+
+    init(total: Int, label: String) {
+        self.total = total
+        self.label = label
+        enabled = isatty(STDERR_FILENO) != 0 && total > 1
+    }
+
+    func advance(by n: Int) {
+        done += n
+        guard enabled else { return }
+        let width = 30, filled = total == 0 ? width : width * done / total
+        let rate = Double(done) / max(Date().timeIntervalSince(start), 1e-9)
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+        FileHandle.standardError.write(
+            Data("\r\(label) [\(bar)] \(done)/\(total) \(String(format: "%.1f", rate))/s".utf8))
+    }
+
+    func finish() {
+        if enabled { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+}

@@ -64,7 +64,7 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
-        setBLASThreadCount(threads)
+        setThreadCount(threads)
         let vit: VisionTransformer
         let name: String
         do {

@@ -67,7 +67,7 @@ struct Classify: ParsableCommand {
     }
 
     func run() throws {
-        if let threads { setBLASThreadCount(threads) }
+        if let threads { setThreadCount(threads) }
         var classifier: ImageClassifier
         do {
             classifier = try ImageClassifier.load(path: model)

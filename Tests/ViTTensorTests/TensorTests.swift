@@ -132,3 +132,20 @@ import ViTTestSupport
         #expect(s.next() == 0xE220_A839_7B1D_CDAF)
     }
 }
+
+/// Row-parallel kernels give the same bits on one thread as on two.
+@Suite struct ThreadIndependenceTests {
+    @Test func kernelsMatchAcrossThreadCounts() {
+        var rng = SeededGenerator(seed: 11)
+        let x = Tensor.normal([64, 1000], using: &rng)
+        let w = Tensor.normal([1000], using: &rng), b = Tensor.normal([1000], using: &rng)
+        func run() -> [[Float]] {
+            [x.gelu().scalars, x.softmax().scalars, x.layerNorm(weight: w, bias: b, eps: 1e-6).scalars]
+        }
+        setThreadCount(1)
+        let one = run()
+        setThreadCount(2)
+        let two = run()
+        #expect(one == two)
+    }
+}

@@ -79,6 +79,7 @@ struct Classify: ParsableCommand {
         var failures = missing.count
         for message in missing { printError(message) }
         var results: [Result] = []
+        if format == .csv { print("file,rank,label,index,probability") }
         let progress = ProgressBar(total: files.count, label: "classifying")
         var start = 0
         while start < files.count {
@@ -131,10 +132,6 @@ struct Classify: ParsableCommand {
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             print(String(decoding: (try? encoder.encode(result)) ?? Data(), as: UTF8.self))
         case .csv:
-            if !Self.csvHeaderPrinted {
-                print("file,rank,label,index,probability")
-                Self.csvHeaderPrinted = true
-            }
             for (rank, p) in result.predictions.enumerated() {
                 print(
                     [csvField(result.file), "\(rank + 1)", csvField(p.label), "\(p.index)", "\(p.probability)"]
@@ -145,7 +142,6 @@ struct Classify: ParsableCommand {
         }
     }
 
-    nonisolated(unsafe) private static var csvHeaderPrinted = false
 }
 
 /// A CSV field, quoted when it holds a comma, quote or line break (RFC 4180).

@@ -129,18 +129,6 @@ let decodeFolder = repositoryPath("Tests/ViTImageTests/Golden/decode")
     }
 }
 
-/// PNG signature and IHDR only, with a correct CRC.
-func pngHeaderOnly(width: UInt32, height: UInt32) -> [UInt8] {
-    func be(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
-    let body = Array("IHDR".utf8) + be(width) + be(height) + [8, 2, 0, 0, 0]
-    var crc: UInt32 = 0xFFFF_FFFF
-    for byte in body {
-        crc ^= UInt32(byte)
-        for _ in 0..<8 { crc = crc & 1 != 0 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
-    }
-    return [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + be(13) + body + be(~crc)
-}
-
 /// Mutated files (flipped bytes, overwritten runs, cuts) either decode or throw an
 /// ImageError: no crash, no hang. Deterministic: the mutations come from a fixed seed.
 @Suite struct FuzzedImageTests {

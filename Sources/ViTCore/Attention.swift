@@ -15,9 +15,12 @@ public struct Attention: Layer {
 
     /// mask: additive, broadcastable to [B, N, N] (0 keeps, -inf drops); nil for the ViT.
     /// weights: when given, receives the attention probabilities [B, H, N, N].
-    public func callAsFunction(_ x: Tensor, mask: Tensor? = nil, weights: Tensor? = nil) -> Tensor {
+    /// residual: [B, N, C], added to the output inside the projection.
+    public func callAsFunction(
+        _ x: Tensor, mask: Tensor? = nil, weights: Tensor? = nil, residual: Tensor? = nil
+    ) -> Tensor {
         let y = multiHeadSelfAttention(qkv: qkv(x), numHeads: numHeads, mask: mask, weights: weights)  // [B, N, C]
-        return proj(y)
+        return proj(y, residual: residual)
     }
 
     public var parameters: NamedParameters { scoped("qkv", qkv) + scoped("proj", proj) }

@@ -20,7 +20,15 @@ public struct Linear: Layer {
     public var inFeatures: Int { weight.shape[1] }
     public var outFeatures: Int { weight.shape[0] }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor { ViTTensor.linear(x, weight: weight, bias: bias) }
+    /// x: [..., in] -> [..., out]; residual: [..., out], added to the result.
+    public func callAsFunction(_ x: Tensor, residual: Tensor? = nil) -> Tensor {
+        ViTTensor.linear(x, weight: weight, bias: bias, residual: residual)
+    }
+
+    /// activation(x weight^T + bias), fused into the product.
+    public func callAsFunction(_ x: Tensor, activation: GELUApproximation) -> Tensor {
+        ViTTensor.linear(x, weight: weight, bias: bias, activation: activation)
+    }
 
     public var parameters: NamedParameters {
         [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
@@ -57,8 +65,9 @@ public struct MLP: Layer {
         self.activation = activation
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        fc2(fc1(x).gelu(approximation: activation))
+    /// x: [..., dim] -> [..., dim]; residual: [..., dim], added to the result.
+    public func callAsFunction(_ x: Tensor, residual: Tensor? = nil) -> Tensor {
+        fc2(fc1(x, activation: activation), residual: residual)
     }
 
     public var parameters: NamedParameters { scoped("fc1", fc1) + scoped("fc2", fc2) }

@@ -49,11 +49,11 @@ public struct TransformerBlock: Layer {
     public func callAsFunction(_ x: Tensor, mask: Tensor? = nil, attentionWeights: Tensor? = nil) -> Tensor {
         switch placement {
         case .preNorm:
-            let x = x + attn(norm1(x), mask: mask, weights: attentionWeights)
-            return x + mlp(norm2(x))
+            let x = attn(norm1(x), mask: mask, weights: attentionWeights, residual: x)
+            return mlp(norm2(x), residual: x)
         case .postNorm:
-            let x = norm1(x + attn(x, mask: mask, weights: attentionWeights))
-            return norm2(x + mlp(x))
+            let x = norm1(attn(x, mask: mask, weights: attentionWeights, residual: x))
+            return norm2(mlp(x, residual: x))
         }
     }
 

@@ -23,13 +23,16 @@ func attentionForward(
     weights: UnsafeMutablePointer<Float>?
 ) {
     let scale = 1 / Float(headDim).squareRoot()
-    let scores = UnsafeMutablePointer<Float>.allocate(capacity: n * m)
-    defer { scores.deallocate() }
-    for b in 0..<batch {
-        for h in 0..<heads {
+    // One task per (batch, head); each runs its products on one thread.
+    let work = n * m * headDim
+    parallelChunks(batch * heads, minimumPerChunk: max(1, 1_000_000 / max(work, 1))) { tasks in
+        let scores = UnsafeMutablePointer<Float>.allocate(capacity: n * m)
+        defer { scores.deallocate() }
+        for task in tasks {
+            let (b, h) = (task / heads, task % heads)
             let offset = h * headDim
             // S = Q K^T * scale: [N, hd] x [hd, M]
-            gemm(
+            serialGEMM(
                 transposeA: false, transposeB: true, m: n, n: m, k: headDim, alpha: scale,
                 q.base + b * q.batchStride + offset, lda: q.rowStride,
                 k.base + b * k.batchStride + offset, ldb: k.rowStride, scores, ldc: m)
@@ -39,10 +42,10 @@ func attentionForward(
                     for j in 0..<m { row[j] += maskRow[j] }
                 }
             }
-            let probabilities = weights.map { $0 + ((b * heads + h) * n * m) } ?? scores
-            softmaxForward(probabilities, scores, rows: n, n: m)
+            let probabilities = weights.map { $0 + (task * n * m) } ?? scores
+            for i in 0..<n { softmaxRow(probabilities + i * m, scores + i * m, n: m) }
             // out_bh = P V: [N, M] x [M, hd], written into the head's column block.
-            gemm(
+            serialGEMM(
                 transposeA: false, transposeB: false, m: n, n: headDim, k: m,
                 probabilities, lda: m, v.base + b * v.batchStride + offset, ldb: v.rowStride,
                 out + b * n * outRowStride + offset, ldc: outRowStride)

@@ -8,20 +8,21 @@ import Foundation
 /// out, x: [rows, n]: softmax along each row of n, stable (the row maximum is subtracted).
 func softmaxForward(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows: Int, n: Int) {
     parallelChunks(rows, minimumPerChunk: max(1, 16_384 / max(n, 1))) { range in
-        for r in range {
-            let src = x + r * n, dst = out + r * n
-            var m = -Float.infinity
-            for i in 0..<n { m = max(m, src[i]) }
-            var sum: Float = 0
-            for i in 0..<n {
-                let e = expf(src[i] - m)
-                dst[i] = e
-                sum += e
-            }
-            let scale = 1 / sum
-            for i in 0..<n { dst[i] *= scale }
-        }
+        for r in range { softmaxRow(out + r * n, x + r * n, n: n) }
     }
+}
+
+/// dst, src: [n] (may be the same buffer): one row of softmax, on the calling thread.
+@inline(__always)
+func softmaxRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, n: Int) {
+    let m = rowMaximum(src, n: n)
+    if m == -.infinity {  // every entry masked: no distribution, as PyTorch (NaN)
+        for i in 0..<n { dst[i] = .nan }
+        return
+    }
+    mapRow(dst, src, n: n) { fastExp($0 - m) }
+    let scale = 1 / rowSum(dst, n: n)
+    mapRow(dst, dst, n: n) { $0 * scale }
 }
 
 /// The two forms of GELU (Hendrycks and Gimpel 2016): exact, x * Phi(x) with the normal
@@ -36,16 +37,23 @@ func geluForward(
     _ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, n: Int, approximation: GELUApproximation
 ) {
     parallelChunks(n, minimumPerChunk: 16_384) { range in
-        switch approximation {
-        case .none:
-            let invSqrt2: Float = 0.707_106_781_186_547_52
-            for i in range { out[i] = 0.5 * x[i] * (1 + erff(x[i] * invSqrt2)) }
-        case .tanh:
-            let k: Float = 0.797_884_560_802_865_4  // sqrt(2 / pi)
-            for i in range {
-                let v = x[i]
-                out[i] = 0.5 * v * (1 + tanhf(k * (v + 0.044715 * v * v * v)))
-            }
+        geluRow(out + range.lowerBound, x + range.lowerBound, n: range.count, approximation: approximation)
+    }
+}
+
+/// out, x: [n] (may be the same buffer), on the calling thread.
+@inline(__always)
+func geluRow(
+    _ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, n: Int, approximation: GELUApproximation
+) {
+    switch approximation {
+    case .none:
+        mapRow(out, x, n: n, fastGELU)
+    case .tanh:
+        let k: Float = 0.797_884_560_802_865_4  // sqrt(2 / pi)
+        for i in 0..<n {
+            let v = x[i]
+            out[i] = 0.5 * v * (1 + tanhf(k * (v + 0.044715 * v * v * v)))
         }
     }
 }
@@ -61,15 +69,8 @@ func layerNormForward(
     parallelChunks(rows, minimumPerChunk: max(1, 16_384 / max(c, 1))) { range in
         for r in range {
             let src = x + r * c, dst = out + r * c
-            var m: Float = 0
-            for i in 0..<c { m += src[i] }
-            m /= Float(c)
-            var v: Float = 0
-            for i in 0..<c {
-                let d = src[i] - m
-                v += d * d
-            }
-            v /= Float(c)
+            let m = rowSum(src, n: c) / Float(c)
+            let v = rowSum(src, n: c, minus: m, squared: true) / Float(c)
             let s = 1 / (v + eps).squareRoot()
             if let weight, let bias {
                 for i in 0..<c { dst[i] = (src[i] - m) * s * weight[i] + bias[i] }

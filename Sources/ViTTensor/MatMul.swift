@@ -1,12 +1,21 @@
 import CBLAS
 
-/// The one place that calls BLAS: C[m, n] = alpha * op(A) op(B) + beta * C, row-major.
-func gemm(
+/// OpenBLAS runs single-threaded: products are split across threads here, so that one
+/// pool of threads serves every kernel and no BLAS thread spins while other work runs.
+private let blasIsSingleThreaded: Bool = {
+    openblas_set_num_threads(1)
+    return true
+}()
+
+/// The one place that calls BLAS: C[m, n] = alpha * op(A) op(B) + beta * C, row-major,
+/// on the calling thread.
+func serialGEMM(
     transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
     alpha: Float = 1, _ a: UnsafePointer<Float>, lda: Int,
     _ b: UnsafePointer<Float>, ldb: Int,
     beta: Float = 0, _ c: UnsafeMutablePointer<Float>, ldc: Int
 ) {
+    if !blasIsSingleThreaded { return }
     cblas_sgemm(
         CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans,
         transposeB ? CblasTrans : CblasNoTrans,
@@ -14,9 +23,42 @@ func gemm(
         beta, c, Int32(ldc))
 }
 
-/// Sets the number of threads OpenBLAS uses for products.
-public func setBLASThreadCount(_ count: Int) {
-    openblas_set_num_threads(Int32(count))
+/// Splits an [m, n] product with inner size k into one tile per thread: bands of rows, or
+/// of columns when there are too few rows. Band edges fall on multiples of 16 so that each
+/// element meets the same BLAS micro-kernel whatever the thread count. Calls
+/// `body(rows, columns)` once per tile, concurrently.
+func forEachProductTile(m: Int, n: Int, k: Int, _ body: (Range<Int>, Range<Int>) -> Void) {
+    let block = 16
+    let threads = min(threadCount, max(1, m * n * k / 2_000_000))
+    if threads > 1 && m >= 2 * block * threads {
+        let blocks = (m + block - 1) / block
+        parallelChunks(blocks, minimumPerChunk: blocks / threads) { range in
+            body((range.lowerBound * block)..<min(m, range.upperBound * block), 0..<n)
+        }
+    } else if threads > 1 && n >= 2 * block * threads {
+        let blocks = (n + block - 1) / block
+        parallelChunks(blocks, minimumPerChunk: blocks / threads) { range in
+            body(0..<m, (range.lowerBound * block)..<min(n, range.upperBound * block))
+        }
+    } else {
+        body(0..<m, 0..<n)
+    }
+}
+
+/// C[m, n] = alpha * op(A) op(B) + beta * C, row-major, split across threads.
+func gemm(
+    transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+    alpha: Float = 1, _ a: UnsafePointer<Float>, lda: Int,
+    _ b: UnsafePointer<Float>, ldb: Int,
+    beta: Float = 0, _ c: UnsafeMutablePointer<Float>, ldc: Int
+) {
+    forEachProductTile(m: m, n: n, k: k) { rows, columns in
+        serialGEMM(
+            transposeA: transposeA, transposeB: transposeB, m: rows.count, n: columns.count, k: k,
+            alpha: alpha, a + rows.lowerBound * (transposeA ? 1 : lda), lda: lda,
+            b + columns.lowerBound * (transposeB ? ldb : 1), ldb: ldb,
+            beta: beta, c + rows.lowerBound * ldc + columns.lowerBound, ldc: ldc)
+    }
 }
 
 /// Batched matrix product with broadcast batch axes (torch.matmul for rank >= 2).
@@ -63,24 +105,54 @@ public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transpose
     return out
 }
 
-/// A fully connected layer's product (torch.nn.functional.linear):
-/// x [..., in] and weight [out, in] -> x weight^T + bias, [..., out].
-public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
+/// A fully connected layer (torch.nn.functional.linear) with optional fused epilogues:
+/// x [..., in], weight [out, in] -> residual + activation(x weight^T + bias), [..., out].
+/// residual: [..., out], added after the activation. Each thread fills, multiplies and
+/// activates its own tile while it is in cache.
+public func linear(
+    _ x: Tensor, weight: Tensor, bias: Tensor?, activation: GELUApproximation? = nil, residual: Tensor? = nil
+) -> Tensor {
     precondition(
         weight.rank == 2 && x.shape.last == weight.shape[1],
         "linear: input \(x.shape) does not match weight \(weight.shape)")
     let (outFeatures, inFeatures) = (weight.shape[0], weight.shape[1])
     let rows = inFeatures == 0 ? 0 : x.count / inFeatures
     let out = Tensor(shape: Array(x.shape.dropLast()) + [outFeatures])
-    if let bias {
-        precondition(bias.shape == [outFeatures], "linear: bias \(bias.shape) for \(outFeatures) outputs")
-        for r in 0..<rows { (out.data + r * outFeatures).update(from: bias.data, count: outFeatures) }
-    }
-    if rows > 0 && outFeatures > 0 && inFeatures > 0 {
-        gemm(
-            transposeA: false, transposeB: true, m: rows, n: outFeatures, k: inFeatures,
-            x.data, lda: inFeatures, weight.data, ldb: inFeatures,
-            beta: bias == nil ? 0 : 1, out.data, ldc: outFeatures)
+    precondition(
+        bias == nil || bias!.shape == [outFeatures], "linear: bias \(bias!.shape) for \(outFeatures) outputs")
+    precondition(
+        residual == nil || residual!.shape == out.shape, "linear: residual \(residual!.shape) for output \(out.shape)")
+    precondition(
+        activation == nil || residual == nil, "linear: an activation and a residual together are not supported")
+    if out.count == 0 { return out }
+    let (o, xd, wd) = (out.data, x.data, weight.data)
+    let bd = bias?.data, rd = residual?.data
+    forEachProductTile(m: rows, n: outFeatures, k: inFeatures) { rowRange, columns in
+        let width = columns.count
+        for r in rowRange {
+            let dst = o + r * outFeatures + columns.lowerBound
+            switch (bd, rd) {
+            case (let b?, let res?):
+                let src = res + r * outFeatures + columns.lowerBound, bb = b + columns.lowerBound
+                for j in 0..<width { dst[j] = src[j] + bb[j] }
+            case (let b?, nil): dst.update(from: b + columns.lowerBound, count: width)
+            case (nil, let res?): dst.update(from: res + r * outFeatures + columns.lowerBound, count: width)
+            case (nil, nil): dst.update(repeating: 0, count: width)
+            }
+        }
+        if inFeatures > 0 {
+            serialGEMM(
+                transposeA: false, transposeB: true, m: rowRange.count, n: width, k: inFeatures,
+                xd + rowRange.lowerBound * inFeatures, lda: inFeatures,
+                wd + columns.lowerBound * inFeatures, ldb: inFeatures,
+                beta: 1, o + rowRange.lowerBound * outFeatures + columns.lowerBound, ldc: outFeatures)
+        }
+        if let activation {
+            for r in rowRange {
+                let p = o + r * outFeatures + columns.lowerBound
+                geluRow(p, p, n: width, approximation: activation)
+            }
+        }
     }
     return out
 }

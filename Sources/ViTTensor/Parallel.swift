@@ -1,21 +1,20 @@
 import Dispatch
 import Foundation
 
-/// Threads used by elementwise kernels; `setThreadCount` sets it with OpenBLAS's.
-nonisolated(unsafe) private var kernelThreads = max(1, ProcessInfo.processInfo.activeProcessorCount)
+/// Threads used by products and kernels (OpenBLAS itself runs single-threaded).
+nonisolated(unsafe) private(set) var threadCount = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
-/// Sets the threads for matrix products (OpenBLAS) and for row-parallel kernels.
+/// Sets the threads for matrix products and row-parallel kernels.
 public func setThreadCount(_ count: Int) {
     precondition(count >= 1, "thread count must be at least 1")
-    kernelThreads = count
-    setBLASThreadCount(count)
+    threadCount = count
 }
 
 /// Runs `body` over `0..<count` split into contiguous chunks, one per thread, when the
 /// work is large enough to pay for the threads. Each index is handled exactly once, so
 /// results do not depend on the thread count.
 func parallelChunks(_ count: Int, minimumPerChunk: Int, _ body: (Range<Int>) -> Void) {
-    let chunks = min(kernelThreads, count / max(minimumPerChunk, 1))
+    let chunks = min(threadCount, count / max(minimumPerChunk, 1))
     if chunks <= 1 {
         body(0..<count)
         return

@@ -1,0 +1,112 @@
+// exp and erf written as branch-free scalar code, so that loops calling them vectorize
+// (softmax and GELU would otherwise make one libm call per element). Both are within a
+// few units in the last place of float, far inside the 1e-4 logit tolerance against PyTorch.
+
+/// e^x. Cody-Waite range reduction x = n ln2 + r with |r| <= ln2 / 2, then the
+/// polynomial of Cephes' expf (Moshier, Cephes Math Library, expf.c), then the exponent n
+/// put in place with integer arithmetic. Inputs below -87.34 give 0; inputs above 88.37
+/// give e^88.37 (about 2.5e38).
+@inline(__always)
+func fastExp(_ x: Float) -> Float {
+    let low: Float = -87.336_544, high: Float = 88.37  // n stays within -126...127
+    let xc = Swift.min(Swift.max(x, low), high)
+    // Round x log2(e) to the nearest integer with the 1.5 * 2^23 trick.
+    let shifter: Float = 12_582_912
+    let shifted = xc * 1.442_695_04 + shifter
+    let n = shifted - shifter
+    var r = xc - n * 0.693_359_375
+    r = r + n * 2.121_944_4e-4  // ln 2 = 0.693359375 - 2.12194440e-4, split for exactness
+    var p: Float = 1.987_569_15e-4
+    p = p * r + 1.398_199_95e-3
+    p = p * r + 8.333_451_9e-3
+    p = p * r + 4.166_579_59e-2
+    p = p * r + 1.666_666_55e-1
+    p = p * r + 5.000_000_12e-1
+    p = p * r * r + r + 1
+    // 2^n from the low bits of `shifted`, which hold n + 2^22 + 2^23.
+    let exponent = Int32(bitPattern: shifted.bitPattern) &- 0x4B40_0000 &+ 127
+    let scale = Float(bitPattern: UInt32(bitPattern: exponent &<< 23))
+    return x < low ? 0 : p * scale
+}
+
+/// erf(x): Abramowitz and Stegun 7.1.26, erf(x) = 1 - t(a1 + t(a2 + ...)) e^(-x^2) with
+/// t = 1 / (1 + p|x|), absolute error at most 1.5e-7, odd in x.
+@inline(__always)
+func fastErf(_ x: Float) -> Float {
+    let ax = Swift.abs(x)
+    let t = 1 / (1 + 0.327_591_1 * ax)
+    var poly: Float = 1.061_405_429
+    poly = poly * t - 1.453_152_027
+    poly = poly * t + 1.421_413_741
+    poly = poly * t - 0.284_496_736
+    poly = poly * t + 0.254_829_592
+    let y = 1 - poly * t * fastExp(-ax * ax)
+    return Float(sign: x.sign, exponentBitPattern: y.exponentBitPattern, significandBitPattern: y.significandBitPattern)
+}
+
+/// GELU(x) = x/2 (1 + erf(x / sqrt 2)).
+@inline(__always)
+func fastGELU(_ x: Float) -> Float {
+    0.5 * x * (1 + fastErf(x * 0.707_106_781_186_547_52))
+}
+
+// Reductions over a row with eight running lanes (the compiler keeps a sequential float
+// sum or a NaN-aware max in scalar registers). The order is fixed by n alone, so results
+// do not depend on threads.
+
+/// The largest of x[0..<n]; -infinity when n is 0. NaN entries are skipped.
+@inline(__always)
+func rowMaximum(_ x: UnsafePointer<Float>, n: Int) -> Float {
+    var lanes = SIMD8<Float>(repeating: -.infinity)
+    var i = 0
+    while i + 8 <= n {
+        let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+        for j in 0..<8 { lanes[j] = v[j] > lanes[j] ? v[j] : lanes[j] }
+        i += 8
+    }
+    var m = -Float.infinity
+    for j in 0..<8 { m = lanes[j] > m ? lanes[j] : m }
+    while i < n {
+        m = x[i] > m ? x[i] : m
+        i += 1
+    }
+    return m
+}
+
+/// The sum of (x[i] - shift)^power for i in 0..<n, power 1 or 2.
+@inline(__always)
+func rowSum(_ x: UnsafePointer<Float>, n: Int, minus shift: Float = 0, squared: Bool = false) -> Float {
+    var lanes = SIMD8<Float>(repeating: 0)
+    let s = SIMD8<Float>(repeating: shift)
+    var i = 0
+    while i + 8 <= n {
+        let d = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self) - s
+        lanes += squared ? d * d : d
+        i += 8
+    }
+    var total = lanes.sum()
+    while i < n {
+        let d = x[i] - shift
+        total += squared ? d * d : d
+        i += 1
+    }
+    return total
+}
+
+/// out[i] = f(x[i]) for i in 0..<n (out may be x), eight lanes at a time so that the
+/// compiler vectorizes f; the tail runs the same f one element at a time.
+@inline(__always)
+func mapRow(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, n: Int, _ f: (Float) -> Float) {
+    var i = 0
+    while i + 8 <= n {
+        let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+        var y = SIMD8<Float>()
+        for j in 0..<8 { y[j] = f(v[j]) }
+        UnsafeMutableRawPointer(out + i).storeBytes(of: y, as: SIMD8<Float>.self)
+        i += 8
+    }
+    while i < n {
+        out[i] = f(x[i])
+        i += 1
+    }
+}

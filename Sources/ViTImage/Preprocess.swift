@@ -24,6 +24,9 @@ public struct PreprocessProfile: Sendable, Equatable, Codable {
     /// Per channel (R, G, B).
     public var mean: [Float]
     public var std: [Float]
+    /// The crop's share of the resized shorter side (timm's crop_pct), when known: at
+    /// another input size N the shorter side becomes floor(N / cropFraction).
+    public var cropFraction: Double?
 
     public struct CropSize: Sendable, Equatable, Codable {
         public var width: Int
@@ -36,7 +39,7 @@ public struct PreprocessProfile: Sendable, Equatable, Codable {
 
     public init(
         name: String, resize: Resize, filter: ResampleFilter, crop: CropSize?,
-        rescale: Float = 1 / 255, mean: [Float], std: [Float]
+        rescale: Float = 1 / 255, mean: [Float], std: [Float], cropFraction: Double? = nil
     ) {
         self.name = name
         self.resize = resize
@@ -45,6 +48,7 @@ public struct PreprocessProfile: Sendable, Equatable, Codable {
         self.rescale = rescale
         self.mean = mean
         self.std = std
+        self.cropFraction = cropFraction
     }
 
     /// HF ViTImageProcessor (google/vit-base-patch16-224): 224x224 bilinear, no crop,
@@ -57,13 +61,14 @@ public struct PreprocessProfile: Sendable, Equatable, Codable {
     /// floor(224 / 0.9) = 248 bicubic, center crop 224, mean = std = 0.5.
     public static let timmViT = PreprocessProfile(
         name: "timm-vit", resize: .shorterSide(248), filter: .bicubic,
-        crop: CropSize(width: 224, height: 224), mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5])
+        crop: CropSize(width: 224, height: 224), mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5],
+        cropFraction: 0.9)
 
     /// timm's eval transform for DeiT: as timm-vit with the ImageNet mean and std.
     public static let timmDeiT = PreprocessProfile(
         name: "timm-deit", resize: .shorterSide(248), filter: .bicubic,
         crop: CropSize(width: 224, height: 224),
-        mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225])
+        mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], cropFraction: 0.9)
 
     /// The shipped profiles, by name.
     public static let builtIn: [PreprocessProfile] = [hfViT, timmViT, timmDeiT]
@@ -71,6 +76,27 @@ public struct PreprocessProfile: Sendable, Equatable, Codable {
     /// A shipped profile by its name (`hf-vit`, `timm-vit`, `timm-deit`).
     public static func named(_ name: String) -> PreprocessProfile? {
         builtIn.first { $0.name == name }
+    }
+
+    /// The same steps for a model input of size x size: an exact resize becomes size x size;
+    /// a shorter-side resize followed by a center crop resizes to floor(size / cropFraction)
+    /// as timm does (or keeps its ratio of resize to crop when the fraction is unknown) and
+    /// crops size x size.
+    public func forInputSize(_ size: Int) -> PreprocessProfile {
+        var profile = self
+        switch resize {
+        case .exact:
+            profile.resize = .exact(width: size, height: size)
+        case .shorterSide(let side):
+            if let cropFraction {
+                profile.resize = .shorterSide(Int((Double(size) / cropFraction).rounded(.down)))
+            } else {
+                let cropSide = crop.map { min($0.width, $0.height) } ?? side
+                profile.resize = .shorterSide(Int((Double(size) * Double(side) / Double(cropSide)).rounded()))
+            }
+        }
+        if crop != nil { profile.crop = CropSize(width: size, height: size) }
+        return profile
     }
 
     /// The size after resizing an image of the given size.

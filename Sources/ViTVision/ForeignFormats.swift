@@ -167,7 +167,8 @@ extension ImageClassifier {
             depth: try f.int("num_hidden_layers"), numHeads: try f.int("num_attention_heads"),
             hiddenDim: try f.int("intermediate_size"), numClasses: labels.count,
             layerNormEps: try f.float("layer_norm_eps", default: 1e-12), qkvBias: try f.bool("qkv_bias", default: true),
-            pool: .token, activation: try activation(named: f.string("hidden_act", default: "gelu"), path: configPath))
+            pool: .token, activation: try activation(named: f.string("hidden_act", default: "gelu"), path: configPath),
+            positionResampling: .bicubic)
         try _ = validated(config, path: configPath)
         let weightsPath = "\(path)/model.safetensors"
         let tensors = try renameAndFuse(loadWeights(folder: path), rules: huggingFaceViTRules, origin: weightsPath)
@@ -299,6 +300,6 @@ extension ImageClassifier {
             name: "timm", resize: .shorterSide(scaled), filter: filter,
             crop: .init(width: imageSize, height: imageSize),
             mean: try cfg.floats("mean", default: [0.485, 0.456, 0.406]),
-            std: try cfg.floats("std", default: [0.229, 0.224, 0.225]))
+            std: try cfg.floats("std", default: [0.229, 0.224, 0.225]), cropFraction: cropPct)
     }
 }

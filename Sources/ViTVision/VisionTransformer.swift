@@ -24,11 +24,14 @@ public struct ViTConfig: Sendable, Equatable, Codable {
     public var qkvBias: Bool = true
     public var pool: Pool = .token
     public var activation: GELUApproximation = .none
+    /// How position embeddings are resampled for other input sizes; nil means timm's
+    /// antialiased bicubic.
+    public var positionResampling: PositionResampling? = nil
 
     public init(
         imageSize: Int, patchSize: Int, inChannels: Int = 3, dim: Int, depth: Int, numHeads: Int,
         hiddenDim: Int, numClasses: Int, layerNormEps: Float, qkvBias: Bool = true,
-        pool: Pool = .token, activation: GELUApproximation = .none
+        pool: Pool = .token, activation: GELUApproximation = .none, positionResampling: PositionResampling? = nil
     ) {
         self.imageSize = imageSize
         self.patchSize = patchSize
@@ -42,6 +45,7 @@ public struct ViTConfig: Sendable, Equatable, Codable {
         self.qkvBias = qkvBias
         self.pool = pool
         self.activation = activation
+        self.positionResampling = positionResampling
     }
 
     /// Patches per side at the configured image size.
@@ -109,22 +113,44 @@ public struct VisionTransformer: Layer {
             ? try Linear(source.scoped("head"), inFeatures: c.dim, outFeatures: c.numClasses) : nil
     }
 
+    /// Whether images of this height and width can be embedded: the model's channels and
+    /// whole patches. Sizes other than `config.imageSize` resample the position embeddings.
+    public func accepts(height: Int, width: Int, channels: Int) -> Bool {
+        channels == config.inChannels && height >= config.patchSize && width >= config.patchSize
+            && height % config.patchSize == 0 && width % config.patchSize == 0
+    }
+
+    /// Position embeddings for a patch grid of gh x gw: [1, gh * gw + 1, D]. The class
+    /// token's embedding is kept; the grid is resampled (config.positionResampling) when
+    /// it differs from the trained one.
+    public func positionEmbedding(gridHeight gh: Int, gridWidth gw: Int) -> Tensor {
+        let g = config.gridSize, d = config.dim
+        if gh == g && gw == g { return posEmbed }
+        let grid = resampledGrid(
+            posEmbed.data + d, height: g, width: g, dim: d, newHeight: gh, newWidth: gw,
+            method: config.positionResampling ?? .bicubicAntialiased)
+        let out = Tensor(shape: [1, gh * gw + 1, d])
+        out.data.update(from: posEmbed.data, count: d)
+        grid.withUnsafeBufferPointer { (out.data + d).update(from: $0.baseAddress!, count: grid.count) }
+        return out
+    }
+
     /// Patch embedding, class token and position embedding: [B, C, H, W] -> [B, N + 1, D].
     public func embed(_ images: Tensor) -> Tensor {
         let (b, ch, h, w) = (images.shape[0], images.shape[1], images.shape[2], images.shape[3])
         let p = config.patchSize, (gh, gw) = (h / p, w / p), d = config.dim
         precondition(
-            ch == config.inChannels && h == config.imageSize && w == config.imageSize,
-            "input \(images.shape) does not match the model's \(config.inChannels)x\(config.imageSize)x\(config.imageSize)"
-        )
+            accepts(height: h, width: w, channels: ch),
+            "input \(images.shape) does not match the model: \(config.inChannels) channels, sides multiples of \(p)")
         let tokens = patchEmbed(patchify(images))  // [B, gh * gw, D]
+        let position = positionEmbedding(gridHeight: gh, gridWidth: gw)
         let out = Tensor(shape: [b, gh * gw + 1, d])
         let n = gh * gw + 1
         for bi in 0..<b {
             let dst = out.data + bi * n * d
             dst.update(from: clsToken.data, count: d)
             (dst + d).update(from: tokens.data + bi * (n - 1) * d, count: (n - 1) * d)
-            for i in 0..<(n * d) { dst[i] += posEmbed.data[i] }
+            for i in 0..<(n * d) { dst[i] += position.data[i] }
         }
         return out
     }

@@ -40,6 +40,12 @@ struct Classify: ParsableCommand {
         help: "Override the model's preprocessing: \(PreprocessProfile.builtIn.map(\.name).joined(separator: ", ")).")
     var profile: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Run at this input size (a multiple of the patch size); position embeddings are resampled.",
+            valueName: "pixels"))
+    var imageSize: Int?
+
     @Flag(help: "Include the raw logits in json and jsonl output.")
     var logits = false
 
@@ -75,6 +81,15 @@ struct Classify: ParsableCommand {
             throw CLIFailure(error)
         }
         if let profile { classifier = classifier.withProfile(PreprocessProfile.named(profile)!) }
+        if let imageSize {
+            let channels = classifier.model.config.inChannels
+            guard classifier.model.accepts(height: imageSize, width: imageSize, channels: channels) else {
+                throw ValidationError(
+                    "--image-size \(imageSize) is not a positive multiple of the patch size \(classifier.model.config.patchSize)"
+                )
+            }
+            classifier = classifier.withProfile(classifier.profile.forInputSize(imageSize))
+        }
         let (files, missing) = collectImageFiles(images)
         var failures = missing.count
         for message in missing { printError(message) }

@@ -27,6 +27,25 @@ import ViTTestSupport
         #expect(abs(total - 1) < 1e-5)
     }
 
+    /// --image-size 96 on the 64-pixel model: timm's transform for 96 and resampled position
+    /// embeddings give timm's logits within 1e-3; a size that is not whole patches is a
+    /// usage error.
+    @Test func otherImageSize() throws {
+        let photo = repositoryPath("Images/chelsea.png")
+        let result = try runVit([
+            "classify", photo, "--model", model, "--format", "jsonl", "--logits", "--image-size", "96",
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [String: Any]
+        let logits = (object["logits"] as! [NSNumber]).map(\.floatValue)
+        let golden = try SafeTensorsFile(path: "\(model)/golden.safetensors").tensor("chelsea.logits_96")
+        let comparison = compare(logits, golden.scalars, atol: 1e-3)
+        #expect(comparison.passed, "\(comparison)")
+        let bad = try runVit(["classify", photo, "--model", model, "--image-size", "60"])
+        #expect(bad.status == 64)
+        #expect(bad.stderr.contains("--image-size 60 is not a positive multiple of the patch size 8"))
+    }
+
     /// A folder is searched recursively and sorted; a bad file is reported, the others
     /// are still classified, and the exit code is 1.
     @Test func folderWithOneBadFile() throws {

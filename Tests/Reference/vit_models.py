@@ -43,7 +43,13 @@ def scramble(model, seed):
 
 def golden_batch(size, seed=1):
     g = torch.Generator().manual_seed(seed)
-    return torch.randn((3, 3, size, size), generator=g)
+    height, width = size if isinstance(size, tuple) else (size, size)
+    return torch.randn((3, 3, height, width), generator=g)
+
+
+# Input sizes other than the trained 64 (grid 8): larger, smaller and not square, so that
+# the position embeddings are resampled up, down and by different factors per axis.
+OTHER_SIZES = [(96, 96), (40, 40), (48, 80)]
 
 
 def hf_model(out, image_size, patch, width, depth, heads, hidden, labels, eps=1e-12):
@@ -59,6 +65,10 @@ def hf_model(out, image_size, patch, width, depth, heads, hidden, labels, eps=1e
     with torch.no_grad():
         x = golden_batch(image_size)
         tensors["inputs"], tensors["logits"] = x, model(pixel_values=x).logits
+        for h, w in OTHER_SIZES if image_size == 64 else []:
+            x = golden_batch((h, w), seed=h + w)
+            tensors[f"inputs_{h}x{w}"] = x
+            tensors[f"logits_{h}x{w}"] = model(pixel_values=x, interpolate_pos_encoding=True).logits
         for photo in PHOTOS:
             stem = os.path.splitext(photo)[0]
             pixels = processor(Image.open(f"Images/{photo}").convert("RGB"), return_tensors="pt")["pixel_values"]
@@ -83,6 +93,18 @@ def timm_model(out, image_size, patch, width, depth, heads, labels, pool="token"
     with torch.no_grad():
         x = golden_batch(image_size)
         tensors["inputs"], tensors["logits"] = x, model(x)
+        # timm resamples position embeddings for other sizes with dynamic_img_size.
+        dynamic = timm.create_model("vit_base_patch16_224", pretrained=False, img_size=image_size, patch_size=patch,
+                                    embed_dim=width, depth=depth, num_heads=heads, num_classes=len(labels),
+                                    global_pool=pool, dynamic_img_size=True).eval()
+        dynamic.load_state_dict(model.state_dict())
+        for h, w in OTHER_SIZES if image_size == 64 else []:
+            x = golden_batch((h, w), seed=h + w)
+            tensors[f"inputs_{h}x{w}"], tensors[f"logits_{h}x{w}"] = x, dynamic(x)
+        if image_size == 64:  # a photo at input size 96: timm's transform for that size
+            transform96 = timm.data.create_transform(**{**cfg, "input_size": (3, 96, 96)})
+            pixels = transform96(Image.open("Images/chelsea.png").convert("RGB"))
+            tensors["chelsea.logits_96"] = dynamic(pixels[None])[0]
         for photo in PHOTOS:
             stem = os.path.splitext(photo)[0]
             pixels = transform(Image.open(f"Images/{photo}").convert("RGB"))

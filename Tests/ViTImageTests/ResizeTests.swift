@@ -119,4 +119,16 @@ func agreement(_ actual: Image, _ expected: Image) -> (exact: Double, maxDiffere
         let h = PreprocessProfile.hfViT.normalizedTensor(image)
         #expect(h[0, 0, 0] == 1 && h[1, 0, 0] == -1 && abs(h[2, 0, 0] + 0.6) < 1e-6)
     }
+
+    /// Profiles for another input size: timm resizes to floor(N / crop_pct) (384 / 0.9 =
+    /// 426.7 -> 426) and crops N; HF resizes to exactly N x N.
+    @Test func profilesForOtherInputSizes() {
+        let timm = PreprocessProfile.timmViT.forInputSize(384)
+        #expect(timm.resize == .shorterSide(426) && timm.crop == .init(width: 384, height: 384))
+        let hf = PreprocessProfile.hfViT.forInputSize(384)
+        #expect(hf.resize == .exact(width: 384, height: 384) && hf.crop == nil)
+        var unknown = PreprocessProfile.timmViT
+        unknown.cropFraction = nil  // keeps 248 : 224
+        #expect(unknown.forInputSize(112).resize == .shorterSide(124))
+    }
 }

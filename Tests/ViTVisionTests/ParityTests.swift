@@ -26,6 +26,18 @@ let visionGolden = repositoryPath("Tests/ViTVisionTests/Golden")
         #expect(classifier.labels == ["cat", "coffee", "astronaut", "rocket", "camera", "boot", "other"])
     }
 
+    /// Inputs larger, smaller and not square: position embeddings resampled as HF
+    /// (bicubic, interpolate_pos_encoding) and timm (antialiased bicubic, dynamic_img_size)
+    /// do; logits within 1e-4.
+    @Test(arguments: models.flatMap { m in ["96x96", "40x40", "48x80"].map { (m, $0) } })
+    func otherInputSizes(model name: String, size: String) throws {
+        let classifier = try ImageClassifier.load(path: "\(visionGolden)/\(name)")
+        let golden = try SafeTensorsFile(path: "\(visionGolden)/\(name)/golden.safetensors")
+        let logits = classifier.model(try golden.tensor("inputs_\(size)"))
+        let result = compare(logits, try golden.tensor("logits_\(size)"), atol: 1e-4)
+        #expect(result.passed, "\(name) at \(size): \(result)")
+    }
+
     /// From the image files: our preprocessing gives the library's tensor (1e-6: float32
     /// rounding of the normalization), and the logits agree within 1e-3 with the same top-5.
     @Test(arguments: models.flatMap { m in photos.map { (m, $0) } })

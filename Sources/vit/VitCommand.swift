@@ -10,7 +10,7 @@ struct Vit: ParsableCommand {
         commandName: "vit",
         abstract: "Vision Transformers on the command line: classify, preprocess and study images.",
         version: swiftViTVersion,
-        subcommands: [Classify.self, Info.self, Preprocess.self, Bench.self])
+        subcommands: [Classify.self, AttentionCommand.self, Info.self, Preprocess.self, Bench.self])
 
     /// Runs the command; known failures print one line on stderr and exit 1.
     static func runMain() {

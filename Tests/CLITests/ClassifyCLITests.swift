@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import ViTCheckpoint
+import ViTImage
 import ViTTestSupport
 
 /// `vit classify`, `vit info` and `vit bench` on the golden models.
@@ -85,6 +86,23 @@ import ViTTestSupport
         #expect(usage.status == 64)
         let profile = try runVit(["classify", photo, "--model", model, "--profile", "nope"])
         #expect(profile.status == 64)
+    }
+
+    /// `vit attention` writes the tiled overlay PNG and the raw maps.
+    @Test func attentionWritesMapsAndOverlay() throws {
+        let png = "\(folder)/maps.png", maps = "\(folder)/maps.safetensors"
+        let result = try runVit([
+            "attention", repositoryPath("Images/chelsea.png"), "--model", model, "-o", png, "--tensor", maps,
+            "--columns", "3",
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        // Tiles: input, rollout, 3 heads -> 3 + 2 across, 64-pixel tiles, 4-pixel gaps.
+        let image = try Image.read(path: png)
+        #expect(image.width == 3 * 64 + 2 * 4 && image.height == 2 * 64 + 4)
+        let file = try SafeTensorsFile(path: maps)
+        #expect(try file.tensor("rollout").shape == [8, 8] && file.tensor("heads").shape == [3, 8, 8])
+        let nothing = try runVit(["attention", repositoryPath("Images/chelsea.png"), "--model", model])
+        #expect(nothing.status == 64)
     }
 
     @Test func infoDescribesTheModel() throws {

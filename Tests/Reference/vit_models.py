@@ -52,6 +52,19 @@ def golden_batch(size, seed=1):
 OTHER_SIZES = [(96, 96), (40, 40), (48, 80)]
 
 
+def attention_maps(model, pixels):
+    """Attention rollout (Abnar and Zuidema 2020) and the last layer's class-token attention
+    per head, in float64 from HF's eager attention probabilities."""
+    model.set_attn_implementation("eager")
+    attentions = model(pixel_values=pixels, output_attentions=True).attentions  # L x [1, H, N, N]
+    n = attentions[0].shape[-1]
+    rollout = np.eye(n)
+    for a in attentions:
+        mixed = 0.5 * a[0].double().mean(0).numpy() + 0.5 * np.eye(n)
+        rollout = (mixed / mixed.sum(-1, keepdims=True)) @ rollout
+    return torch.from_numpy(rollout[0, 1:]), attentions[-1][0, :, 0, 1:]
+
+
 def hf_model(out, image_size, patch, width, depth, heads, hidden, labels, eps=1e-12):
     config = ViTConfig(image_size=image_size, patch_size=patch, hidden_size=width, num_hidden_layers=depth,
                        num_attention_heads=heads, intermediate_size=hidden, layer_norm_eps=eps,
@@ -74,6 +87,8 @@ def hf_model(out, image_size, patch, width, depth, heads, hidden, labels, eps=1e
             pixels = processor(Image.open(f"Images/{photo}").convert("RGB"), return_tensors="pt")["pixel_values"]
             tensors[f"{stem}.pixel_values"] = pixels[0]
             tensors[f"{stem}.logits"] = model(pixel_values=pixels).logits[0]
+            if stem == "chelsea":
+                tensors["chelsea.rollout"], tensors["chelsea.last_heads"] = attention_maps(model, pixels)
     save_file({k: v.float().contiguous() for k, v in tensors.items()}, f"{out}/golden.safetensors")
 
 

@@ -132,3 +132,23 @@ func agreement(_ actual: Image, _ expected: Image) -> (exact: Double, maxDiffere
         #expect(unknown.forInputSize(112).resize == .shorterSide(124))
     }
 }
+
+/// Heat-map overlays and tiling, by hand.
+@Suite struct HeatMapTests {
+    @Test func overlayBlendsTheRamp() {
+        let gray = Image(width: 2, height: 1, channels: 3, pixels: [100, 100, 100, 100, 100, 100])
+        // Values 0 and 2 on a 2x1 grid scale to t = 0 and t = 1.
+        let out = gray.overlaid(heatMap: [0, 2], gridWidth: 2, gridHeight: 1, opacity: 0.5)
+        // t = 0: jet = (0, 0, 0.5); blended = 0.5 * 100 + 0.5 * (0, 0, 127.5) = (50, 50, 113.75)
+        #expect(Array(out.pixels[0..<3]) == [50, 50, 114])
+        // t = 1: jet = (0.5, 0, 0); blended = (113.75, 50, 50)
+        #expect(Array(out.pixels[3..<6]) == [114, 50, 50])
+    }
+
+    @Test func tilesAreLaidOutInRows() {
+        let tiles = (0..<3).map { Image(width: 2, height: 1, channels: 1, pixels: [UInt8($0), UInt8($0)]) }
+        let grid = Image.tiled(tiles, columns: 2, spacing: 1)
+        #expect(grid.width == 5 && grid.height == 3)
+        #expect(grid.pixels == [0, 0, 255, 1, 1, 255, 255, 255, 255, 255, 2, 2, 255, 255, 255])
+    }
+}

@@ -140,3 +140,19 @@ let visionGolden = repositoryPath("Tests/ViTVisionTests/Golden")
         expectError(text, "metadata has no 'config'")
     }
 }
+
+/// `attentionMaps` against rollout computed in float64 from HF's eager attention.
+@Suite struct AttentionMapTests {
+    @Test func rolloutAndHeadsMatchHuggingFace() throws {
+        let classifier = try ImageClassifier.load(path: "\(visionGolden)/hf-vit")
+        let golden = try SafeTensorsFile(path: "\(visionGolden)/hf-vit/golden.safetensors")
+        let input = try golden.tensor("chelsea.pixel_values")
+        let maps = classifier.model.attentionMaps(input.reshaped([1] + input.shape))
+        #expect(maps.gridHeight == 8 && maps.gridWidth == 8)
+        let rollout = compare(maps.rollout, try golden.tensor("chelsea.rollout").scalars, atol: 1e-5)
+        #expect(rollout.passed, "rollout: \(rollout)")
+        let heads = compare(
+            maps.lastLayerHeads.flatMap { $0 }, try golden.tensor("chelsea.last_heads").scalars, atol: 1e-5)
+        #expect(heads.passed, "last-layer heads: \(heads)")
+    }
+}

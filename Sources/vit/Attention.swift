@@ -1,0 +1,100 @@
+import ArgumentParser
+import Foundation
+import ViTCheckpoint
+import ViTImage
+import ViTTensor
+import ViTVision
+
+struct AttentionCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "attention",
+        abstract: "Show where a Vision Transformer looks in an image.",
+        discussion: """
+            Writes heat maps over the model's input image (after resizing and cropping), as
+            tiles in this order: the input; attention rollout (Abnar and Zuidema 2020: head-
+            averaged attention mixed with the identity for the residual, multiplied through
+            all blocks); then the last block's class-token attention, one tile per head.
+            --tensor saves the raw maps: "rollout" [gh, gw] and "heads" [H, gh, gw].
+            """)
+
+    @Argument(help: "A PNG or JPEG image.")
+    var image: String
+
+    @Option(help: "An HF ViT folder, a timm folder or a SwiftViT .safetensors file.")
+    var model: String
+
+    @Option(name: [.customShort("o"), .long], help: "The PNG to write.")
+    var output: String?
+
+    @Option(help: "Also write the maps as safetensors.")
+    var tensor: String?
+
+    @Option(help: "Tiles per row.")
+    var columns: Int = 4
+
+    @Option(help: "Heat-map opacity, 0 to 1.")
+    var opacity: Float = 0.5
+
+    @Option(
+        help: "Override the model's preprocessing: \(PreprocessProfile.builtIn.map(\.name).joined(separator: ", ")).")
+    var profile: String?
+
+    func validate() throws {
+        if output == nil && tensor == nil {
+            throw ValidationError("nothing to write: give -o OUT.png, --tensor OUT.safetensors, or both")
+        }
+        guard columns > 0 else { throw ValidationError("--columns must be at least 1") }
+        guard (0...1).contains(opacity) else { throw ValidationError("--opacity must be between 0 and 1") }
+        if let profile, PreprocessProfile.named(profile) == nil {
+            throw ValidationError(
+                "unknown profile '\(profile)'; choose one of \(PreprocessProfile.builtIn.map(\.name).joined(separator: ", "))"
+            )
+        }
+    }
+
+    func run() throws {
+        do {
+            var classifier = try ImageClassifier.load(path: model)
+            if let profile { classifier = classifier.withProfile(PreprocessProfile.named(profile)!) }
+            let input = classifier.profile.apply(to: try Image.read(path: image))
+            let pixels = classifier.profile.normalizedTensor(input)
+            let maps = classifier.model.attentionMaps(pixels.reshaped([1] + pixels.shape))
+            let (gh, gw) = (maps.gridHeight, maps.gridWidth)
+            if let output {
+                let overlay = { (values: [Float]) in
+                    input.overlaid(heatMap: values, gridWidth: gw, gridHeight: gh, opacity: opacity)
+                }
+                let tiles = [input, overlay(maps.rollout)] + maps.lastLayerHeads.map(overlay)
+                try Image.tiled(tiles, columns: columns).writePNG(
+                    path: output,
+                    text: [
+                        ("Software", "SwiftViT \(swiftViTVersion)"),
+                        ("Source", image),
+                        (
+                            "Description",
+                            "input, attention rollout, last block's class-token attention for heads 1-\(maps.lastLayerHeads.count)"
+                        ),
+                    ])
+                print(
+                    "\(output): input, rollout and \(maps.lastLayerHeads.count) heads, \(input.width)x\(input.height) tiles"
+                )
+            }
+            if let tensor {
+                let heads = Tensor(
+                    shape: [maps.lastLayerHeads.count, gh, gw], values: maps.lastLayerHeads.flatMap { $0 })
+                try writeSafeTensors(
+                    ["rollout": Tensor(shape: [gh, gw], values: maps.rollout), "heads": heads],
+                    metadata: ["source": image, "model": model], toPath: tensor)
+                print("\(tensor): rollout [\(gh), \(gw)], heads [\(maps.lastLayerHeads.count), \(gh), \(gw)]")
+            }
+        } catch let error as ModelError {
+            throw CLIFailure(error)
+        } catch let error as ImageError {
+            throw CLIFailure(error)
+        } catch let error as CheckpointError {
+            throw CLIFailure(error)
+        } catch let error as FileWriteError {
+            throw CLIFailure(error)
+        }
+    }
+}

@@ -18,7 +18,14 @@ let package = Package(
             name: "CImageCodecs",
             cSettings: [.unsafeFlags(["-O2"])],
             linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg"), .linkedLibrary("z")]),
-        .target(name: "ViTTensor", dependencies: ["CBLAS"], swiftSettings: optimize),
+        // Compiled for AVX-512 CPUs only; ViTTensor calls it after checking the CPU.
+        .target(
+            name: "ViTKernelsAVX512",
+            swiftSettings: [
+                .unsafeFlags(["-target-cpu", "skylake-avx512"]),
+                .unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
+            ]),
+        .target(name: "ViTTensor", dependencies: ["CBLAS", "ViTKernelsAVX512"], swiftSettings: optimize),
         .target(name: "ViTCore", dependencies: ["ViTTensor"], swiftSettings: optimize),
         .target(name: "ViTImage", dependencies: ["CImageCodecs", "ViTTensor"], swiftSettings: optimize),
         .target(name: "ViTCheckpoint", dependencies: ["ViTCore", "ViTTensor"], swiftSettings: optimize),

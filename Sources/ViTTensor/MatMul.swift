@@ -1,4 +1,6 @@
 import CBLAS
+import Foundation
+import ViTKernelsAVX512
 
 /// OpenBLAS runs single-threaded: products are split across threads here, so that one
 /// pool of threads serves every kernel and no BLAS thread spins while other work runs.
@@ -6,6 +8,20 @@ private let blasIsSingleThreaded: Bool = {
     openblas_set_num_threads(1)
     return true
 }()
+
+/// Whether fully connected products run on our AVX-512 kernel instead of OpenBLAS: the
+/// CPU must have AVX-512F (Linux lists it in /proc/cpuinfo only when the kernel saves the
+/// vector state), and SWIFTVIT_GEMM=openblas turns it off.
+let usesAVX512Products: Bool = {
+    if ProcessInfo.processInfo.environment["SWIFTVIT_GEMM"] == "openblas" { return false }
+    guard let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+        let flags = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
+    else { return false }
+    return flags.split(separator: " ").contains("avx512f")
+}()
+
+/// Which product kernel `linear` uses: "avx512" or "openblas".
+public var productKernelName: String { usesAVX512Products ? "avx512" : "openblas" }
 
 /// The one place that calls BLAS: C[m, n] = alpha * op(A) op(B) + beta * C, row-major,
 /// on the calling thread.
@@ -127,7 +143,8 @@ public func linear(
     if out.count == 0 { return out }
     let (o, xd, wd) = (out.data, x.data, weight.data)
     let bd = bias?.data, rd = residual?.data
-    forEachProductTile(m: rows, n: outFeatures, k: inFeatures) { rowRange, columns in
+    // Each tile: fill with bias and residual, add the product, apply the activation.
+    let tile = { (rowRange: Range<Int>, columns: Range<Int>, multiply: () -> Void) in
         let width = columns.count
         for r in rowRange {
             let dst = o + r * outFeatures + columns.lowerBound
@@ -140,18 +157,36 @@ public func linear(
             case (nil, nil): dst.update(repeating: 0, count: width)
             }
         }
-        if inFeatures > 0 {
-            serialGEMM(
-                transposeA: false, transposeB: true, m: rowRange.count, n: width, k: inFeatures,
-                xd + rowRange.lowerBound * inFeatures, lda: inFeatures,
-                wd + columns.lowerBound * inFeatures, ldb: inFeatures,
-                beta: 1, o + rowRange.lowerBound * outFeatures + columns.lowerBound, ldc: outFeatures)
-        }
+        if inFeatures > 0 { multiply() }
         if let activation {
             for r in rowRange {
                 let p = o + r * outFeatures + columns.lowerBound
                 geluRow(p, p, n: width, approximation: activation)
             }
+        }
+    }
+    if usesAVX512Products {
+        // Threads take bands of whole 32-column panels.
+        let panels = (outFeatures + columnsPerPanel - 1) / columnsPerPanel
+        let threads = min(threadCount, max(1, rows * outFeatures * inFeatures / 2_000_000))
+        parallelChunks(panels, minimumPerChunk: max(1, panels / threads)) { panelRange in
+            let columns =
+                (panelRange.lowerBound * columnsPerPanel)..<min(outFeatures, panelRange.upperBound * columnsPerPanel)
+            tile(0..<rows, columns) {
+                multiplyTransposed(
+                    m: rows, k: inFeatures, columns: columns, a: xd, lda: inFeatures, b: wd, ldb: inFeatures,
+                    c: o, ldc: outFeatures)
+            }
+        }
+        return out
+    }
+    forEachProductTile(m: rows, n: outFeatures, k: inFeatures) { rowRange, columns in
+        tile(rowRange, columns) {
+            serialGEMM(
+                transposeA: false, transposeB: true, m: rowRange.count, n: columns.count, k: inFeatures,
+                xd + rowRange.lowerBound * inFeatures, lda: inFeatures,
+                wd + columns.lowerBound * inFeatures, ldb: inFeatures,
+                beta: 1, o + rowRange.lowerBound * outFeatures + columns.lowerBound, ldc: outFeatures)
         }
     }
     return out

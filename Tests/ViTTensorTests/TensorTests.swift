@@ -209,3 +209,50 @@ import ViTTestSupport
         #expect(x.softmax().scalars.allSatisfy { $0.isNaN })
     }
 }
+
+/// The fully connected product against a naive float64 loop, on shapes that exercise every
+/// edge of the AVX-512 kernel's tiling (rows not a multiple of 12, columns not a multiple
+/// of 32, depth across 256-blocks), with bias, residual and activation epilogues.
+@Suite struct LinearProductTests {
+    static let shapes = [(1, 1, 1), (5, 31, 7), (13, 33, 255), (12, 32, 256), (30, 70, 257), (25, 300, 600)]
+
+    @Test(arguments: shapes) func matchesNaiveLoop(m: Int, n: Int, k: Int) {
+        var rng = SeededGenerator(seed: UInt64(m * 1000 + n + k))
+        let x = Tensor.normal([m, k], using: &rng), w = Tensor.normal([n, k], using: &rng)
+        let b = Tensor.normal([n], using: &rng), residual = Tensor.normal([m, n], using: &rng)
+        var plain = [Double](), withResidual = [Double](), activated = [Double](), scale = [Double]()
+        for i in 0..<m {
+            for j in 0..<n {
+                var sum = Double(b[j]), magnitude = Swift.abs(Double(b[j])) + Swift.abs(Double(residual[i, j]))
+                for kk in 0..<k {
+                    sum += Double(x[i, kk]) * Double(w[j, kk])
+                    magnitude += Swift.abs(Double(x[i, kk]) * Double(w[j, kk]))
+                }
+                plain.append(sum)
+                withResidual.append(sum + Double(residual[i, j]))
+                activated.append(0.5 * sum * (1 + erf(sum / 2.0.squareRoot())))
+                scale.append(magnitude)
+            }
+        }
+        // Float32 rounding in a sum of k terms: each addition errs by at most u = 2^-24 of
+        // the running sum, which is at most the sum of magnitudes S; the errors add like a
+        // random walk, so allow 4 sqrt(k) u S per element (a missing or doubled term would
+        // miss by about S / k, far more).
+        let u = 0x1p-24, allowance = 4 * Double(k).squareRoot() * u
+        let cases = [
+            ("bias", linear(x, weight: w, bias: b), plain),
+            ("residual", linear(x, weight: w, bias: b, residual: residual), withResidual),
+            ("gelu", linear(x, weight: w, bias: b, activation: GELUApproximation.none), activated),
+        ]
+        for (name, actual, expected) in cases {
+            let ratios = (0..<(m * n)).map {
+                Swift.abs(Double(actual.scalars[$0]) - expected[$0]) / (allowance * scale[$0])
+            }
+            let worst = ratios.indices.max { ratios[$0] < ratios[$1] }!
+            #expect(
+                ratios[worst] <= 1,
+                "\(productKernelName) \(name) [\(m), \(n), \(k)]: at [\(worst)] got \(actual.scalars[worst]), expected \(expected[worst]), \(ratios[worst]) of the allowance"
+            )
+        }
+    }
+}

@@ -9,19 +9,33 @@ private let blasIsSingleThreaded: Bool = {
     return true
 }()
 
-/// Whether fully connected products run on our AVX-512 kernel instead of OpenBLAS: the
-/// CPU must have AVX-512F (Linux lists it in /proc/cpuinfo only when the kernel saves the
-/// vector state), and SWIFTVIT_GEMM=openblas turns it off.
+/// The core OpenBLAS chose for this CPU (its DYNAMIC_ARCH dispatch, which
+/// OPENBLAS_CORETYPE overrides), lowercased: "cooperlake", "haswell", ...
+public let blasCoreName: String = openblas_get_corename().map { String(cString: $0).lowercased() } ?? "unknown"
+
+/// Whether fully connected products run on our AVX-512 kernel instead of OpenBLAS: when
+/// the CPU has AVX-512F (Linux lists it in /proc/cpuinfo only when the kernel saves the
+/// vector state) but OpenBLAS is running a core without AVX-512 kernels. OpenBLAS's own
+/// AVX-512 kernels pack faster at small batches and are kept when it has chosen them.
+/// SWIFTVIT_GEMM=openblas or =avx512 forces the choice.
 let usesAVX512Products: Bool = {
-    if ProcessInfo.processInfo.environment["SWIFTVIT_GEMM"] == "openblas" { return false }
-    guard let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-        let flags = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
-    else { return false }
-    return flags.split(separator: " ").contains("avx512f")
+    let cpuHasAVX512: Bool = {
+        guard let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+            let flags = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
+        else { return false }
+        return flags.split(separator: " ").contains("avx512f")
+    }()
+    switch ProcessInfo.processInfo.environment["SWIFTVIT_GEMM"] {
+    case "openblas": return false
+    case "avx512": return cpuHasAVX512
+    default:
+        let blasHasAVX512 = ["skylakex", "cooperlake", "sapphirerapids", "zen4", "zen5"].contains(blasCoreName)
+        return cpuHasAVX512 && !blasHasAVX512
+    }
 }()
 
-/// Which product kernel `linear` uses: "avx512" or "openblas".
-public var productKernelName: String { usesAVX512Products ? "avx512" : "openblas" }
+/// Which kernel `linear` uses: "avx512" (ours) or "openblas (CORE)".
+public var productKernelName: String { usesAVX512Products ? "avx512" : "openblas (\(blasCoreName))" }
 
 /// The one place that calls BLAS: C[m, n] = alpha * op(A) op(B) + beta * C, row-major,
 /// on the calling thread.

@@ -79,7 +79,9 @@ struct Bench: ParsableCommand {
             throw CLIFailure(error)
         }
         let c = vit.config
-        print("model: \(name), \(String(format: "%.2f", c.gflops)) GFLOPs per image, threads: \(threads)")
+        print(
+            "model: \(name), \(String(format: "%.2f", c.gflops)) GFLOPs per image, threads: \(threads), products: \(productKernelName)"
+        )
         print("batch  median ms  min ms   images/s  GFLOP/s")
         var generator = SeededGenerator(seed: 1)
         for batch in parsedBatchSizes! {

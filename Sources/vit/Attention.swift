@@ -53,7 +53,7 @@ struct AttentionCommand: ParsableCommand {
     }
 
     func run() throws {
-        do {
+        try reportingFileErrors {
             var classifier = try ImageClassifier.load(path: model)
             if let profile { classifier = classifier.withProfile(PreprocessProfile.named(profile)!) }
             let input = classifier.profile.apply(to: try Image.read(path: image))
@@ -87,14 +87,6 @@ struct AttentionCommand: ParsableCommand {
                     metadata: ["source": image, "model": model], toPath: tensor)
                 print("\(tensor): rollout [\(gh), \(gw)], heads [\(maps.lastLayerHeads.count), \(gh), \(gw)]")
             }
-        } catch let error as ModelError {
-            throw CLIFailure(error)
-        } catch let error as ImageError {
-            throw CLIFailure(error)
-        } catch let error as CheckpointError {
-            throw CLIFailure(error)
-        } catch let error as FileWriteError {
-            throw CLIFailure(error)
         }
     }
 }

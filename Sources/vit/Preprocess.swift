@@ -44,7 +44,7 @@ struct Preprocess: ParsableCommand {
 
     func run() throws {
         let profile = PreprocessProfile.named(profile)!
-        do {
+        try reportingFileErrors {
             let decoded = try Image.read(path: image, maxPixels: maxPixels)
             let input = profile.apply(to: decoded)
             if let output {
@@ -64,12 +64,6 @@ struct Preprocess: ParsableCommand {
                     metadata: ["source": image, "preprocess": description],
                     toPath: tensor)
             }
-        } catch let error as ImageError {
-            throw CLIFailure(error)
-        } catch let error as CheckpointError {
-            throw CLIFailure(error)
-        } catch let error as FileWriteError {
-            throw CLIFailure(error)
         }
     }
 }

@@ -1,5 +1,9 @@
 import ArgumentParser
 import Foundation
+import ViTCheckpoint
+import ViTImage
+import ViTTensor
+import ViTVision
 
 /// The version printed by `vit --version`.
 let swiftViTVersion = "0.1.0"
@@ -33,6 +37,22 @@ struct CLIFailure: Error {
     let message: String
     init(_ message: String) { self.message = message }
     init(_ error: Error) { self.message = "\(error)" }
+}
+
+/// Runs `body`, turning the libraries' file errors (each already one line naming the file)
+/// into CLI failures; anything else propagates.
+func reportingFileErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let error as ModelError {
+        throw CLIFailure(error)
+    } catch let error as ImageError {
+        throw CLIFailure(error)
+    } catch let error as CheckpointError {
+        throw CLIFailure(error)
+    } catch let error as FileWriteError {
+        throw CLIFailure(error)
+    }
 }
 
 func printError(_ message: String) {

@@ -100,3 +100,47 @@ public func multiHeadCrossAttention(q: Tensor, kv: Tensor, numHeads: Int, mask: 
         mask: mask.map { UnsafePointer($0.data) }, maskBatchStride: mb, maskRowStride: mr, weights: nil)
     return out
 }
+
+/// Backward of self-attention over fused projections (`multiHeadSelfAttention`).
+/// dqkv, qkv: [B, N, 3C]; dout: [B, N, C]; probabilities: [B, H, N, N] from the forward.
+/// Per head, with S = Q K^T / sqrt(d) and P = softmax(S): dV = P^T dO, dP = dO V^T,
+/// dS = P * (dP - rowsum(dP * P)), dQ = dS K / sqrt(d), dK = dS^T Q / sqrt(d).
+func attentionBackward(
+    dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, qkv: UnsafePointer<Float>,
+    probabilities: UnsafePointer<Float>, batch: Int, heads: Int, n: Int, dim c: Int
+) {
+    let headDim = c / heads, scale = 1 / Float(headDim).squareRoot(), row = 3 * c
+    parallelChunks(batch * heads, minimumPerChunk: max(1, 1_000_000 / max(n * n * headDim, 1))) { tasks in
+        let dp = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
+        defer { dp.deallocate() }
+        for task in tasks {
+            let (b, h) = (task / heads, task % heads)
+            let base = b * n * row + h * headDim
+            let (q, k, v) = (qkv + base, qkv + base + c, qkv + base + 2 * c)
+            let (dq, dk, dv) = (dqkv + base, dqkv + base + c, dqkv + base + 2 * c)
+            let dO = dout + b * n * c + h * headDim
+            let p = probabilities + task * n * n
+            // dV = P^T dO: [N, N]^T x [N, hd]
+            serialGEMM(
+                transposeA: true, transposeB: false, m: n, n: headDim, k: n,
+                p, lda: n, dO, ldb: c, dv, ldc: row)
+            // dP = dO V^T: [N, hd] x [hd, N]
+            serialGEMM(
+                transposeA: false, transposeB: true, m: n, n: n, k: headDim,
+                dO, lda: c, v, ldb: row, dp, ldc: n)
+            for i in 0..<n {
+                let (pr, dr) = (p + i * n, dp + i * n)
+                var dot: Float = 0
+                for j in 0..<n { dot += pr[j] * dr[j] }
+                for j in 0..<n { dr[j] = pr[j] * (dr[j] - dot) }
+            }
+            // dQ = dS K * scale; dK = dS^T Q * scale
+            serialGEMM(
+                transposeA: false, transposeB: false, m: n, n: headDim, k: n, alpha: scale,
+                dp, lda: n, k, ldb: row, dq, ldc: row)
+            serialGEMM(
+                transposeA: true, transposeB: false, m: n, n: headDim, k: n, alpha: scale,
+                dp, lda: n, q, ldb: row, dk, ldc: row)
+        }
+    }
+}

@@ -82,3 +82,114 @@ func layerNormForward(
         }
     }
 }
+
+/// dx, x, dout: [n]. dx = dout * GELU'(x), overwritten.
+/// Exact: GELU'(x) = Phi(x) + x phi(x). Tanh form: with u = k (x + 0.044715 x^3) and t = tanh u,
+/// GELU'(x) = (1 + t) / 2 + x (1 - t^2) k (1 + 3 * 0.044715 x^2) / 2.
+func geluBackward(
+    _ dx: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ dout: UnsafePointer<Float>, n: Int,
+    approximation: GELUApproximation
+) {
+    parallelChunks(n, minimumPerChunk: 16_384) { range in
+        switch approximation {
+        case .none:
+            let invSqrt2: Float = 0.707_106_781_186_547_52, invSqrt2Pi: Float = 0.398_942_280_401_432_7
+            for i in range {
+                let v = x[i]
+                let cdf = 0.5 * (1 + fastErf(v * invSqrt2))
+                dx[i] = dout[i] * (cdf + v * invSqrt2Pi * fastExp(-0.5 * v * v))
+            }
+        case .tanh:
+            let k: Float = 0.797_884_560_802_865_4
+            for i in range {
+                let v = x[i]
+                let t = tanhf(k * (v + 0.044715 * v * v * v))
+                dx[i] = dout[i] * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * k * (1 + 3 * 0.044715 * v * v))
+            }
+        }
+    }
+}
+
+/// Backward of `layerNormForward` (llm.c's layernorm_backward, with the weight and bias
+/// gradients summed per column so that they do not depend on the thread count).
+/// dx, dout, x: [rows, c]; dweight, dbias, weight: [c]; mean, rstd: [rows] from the forward.
+/// With xhat = (x - mean) rstd and dnorm = dout * weight:
+/// dx = rstd (dnorm - mean(dnorm) - xhat mean(dnorm xhat)); dweight = sum dout xhat; dbias = sum dout.
+func layerNormBackward(
+    _ dx: UnsafeMutablePointer<Float>, _ dweight: UnsafeMutablePointer<Float>, _ dbias: UnsafeMutablePointer<Float>,
+    _ dout: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>,
+    _ mean: UnsafePointer<Float>, _ rstd: UnsafePointer<Float>, rows: Int, c: Int
+) {
+    parallelChunks(rows, minimumPerChunk: max(1, 16_384 / max(c, 1))) { range in
+        for r in range {
+            let (g, src, dst) = (dout + r * c, x + r * c, dx + r * c)
+            let (m, s) = (mean[r], rstd[r])
+            var meanNorm: Float = 0, meanNormXhat: Float = 0
+            for i in 0..<c {
+                let dnorm = g[i] * weight[i]
+                meanNorm += dnorm
+                meanNormXhat += dnorm * (src[i] - m) * s
+            }
+            meanNorm /= Float(c)
+            meanNormXhat /= Float(c)
+            for i in 0..<c {
+                let xhat = (src[i] - m) * s
+                dst[i] = s * (g[i] * weight[i] - meanNorm - xhat * meanNormXhat)
+            }
+        }
+    }
+    parallelChunks(c, minimumPerChunk: 64) { columns in
+        for i in columns {
+            dweight[i] = 0
+            dbias[i] = 0
+        }
+        for r in 0..<rows {
+            let (g, src) = (dout + r * c, x + r * c)
+            let (m, s) = (mean[r], rstd[r])
+            for i in columns {
+                dweight[i] += g[i] * (src[i] - m) * s
+                dbias[i] += g[i]
+            }
+        }
+    }
+}
+
+/// probabilities, logits: [rows, classes]. Returns the mean over rows of the cross-entropy
+/// against the smoothed target (1 - smoothing) onehot(label) + smoothing / classes; the
+/// softmax is kept for the backward pass. Sums in Double.
+func softmaxCrossEntropyForward(
+    _ probabilities: UnsafeMutablePointer<Float>, _ logits: UnsafePointer<Float>, _ labels: [Int],
+    rows: Int, classes: Int, smoothing: Float
+) -> Float {
+    var total = 0.0
+    for r in 0..<rows {
+        let (src, p) = (logits + r * classes, probabilities + r * classes)
+        precondition(labels[r] >= 0 && labels[r] < classes, "label \(labels[r]) outside 0..<\(classes)")
+        let m = rowMaximum(src, n: classes)
+        var sum = 0.0
+        for j in 0..<classes { sum += Foundation.exp(Double(src[j] - m)) }
+        let logSum = Double(m) + Foundation.log(sum)
+        var meanNegLog = 0.0
+        for j in 0..<classes {
+            p[j] = Float(Foundation.exp(Double(src[j]) - logSum))
+            meanNegLog += logSum - Double(src[j])
+        }
+        meanNegLog /= Double(classes)
+        total += Double(1 - smoothing) * (logSum - Double(src[labels[r]])) + Double(smoothing) * meanNegLog
+    }
+    return Float(total / Double(rows))
+}
+
+/// dlogits = scale (probabilities - target) / rows, [rows, classes].
+func softmaxCrossEntropyBackward(
+    _ dlogits: UnsafeMutablePointer<Float>, _ probabilities: UnsafePointer<Float>, _ labels: [Int],
+    rows: Int, classes: Int, smoothing: Float, scale: Float
+) {
+    let factor = scale / Float(rows), spread = smoothing / Float(classes)
+    for r in 0..<rows {
+        for j in 0..<classes {
+            let target = (j == labels[r] ? 1 - smoothing : 0) + spread
+            dlogits[r * classes + j] = factor * (probabilities[r * classes + j] - target)
+        }
+    }
+}

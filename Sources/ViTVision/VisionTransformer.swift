@@ -213,3 +213,42 @@ public struct VisionTransformer: Layer {
             + (head.map { scoped("head", $0) } ?? [])
     }
 }
+
+extension VisionTransformer {
+    /// The forward pass for training: images [B, C, H, W] (constant) -> logits [B, numClasses],
+    /// recording gradients for the parameters in `p`.
+    public func callAsFunction(_ images: Tensor, _ p: ParameterSet) -> Variable {
+        let (b, h, w) = (images.shape[0], images.shape[2], images.shape[3])
+        let (gh, gw) = (h / config.patchSize, w / config.patchSize)
+        precondition(gh == config.gridSize && gw == config.gridSize, "training runs at the configured image size")
+        let tokens = patchEmbed(Variable(patchify(images)), p)  // [B, P, D]
+        let x = prependingClassToken(tokens, p[clsToken], batch: b) + p[posEmbed]  // [B, P + 1, D]
+        let features = blocks(x, p)
+        switch config.pool {
+        case .token:
+            let cls = norm(features, p).sliced(axis: 1, 0..<1).reshaped([b, config.dim])
+            return head.map { $0(cls, p) } ?? cls
+        case .avg:
+            let pooled = norm(features.sliced(axis: 1, 1..<(gh * gw + 1)).mean(axis: 1), p)
+            return head.map { $0(pooled, p) } ?? pooled
+        }
+    }
+
+    /// [cls, tokens]: tokens [B, P, D], cls [1, 1, D] -> [B, P + 1, D].
+    func prependingClassToken(_ tokens: Variable, _ cls: Variable, batch b: Int) -> Variable {
+        let (n, d) = (tokens.shape[1], tokens.shape[2])
+        let out = Tensor(shape: [b, n + 1, d])
+        for bi in 0..<b {
+            (out.data + bi * (n + 1) * d).update(from: cls.value.data, count: d)
+            (out.data + bi * (n + 1) * d + d).update(from: tokens.value.data + bi * n * d, count: n * d)
+        }
+        return Variable(value: out, inputs: [tokens, cls]) { g in
+            let dtokens = Tensor(shape: [b, n, d]), dcls = Tensor(shape: [1, 1, d])
+            for bi in 0..<b {
+                (dtokens.data + bi * n * d).update(from: g.data + bi * (n + 1) * d + d, count: n * d)
+                for j in 0..<d { dcls.data[j] += g.data[bi * (n + 1) * d + j] }
+            }
+            return [dtokens, dcls]
+        }
+    }
+}

@@ -1,0 +1,162 @@
+// The operations of a transformer on Variables, each with its pullback. Where a fused
+// kernel pair exists (LayerNorm, GELU, attention, softmax + cross-entropy) the pullback
+// calls its backward half.
+
+/// Sums `gradient` over the axes along which `shape` was broadcast, giving it that shape.
+func reduced(_ gradient: Tensor, to shape: [Int]) -> Tensor {
+    if gradient.shape == shape { return gradient }
+    var g = gradient
+    while g.rank > shape.count { g = g.sum(axis: 0) }
+    for axis in 0..<shape.count where shape[axis] == 1 && g.shape[axis] != 1 {
+        g = g.sum(axis: axis, keepingDimension: true)
+    }
+    return g
+}
+
+extension Variable {
+    /// Elementwise sum with broadcasting.
+    public static func + (a: Variable, b: Variable) -> Variable {
+        Variable(value: a.value + b.value, inputs: [a, b]) { g in
+            [reduced(g, to: a.shape), reduced(g, to: b.shape)]
+        }
+    }
+
+    /// Elementwise product with broadcasting.
+    public static func * (a: Variable, b: Variable) -> Variable {
+        Variable(value: a.value * b.value, inputs: [a, b]) { g in
+            [reduced(g * b.value, to: a.shape), reduced(g * a.value, to: b.shape)]
+        }
+    }
+
+    /// Multiplies by a constant.
+    public static func * (a: Variable, s: Float) -> Variable {
+        Variable(value: a.value * s, inputs: [a]) { g in [g * s] }
+    }
+
+    /// The same values in another shape.
+    public func reshaped(_ newShape: [Int]) -> Variable {
+        let old = shape
+        return Variable(value: value.reshaped(newShape), inputs: [self]) { g in [g.reshaped(old)] }
+    }
+
+    /// A range along one axis; the gradient is zero elsewhere.
+    public func sliced(axis: Int, _ range: Range<Int>) -> Variable {
+        let axis = value.normalizedAxis(axis), old = shape
+        return Variable(value: value.sliced(axis: axis, range), inputs: [self]) { g in
+            let outer = old[..<axis].reduce(1, *), inner = old[(axis + 1)...].reduce(1, *)
+            let full = Tensor(shape: old)
+            for o in 0..<outer {
+                (full.data + (o * old[axis] + range.lowerBound) * inner)
+                    .update(from: g.data + o * range.count * inner, count: range.count * inner)
+            }
+            return [full]
+        }
+    }
+
+    /// The mean along one axis, which is removed.
+    public func mean(axis: Int) -> Variable {
+        let axis = value.normalizedAxis(axis), old = shape
+        return Variable(value: value.mean(axis: axis), inputs: [self]) { g in
+            var kept = old
+            kept[axis] = 1
+            return [g.reshaped(kept) * Tensor(shape: old, repeating: 1 / Float(old[axis]))]
+        }
+    }
+
+    /// Sum of all elements, a scalar [].
+    public func sum() -> Variable {
+        let old = shape
+        return Variable(value: Tensor(scalar: value.sum()), inputs: [self]) { g in
+            [Tensor(shape: old, repeating: g.item)]
+        }
+    }
+
+    /// GELU; the pullback is `geluBackward`.
+    public func gelu(approximation: GELUApproximation = .none) -> Variable {
+        Variable(value: value.gelu(approximation: approximation), inputs: [self]) { g in
+            let dx = Tensor(shape: g.shape)
+            geluBackward(dx.data, self.value.data, g.data, n: g.count, approximation: approximation)
+            return [dx]
+        }
+    }
+}
+
+/// A fully connected layer: x [..., in], weight [out, in], bias [out] -> [..., out].
+public func linear(_ x: Variable, weight: Variable, bias: Variable?) -> Variable {
+    let y = linear(x.value, weight: weight.value, bias: bias?.value)
+    let (outFeatures, inFeatures) = (weight.shape[0], weight.shape[1])
+    let rows = x.value.count / max(inFeatures, 1)
+    return Variable(value: y, inputs: [x, weight] + (bias.map { [$0] } ?? [])) { g in
+        var grads: [Tensor?] = []
+        // dx = g W: [rows, out] x [out, in]
+        if x.requiresGradient {
+            let dx = Tensor(shape: x.shape)
+            gemm(
+                transposeA: false, transposeB: false, m: rows, n: inFeatures, k: outFeatures,
+                g.data, lda: outFeatures, weight.value.data, ldb: inFeatures, dx.data, ldc: inFeatures)
+            grads.append(dx)
+        } else {
+            grads.append(nil)
+        }
+        // dW = g^T x: [out, rows] x [rows, in]
+        if weight.requiresGradient {
+            let dw = Tensor(shape: weight.shape)
+            gemm(
+                transposeA: true, transposeB: false, m: outFeatures, n: inFeatures, k: rows,
+                g.data, lda: outFeatures, x.value.data, ldb: inFeatures, dw.data, ldc: inFeatures)
+            grads.append(dw)
+        } else {
+            grads.append(nil)
+        }
+        if let bias {
+            grads.append(bias.requiresGradient ? g.reshaped([rows, outFeatures]).sum(axis: 0) : nil)
+        }
+        return grads
+    }
+}
+
+/// Layer normalization over the last axis: x [..., C], weight and bias [C].
+public func layerNorm(_ x: Variable, weight: Variable, bias: Variable, eps: Float) -> Variable {
+    let c = x.shape.last ?? 1, rows = x.value.count / max(c, 1)
+    let out = Tensor(shape: x.shape), mean = Tensor(shape: [rows]), rstd = Tensor(shape: [rows])
+    layerNormForward(
+        out.data, mean.data, rstd.data, x.value.data, weight.value.data, bias.value.data, rows: rows, c: c, eps: eps)
+    return Variable(value: out, inputs: [x, weight, bias]) { g in
+        let dx = Tensor(shape: x.shape), dw = Tensor(shape: [c]), db = Tensor(shape: [c])
+        layerNormBackward(
+            dx.data, dw.data, db.data, g.data, x.value.data, weight.value.data, mean.data, rstd.data,
+            rows: rows, c: c)
+        return [dx, dw, db]
+    }
+}
+
+/// Multi-head self-attention from fused projections: qkv [B, N, 3C] -> [B, N, C]; the
+/// probabilities are kept for the pullback, `attentionBackward`.
+public func multiHeadSelfAttention(qkv: Variable, numHeads: Int) -> Variable {
+    let (b, n, c) = (qkv.shape[0], qkv.shape[1], qkv.shape[2] / 3)
+    let probabilities = Tensor(shape: [b, numHeads, n, n])
+    let out = multiHeadSelfAttention(qkv: qkv.value, numHeads: numHeads, weights: probabilities)
+    return Variable(value: out, inputs: [qkv]) { g in
+        let dqkv = Tensor(shape: qkv.shape)
+        attentionBackward(
+            dqkv: dqkv.data, dout: g.data, qkv: qkv.value.data, probabilities: probabilities.data,
+            batch: b, heads: numHeads, n: n, dim: c)
+        return [dqkv]
+    }
+}
+
+/// Mean cross-entropy of logits [B, K] against class indices, with label smoothing ε as
+/// torch.nn.functional.cross_entropy: the target is (1 - ε) one-hot + ε / K. A scalar.
+public func crossEntropy(_ logits: Variable, labels: [Int], labelSmoothing: Float = 0) -> Variable {
+    let (b, k) = (logits.shape[0], logits.shape[1])
+    precondition(labels.count == b, "\(labels.count) labels for a batch of \(b)")
+    let probabilities = Tensor(shape: [b, k])
+    let loss = softmaxCrossEntropyForward(
+        probabilities.data, logits.value.data, labels, rows: b, classes: k, smoothing: labelSmoothing)
+    return Variable(value: Tensor(scalar: loss), inputs: [logits]) { g in
+        let dlogits = Tensor(shape: [b, k])
+        softmaxCrossEntropyBackward(
+            dlogits.data, probabilities.data, labels, rows: b, classes: k, smoothing: labelSmoothing, scale: g.item)
+        return [dlogits]
+    }
+}

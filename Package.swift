@@ -6,7 +6,11 @@ let optimize: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuratio
 let package = Package(
     name: "SwiftViT",
     products: [
-        .library(name: "SwiftViT", targets: ["ViTTensor", "ViTCore", "ViTImage", "ViTCheckpoint", "ViTVision"]),
+        .library(
+            name: "SwiftViT",
+            targets: [
+                "ViTTensor", "ViTCore", "ViTImage", "ViTCheckpoint", "ViTVision", "ViTData", "ViTTraining",
+            ]),
         .executable(name: "vit", targets: ["vit"]),
     ],
     dependencies: [
@@ -32,10 +36,15 @@ let package = Package(
         .target(
             name: "ViTVision", dependencies: ["ViTCore", "ViTTensor", "ViTCheckpoint", "ViTImage"],
             swiftSettings: optimize),
+        .target(name: "ViTData", dependencies: ["ViTImage", "ViTTensor"], swiftSettings: optimize),
+        .target(
+            name: "ViTTraining",
+            dependencies: ["ViTVision", "ViTData", "ViTCheckpoint", "ViTImage", "ViTCore", "ViTTensor"],
+            swiftSettings: optimize),
         .executableTarget(
             name: "vit",
             dependencies: [
-                "ViTTensor", "ViTCore", "ViTImage", "ViTCheckpoint", "ViTVision",
+                "ViTTensor", "ViTCore", "ViTImage", "ViTCheckpoint", "ViTVision", "ViTData", "ViTTraining",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Shared by the test targets: element-wise comparison and paths into the repository.
@@ -51,6 +60,7 @@ let package = Package(
             name: "ViTVisionTests",
             dependencies: ["ViTVision", "ViTCore", "ViTCheckpoint", "ViTImage", "ViTTestSupport"],
             exclude: ["Golden"]),
+        .testTarget(name: "ViTDataTests", dependencies: ["ViTData", "ViTImage", "ViTTensor", "ViTTestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["vit", "ViTImage", "ViTCheckpoint", "ViTTestSupport"]),
     ]
 )

@@ -2,12 +2,13 @@
 // (Package.swift gives this module -target-cpu skylake-avx512). ViTTensor calls it only
 // after checking that the CPU has AVX-512F; OpenBLAS serves every other case.
 //
-// C[m, n] += A[m, k] B[n, k]^T, the product of a fully connected layer: A row-major with
-// row stride lda, B row-major with row stride ldb (a weight matrix [out, in]), C row-major
-// with row stride ldc, accumulated into (callers fill C with the bias first). The layout
-// is Goto and van de Geijn's ("Anatomy of High-Performance Matrix Multiplication", 2008):
-// B is packed into panels of 32 columns for a block of k, and a 12 x 32 block of C lives
-// in 24 vector registers while a panel streams past a 12-row sliver of A.
+// C[m, n] += op(A)[m, k] op(B)[k, n], row-major, accumulated into C (callers fill C with
+// the bias, or zeros, first). The layout is Goto and van de Geijn's ("Anatomy of
+// High-Performance Matrix Multiplication", 2008): B is packed into panels of 32 columns
+// for a block of k, A into slivers of 12 rows, and a 12 x 32 block of C lives in 24
+// vector registers while a panel streams past a sliver. Packing reads either layout of A
+// and B, so one micro-kernel serves the forward product (B transposed: a weight matrix
+// [out, in]) and both backward ones.
 
 typealias Vector = SIMD16<Float>
 
@@ -30,24 +31,11 @@ private func store(_ v: Vector, _ p: UnsafeMutablePointer<Float>) {
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vector.self)
 }
 
-/// C[0..<12, 0..<32] += A[0..<12, 0..<depth] P, where P is a packed panel [depth, 32].
+/// C[0..<12, 0..<32] += S P: S a packed sliver [depth, 12], P a packed panel [depth, 32].
 @inline(__always)
 private func multiplyTile(
-    _ a: UnsafePointer<Float>, lda: Int, panel: UnsafePointer<Float>, depth: Int,
-    _ c: UnsafeMutablePointer<Float>, ldc: Int
+    sliver s: UnsafePointer<Float>, panel: UnsafePointer<Float>, depth: Int, _ c: UnsafeMutablePointer<Float>, ldc: Int
 ) {
-    let a0 = a
-    let a1 = a + 1 * lda
-    let a2 = a + 2 * lda
-    let a3 = a + 3 * lda
-    let a4 = a + 4 * lda
-    let a5 = a + 5 * lda
-    let a6 = a + 6 * lda
-    let a7 = a + 7 * lda
-    let a8 = a + 8 * lda
-    let a9 = a + 9 * lda
-    let a10 = a + 10 * lda
-    let a11 = a + 11 * lda
     var c0l = load(c + 0 * ldc), c0h = load(c + 0 * ldc + 16)
     var c1l = load(c + 1 * ldc), c1h = load(c + 1 * ldc + 16)
     var c2l = load(c + 2 * ldc), c2h = load(c + 2 * ldc + 16)
@@ -60,46 +48,47 @@ private func multiplyTile(
     var c9l = load(c + 9 * ldc), c9h = load(c + 9 * ldc + 16)
     var c10l = load(c + 10 * ldc), c10h = load(c + 10 * ldc + 16)
     var c11l = load(c + 11 * ldc), c11h = load(c + 11 * ldc + 16)
-    var p = panel
-    for k in 0..<depth {
+    var p = panel, a = s
+    for _ in 0..<depth {
         let low = load(p), high = load(p + 16)
-        let s0 = Vector(repeating: a0[k])
+        let s0 = Vector(repeating: a[0])
         c0l = c0l.addingProduct(s0, low)
         c0h = c0h.addingProduct(s0, high)
-        let s1 = Vector(repeating: a1[k])
+        let s1 = Vector(repeating: a[1])
         c1l = c1l.addingProduct(s1, low)
         c1h = c1h.addingProduct(s1, high)
-        let s2 = Vector(repeating: a2[k])
+        let s2 = Vector(repeating: a[2])
         c2l = c2l.addingProduct(s2, low)
         c2h = c2h.addingProduct(s2, high)
-        let s3 = Vector(repeating: a3[k])
+        let s3 = Vector(repeating: a[3])
         c3l = c3l.addingProduct(s3, low)
         c3h = c3h.addingProduct(s3, high)
-        let s4 = Vector(repeating: a4[k])
+        let s4 = Vector(repeating: a[4])
         c4l = c4l.addingProduct(s4, low)
         c4h = c4h.addingProduct(s4, high)
-        let s5 = Vector(repeating: a5[k])
+        let s5 = Vector(repeating: a[5])
         c5l = c5l.addingProduct(s5, low)
         c5h = c5h.addingProduct(s5, high)
-        let s6 = Vector(repeating: a6[k])
+        let s6 = Vector(repeating: a[6])
         c6l = c6l.addingProduct(s6, low)
         c6h = c6h.addingProduct(s6, high)
-        let s7 = Vector(repeating: a7[k])
+        let s7 = Vector(repeating: a[7])
         c7l = c7l.addingProduct(s7, low)
         c7h = c7h.addingProduct(s7, high)
-        let s8 = Vector(repeating: a8[k])
+        let s8 = Vector(repeating: a[8])
         c8l = c8l.addingProduct(s8, low)
         c8h = c8h.addingProduct(s8, high)
-        let s9 = Vector(repeating: a9[k])
+        let s9 = Vector(repeating: a[9])
         c9l = c9l.addingProduct(s9, low)
         c9h = c9h.addingProduct(s9, high)
-        let s10 = Vector(repeating: a10[k])
+        let s10 = Vector(repeating: a[10])
         c10l = c10l.addingProduct(s10, low)
         c10h = c10h.addingProduct(s10, high)
-        let s11 = Vector(repeating: a11[k])
+        let s11 = Vector(repeating: a[11])
         c11l = c11l.addingProduct(s11, low)
         c11h = c11h.addingProduct(s11, high)
         p += 32
+        a += 12
     }
     store(c0l, c + 0 * ldc)
     store(c0h, c + 0 * ldc + 16)
@@ -127,21 +116,22 @@ private func multiplyTile(
     store(c11h, c + 11 * ldc + 16)
 }
 
-/// C[m, columns] += A[m, k] B[columns, k]^T on the calling thread. columns must start at a
-/// multiple of 32; threads given disjoint column ranges compute disjoint parts of C, and
-/// every element is summed in the same order whatever the split.
-public func multiplyTransposed(
-    m: Int, k: Int, columns: Range<Int>, a: UnsafePointer<Float>, lda: Int,
-    b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int
+/// C[m, columns] += op(A)[m, k] op(B)[k, columns] on the calling thread.
+/// op(A)[i, l] is a[i * lda + l], or a[l * lda + i] with transposeA; op(B)[l, j] is
+/// b[l * ldb + j], or b[j * ldb + l] with transposeB. columns must start at a multiple of
+/// 32; threads given disjoint column ranges write disjoint parts of C, and every element
+/// is summed in the same order whatever the split.
+public func multiply(
+    m: Int, k: Int, columns: Range<Int>, a: UnsafePointer<Float>, lda: Int, transposeA: Bool,
+    b: UnsafePointer<Float>, ldb: Int, transposeB: Bool, c: UnsafeMutablePointer<Float>, ldc: Int
 ) {
     precondition(columns.lowerBound % columnsPerPanel == 0, "column range must start on a panel")
     if m == 0 || columns.isEmpty || k == 0 { return }
     let packed = UnsafeMutablePointer<Float>.allocate(capacity: panelsPerGroup * depthPerBlock * columnsPerPanel)
     defer { packed.deallocate() }
-    // Slivers of A and tiles of C at the bottom edge (fewer than 12 rows) and right edge
-    // (fewer than 32 columns) go through zero-padded copies.
-    let edgeA = UnsafeMutablePointer<Float>.allocate(capacity: rowsPerTile * depthPerBlock)
-    defer { edgeA.deallocate() }
+    let sliver = UnsafeMutablePointer<Float>.allocate(capacity: rowsPerTile * depthPerBlock)
+    defer { sliver.deallocate() }
+    // Tiles of C at the right edge (fewer than 32 columns) go through a padded copy.
     let edgeC = UnsafeMutablePointer<Float>.allocate(capacity: rowsPerTile * columnsPerPanel)
     defer { edgeC.deallocate() }
     let panelCount = (columns.count + columnsPerPanel - 1) / columnsPerPanel
@@ -149,33 +139,34 @@ public func multiplyTransposed(
         let depth = min(depthPerBlock, k - k0)
         for group in stride(from: 0, to: panelCount, by: panelsPerGroup) {
             let panels = min(panelsPerGroup, panelCount - group)
-            // Pack: packed[q][kk][j] = B[column(q, j), k0 + kk], zero past the last column.
+            // Pack: packed[q][l][j] = op(B)[k0 + l, column(q, j)], zero past the last column.
             for q in 0..<panels {
                 let first = columns.lowerBound + (group + q) * columnsPerPanel
                 let width = min(columnsPerPanel, columns.upperBound - first)
                 let dst = packed + q * depth * columnsPerPanel
-                for j in 0..<columnsPerPanel {
-                    if j < width {
+                if width < columnsPerPanel { dst.update(repeating: 0, count: depth * columnsPerPanel) }
+                if transposeB {
+                    for j in 0..<width {
                         let src = b + (first + j) * ldb + k0
-                        for kk in 0..<depth { dst[kk * columnsPerPanel + j] = src[kk] }
-                    } else {
-                        for kk in 0..<depth { dst[kk * columnsPerPanel + j] = 0 }
+                        for l in 0..<depth { dst[l * columnsPerPanel + j] = src[l] }
+                    }
+                } else {
+                    for l in 0..<depth {
+                        (dst + l * columnsPerPanel).update(from: b + (k0 + l) * ldb + first, count: width)
                     }
                 }
             }
             for r0 in stride(from: 0, to: m, by: rowsPerTile) {
                 let rows = min(rowsPerTile, m - r0)
-                var sliver = a + r0 * lda + k0, sliverStride = lda
-                if rows < rowsPerTile {
-                    for r in 0..<rowsPerTile {
-                        if r < rows {
-                            (edgeA + r * depth).update(from: a + (r0 + r) * lda + k0, count: depth)
-                        } else {
-                            (edgeA + r * depth).update(repeating: 0, count: depth)
-                        }
+                // Pack: sliver[l][r] = op(A)[r0 + r, k0 + l], zero past the last row.
+                if rows < rowsPerTile { sliver.update(repeating: 0, count: depth * rowsPerTile) }
+                if transposeA {
+                    for l in 0..<depth { (sliver + l * rowsPerTile).update(from: a + (k0 + l) * lda + r0, count: rows) }
+                } else {
+                    for r in 0..<rows {
+                        let src = a + (r0 + r) * lda + k0
+                        for l in 0..<depth { sliver[l * rowsPerTile + r] = src[l] }
                     }
-                    sliver = UnsafePointer(edgeA)
-                    sliverStride = depth
                 }
                 for q in 0..<panels {
                     let first = columns.lowerBound + (group + q) * columnsPerPanel
@@ -183,14 +174,14 @@ public func multiplyTransposed(
                     let panel = UnsafePointer(packed + q * depth * columnsPerPanel)
                     let tile = c + r0 * ldc + first
                     if rows == rowsPerTile && width == columnsPerPanel {
-                        multiplyTile(sliver, lda: sliverStride, panel: panel, depth: depth, tile, ldc: ldc)
+                        multiplyTile(sliver: sliver, panel: panel, depth: depth, tile, ldc: ldc)
                     } else {
                         for r in 0..<rowsPerTile {
                             for j in 0..<columnsPerPanel {
                                 edgeC[r * columnsPerPanel + j] = r < rows && j < width ? tile[r * ldc + j] : 0
                             }
                         }
-                        multiplyTile(sliver, lda: sliverStride, panel: panel, depth: depth, edgeC, ldc: columnsPerPanel)
+                        multiplyTile(sliver: sliver, panel: panel, depth: depth, edgeC, ldc: columnsPerPanel)
                         for r in 0..<rows {
                             (tile + r * ldc).update(from: edgeC + r * columnsPerPanel, count: width)
                         }

@@ -39,14 +39,15 @@ public final class Variable: @unchecked Sendable {
     /// Forgets the accumulated gradient.
     public func zeroGradient() { gradient = nil }
 
-    /// Adds `g` to the gradient.
+    /// Adds `g` to the gradient. Tensors handed between nodes are never written in place
+    /// (one may be the gradient of several inputs): a leaf keeps its own copy, which
+    /// optimizers and clipping may scale; a later arrival makes a new sum.
     func accumulate(_ g: Tensor) {
         precondition(g.shape == value.shape, "gradient \(g.shape) for a value of shape \(value.shape)")
         if let gradient {
-            let (dst, src) = (gradient.data, g.data)
-            for i in 0..<g.count { dst[i] += src[i] }
+            self.gradient = gradient + g
         } else {
-            gradient = g.copy()
+            gradient = inputs.isEmpty ? g.copy() : g
         }
     }
 

@@ -83,6 +83,13 @@ func layerNormForward(
     }
 }
 
+/// GELU'(x) = Phi(x) + x phi(x) for the exact form.
+@inline(__always)
+func geluDerivative(_ x: Float) -> Float {
+    let invSqrt2: Float = 0.707_106_781_186_547_52, invSqrt2Pi: Float = 0.398_942_280_401_432_7
+    return 0.5 * (1 + fastErf(x * invSqrt2)) + x * invSqrt2Pi * fastExp(-0.5 * x * x)
+}
+
 /// dx, x, dout: [n]. dx = dout * GELU'(x), overwritten.
 /// Exact: GELU'(x) = Phi(x) + x phi(x). Tanh form: with u = k (x + 0.044715 x^3) and t = tanh u,
 /// GELU'(x) = (1 + t) / 2 + x (1 - t^2) k (1 + 3 * 0.044715 x^2) / 2.
@@ -93,12 +100,10 @@ func geluBackward(
     parallelChunks(n, minimumPerChunk: 16_384) { range in
         switch approximation {
         case .none:
-            let invSqrt2: Float = 0.707_106_781_186_547_52, invSqrt2Pi: Float = 0.398_942_280_401_432_7
-            for i in range {
-                let v = x[i]
-                let cdf = 0.5 * (1 + fastErf(v * invSqrt2))
-                dx[i] = dout[i] * (cdf + v * invSqrt2Pi * fastExp(-0.5 * v * v))
-            }
+            // GELU' first (vectorized by mapRow), then the product with dout.
+            let (d, v, g) = (dx + range.lowerBound, x + range.lowerBound, dout + range.lowerBound)
+            mapRow(d, v, n: range.count, geluDerivative)
+            for i in 0..<range.count { d[i] *= g[i] }
         case .tanh:
             let k: Float = 0.797_884_560_802_865_4
             for i in range {

@@ -82,6 +82,20 @@ func gemm(
     _ b: UnsafePointer<Float>, ldb: Int,
     beta: Float = 0, _ c: UnsafeMutablePointer<Float>, ldc: Int
 ) {
+    if usesAVX512Products && alpha == 1 && (beta == 0 || beta == 1) {
+        let panels = (n + columnsPerPanel - 1) / columnsPerPanel
+        let threads = min(threadCount, max(1, m * n * k / 2_000_000))
+        parallelChunks(panels, minimumPerChunk: max(1, panels / threads)) { panelRange in
+            let columns = (panelRange.lowerBound * columnsPerPanel)..<min(n, panelRange.upperBound * columnsPerPanel)
+            if beta == 0 {
+                for r in 0..<m { (c + r * ldc + columns.lowerBound).update(repeating: 0, count: columns.count) }
+            }
+            multiply(
+                m: m, k: k, columns: columns, a: a, lda: lda, transposeA: transposeA,
+                b: b, ldb: ldb, transposeB: transposeB, c: c, ldc: ldc)
+        }
+        return
+    }
     forEachProductTile(m: m, n: n, k: k) { rows, columns in
         serialGEMM(
             transposeA: transposeA, transposeB: transposeB, m: rows.count, n: columns.count, k: k,
@@ -187,9 +201,9 @@ public func linear(
             let columns =
                 (panelRange.lowerBound * columnsPerPanel)..<min(outFeatures, panelRange.upperBound * columnsPerPanel)
             tile(0..<rows, columns) {
-                multiplyTransposed(
-                    m: rows, k: inFeatures, columns: columns, a: xd, lda: inFeatures, b: wd, ldb: inFeatures,
-                    c: o, ldc: outFeatures)
+                multiply(
+                    m: rows, k: inFeatures, columns: columns, a: xd, lda: inFeatures, transposeA: false,
+                    b: wd, ldb: inFeatures, transposeB: true, c: o, ldc: outFeatures)
             }
         }
         return out

@@ -83,7 +83,14 @@ extension ImageClassifier {
     public static let formatVersion = "1"
 
     static func loadSwiftViT(path: String) throws -> ImageClassifier {
-        let file = try SafeTensorsFile(path: path)
+        // A training checkpoint is a model file with the optimizer state beside it.
+        try swiftViT(file: try SafeTensorsFile(path: path), path: path, ignoring: ["optimizer."])
+    }
+
+    /// The model in an open SwiftViT file; tensors whose names start with one of
+    /// `ignoring` (a training checkpoint's optimizer state) are left out.
+    public static func swiftViT(file: SafeTensorsFile, path: String, ignoring: [String] = []) throws -> ImageClassifier
+    {
         func metadata<T: Decodable>(_ key: String, _ type: T.Type) throws -> T {
             guard let text = file.metadata[key] else {
                 throw ModelError(path: path, reason: "metadata has no '\(key)' (not a SwiftViT model file?)")
@@ -100,25 +107,30 @@ extension ImageClassifier {
         guard labels.count == config.numClasses else {
             throw ModelError(path: path, reason: "\(labels.count) labels for \(config.numClasses) classes")
         }
-        let store = WeightStore(try file.allTensors(), origin: path)
+        let tensors = try file.allTensors().filter { name, _ in !ignoring.contains { name.hasPrefix($0) } }
+        let store = WeightStore(tensors, origin: path)
         let model = try VisionTransformer(store, config: config)
         try store.finish()
         return ImageClassifier(model: model, labels: labels, profile: profile, format: .swiftViT, path: path)
     }
 
-    /// Writes the model as a SwiftViT safetensors file with config, labels and
-    /// preprocessing in its metadata, atomically.
-    public func save(path: String, extraMetadata: [String: String] = [:]) throws {
+    /// The metadata `save` writes: config, labels, preprocessing and format version.
+    public func metadata() throws -> [String: String] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         func json<T: Encodable>(_ value: T) throws -> String {
             String(decoding: try encoder.encode(value), as: UTF8.self)
         }
-        var metadata = extraMetadata
-        metadata["config"] = try json(model.config)
-        metadata["labels"] = try json(labels)
-        metadata["preprocess"] = try json(profile)
-        metadata["format_version"] = Self.formatVersion
+        return [
+            "config": try json(model.config), "labels": try json(labels), "preprocess": try json(profile),
+            "format_version": Self.formatVersion,
+        ]
+    }
+
+    /// Writes the model as a SwiftViT safetensors file with config, labels and
+    /// preprocessing in its metadata, atomically.
+    public func save(path: String, extraMetadata: [String: String] = [:]) throws {
+        let metadata = try self.metadata().merging(extraMetadata) { own, _ in own }
         var tensors: [String: Tensor] = [:]
         for (name, tensor) in model.parameters { tensors[name] = tensor }
         try writeSafeTensors(tensors, metadata: metadata, toPath: path)

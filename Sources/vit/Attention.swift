@@ -20,8 +20,11 @@ struct AttentionCommand: ParsableCommand {
     @Argument(help: "A PNG or JPEG image.")
     var image: String
 
-    @Option(help: "An HF ViT folder, a timm folder or a SwiftViT .safetensors file.")
-    var model: String
+    @Option(
+        help:
+            "An HF ViT folder, a timm folder or a SwiftViT .safetensors file (default: the shipped Fashion-MNIST model)."
+    )
+    var model: String?
 
     @Option(name: [.customShort("o"), .long], help: "The PNG to write.")
     var output: String?
@@ -54,7 +57,7 @@ struct AttentionCommand: ParsableCommand {
 
     func run() throws {
         try reportingFileErrors {
-            var classifier = try ImageClassifier.load(path: model)
+            var classifier = try ImageClassifier.load(path: model ?? defaultModelPath())
             if let profile { classifier = classifier.withProfile(PreprocessProfile.named(profile)!) }
             let input = classifier.profile.apply(to: try Image.read(path: image))
             let pixels = classifier.profile.normalizedTensor(input)
@@ -84,7 +87,7 @@ struct AttentionCommand: ParsableCommand {
                     shape: [maps.lastLayerHeads.count, gh, gw], values: maps.lastLayerHeads.flatMap { $0 })
                 try writeSafeTensors(
                     ["rollout": Tensor(shape: [gh, gw], values: maps.rollout), "heads": heads],
-                    metadata: ["source": image, "model": model], toPath: tensor)
+                    metadata: ["source": image, "model": model ?? defaultModelPath()], toPath: tensor)
                 print("\(tensor): rollout [\(gh), \(gw)], heads [\(maps.lastLayerHeads.count), \(gh), \(gw)]")
             }
         }

@@ -45,6 +45,18 @@ struct Bench: ParsableCommand {
     @Option(help: "Timed passes per batch size.")
     var iterations: Int = 10
 
+    @Flag(help: "Time training steps (forward, backward, AdamW) instead of inference.")
+    var train = false
+
+    @Option(help: "Input size (overrides the architecture's).")
+    var imageSize: Int?
+
+    @Option(help: "Patch size (overrides the architecture's).")
+    var patchSize: Int?
+
+    @Option(help: "Classes (overrides the architecture's).")
+    var classes: Int?
+
     func validate() throws {
         if model == nil && Self.architectures[architecture] == nil {
             throw ValidationError(
@@ -72,7 +84,11 @@ struct Bench: ParsableCommand {
                 vit = try ImageClassifier.load(path: model).model
                 name = model
             } else {
-                vit = try VisionTransformer(RandomParameters(seed: 0), config: Self.architectures[architecture]!)
+                var config = Self.architectures[architecture]!
+                config.imageSize = imageSize ?? config.imageSize
+                config.patchSize = patchSize ?? config.patchSize
+                config.numClasses = classes ?? config.numClasses
+                vit = try VisionTransformer(RandomParameters(seed: 0), config: config)
                 name = "\(architecture) (random weights)"
             }
         } catch {
@@ -81,16 +97,32 @@ struct Bench: ParsableCommand {
         let c = vit.config
         print(
             "model: \(name), \(String(format: "%.2f", c.gflops)) GFLOPs per image, threads: \(threads), products: \(productKernelName)"
+                + (train ? ", training steps (AdamW)" : "")
         )
+        // A training step costs about three forward passes of products.
+        let flopsPerImage = c.gflops * (train ? 3 : 1)
+        let parameters = ParameterSet(vit.parameters)
+        let optimizer = AdamW(learningRate: 1e-4, weightDecay: 0.05)
+        func pass(_ input: Tensor, labels: [Int]) {
+            guard train else {
+                _ = vit(input)
+                return
+            }
+            parameters.zeroGradients()
+            let loss = crossEntropy(vit(input, parameters), labels: labels)
+            loss.backward()
+            optimizer.update(parameters)
+        }
         print("batch  median ms  min ms   images/s  GFLOP/s")
         var generator = SeededGenerator(seed: 1)
         for batch in parsedBatchSizes! {
             let input = Tensor.normal([batch, c.inChannels, c.imageSize, c.imageSize], using: &generator)
-            for _ in 0..<warmup { _ = vit(input) }
+            let labels = (0..<batch).map { $0 % max(c.numClasses, 1) }
+            for _ in 0..<warmup { pass(input, labels: labels) }
             var times: [Double] = []
             for _ in 0..<iterations {
                 let start = DispatchTime.now().uptimeNanoseconds
-                _ = vit(input)
+                pass(input, labels: labels)
                 times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
             }
             times.sort()
@@ -101,7 +133,7 @@ struct Bench: ParsableCommand {
             print(
                 String(
                     format: "%5d  %9.1f  %6.1f  %9.2f  %7.1f", batch, median, times[0], imagesPerSecond,
-                    c.gflops * imagesPerSecond))
+                    flopsPerImage * imagesPerSecond))
         }
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)

@@ -21,8 +21,11 @@ struct Classify: ParsableCommand {
     @Argument(help: "Image files or folders.")
     var images: [String]
 
-    @Option(help: "An HF ViT folder, a timm folder or a SwiftViT .safetensors file.")
-    var model: String
+    @Option(
+        help:
+            "An HF ViT folder, a timm folder or a SwiftViT .safetensors file (default: the shipped Fashion-MNIST model)."
+    )
+    var model: String?
 
     @Option(help: "How many classes to report per image.")
     var topK: Int = 5
@@ -76,7 +79,7 @@ struct Classify: ParsableCommand {
         if let threads { setThreadCount(threads) }
         var classifier: ImageClassifier
         do {
-            classifier = try ImageClassifier.load(path: model)
+            classifier = try ImageClassifier.load(path: model ?? defaultModelPath())
         } catch {
             throw CLIFailure(error)
         }
@@ -203,14 +206,19 @@ final class ProgressBar {
         enabled = isatty(STDERR_FILENO) != 0 && total > 1
     }
 
-    func advance(by n: Int) {
+    /// Moves the bar on by n items; `detail` is shown after the rate (a loss, say), then the
+    /// time left at the rate so far.
+    func advance(by n: Int, detail: String = "") {
         done += n
         guard enabled else { return }
         let width = 30, filled = total == 0 ? width : width * done / total
-        let rate = Double(done) / max(Date().timeIntervalSince(start), 1e-9)
+        let elapsed = max(Date().timeIntervalSince(start), 1e-9)
+        let rate = Double(done) / elapsed
+        let left = Int((Double(total - done) / max(rate, 1e-9)).rounded())
+        let eta = String(format: "%d:%02d", left / 60, left % 60)
         let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
         FileHandle.standardError.write(
-            Data("\r\(label) [\(bar)] \(done)/\(total) \(String(format: "%.1f", rate))/s".utf8))
+            Data("\r\(label) [\(bar)] \(done)/\(total) \(String(format: "%.1f", rate))/s \(detail) ETA \(eta) ".utf8))
     }
 
     func finish() {

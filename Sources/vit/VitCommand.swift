@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import ViTCheckpoint
+import ViTCore
+import ViTData
 import ViTImage
 import ViTTensor
 import ViTVision
@@ -14,7 +16,9 @@ struct Vit: ParsableCommand {
         commandName: "vit",
         abstract: "Vision Transformers on the command line: classify, preprocess and study images.",
         version: swiftViTVersion,
-        subcommands: [Classify.self, AttentionCommand.self, Info.self, Preprocess.self, Bench.self])
+        subcommands: [
+            Classify.self, AttentionCommand.self, Train.self, Eval.self, Info.self, Preprocess.self, Bench.self,
+        ])
 
     /// Runs the command; known failures print one line on stderr and exit 1.
     static func runMain() {
@@ -29,8 +33,18 @@ struct Vit: ParsableCommand {
         }
     }
 
-    static func main() { runMain() }
+    static func main() {
+        // Tensors are allocated and freed every step: keep freed memory in the heap for reuse
+        // instead of returning it to the kernel (which then faults fresh zero pages back in).
+        _ = mallopt(-3, 32 << 20)  // M_MMAP_THRESHOLD: glibc's largest, 32 MiB
+        _ = mallopt(-1, 1 << 30)  // M_TRIM_THRESHOLD
+        runMain()
+    }
 }
+
+/// glibc's mallopt (malloc.h, which the Glibc module does not export).
+@_silgen_name("mallopt")
+func mallopt(_ parameter: Int32, _ value: Int32) -> Int32
 
 /// A failure already described in one line for the user.
 struct CLIFailure: Error {
@@ -52,9 +66,13 @@ func reportingFileErrors(_ body: () throws -> Void) throws {
         throw CLIFailure(error)
     } catch let error as FileWriteError {
         throw CLIFailure(error)
+    } catch let error as DatasetError {
+        throw CLIFailure(error)
+    } catch let error as ParameterError {
+        throw CLIFailure(error)
     }
 }
 
-func printError(_ message: String) {
-    FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+func printError(_ message: String, prefix: String = "error") {
+    FileHandle.standardError.write(Data("\(prefix): \(message)\n".utf8))
 }

@@ -1,0 +1,114 @@
+import ArgumentParser
+import Foundation
+import ViTData
+import ViTImage
+import ViTTensor
+import ViTTraining
+import ViTVision
+
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure a classifier's accuracy on a test set.",
+        discussion: """
+            DATA as for `vit train classifier` (its test split): fashion-mnist, an IDX folder
+            or an ImageFolder (DATA/test). Prints accuracy, per-class accuracy and the
+            confusion matrix (rows: true class, columns: predicted).
+            """)
+
+    @Option(help: "A model (default: the shipped Fashion-MNIST model).")
+    var model: String?
+
+    @Option(help: "Test data.")
+    var data: String = "fashion-mnist"
+
+    @Option(help: "Output format: text or json.")
+    var format: OutputFormat = .text
+
+    @Option(help: "Also draw the confusion matrix as a PNG.")
+    var confusionPNG: String?
+
+    @Option(help: "Images per forward pass.")
+    var batchSize: Int = 256
+
+    @Option(help: "Threads (default: all cores).")
+    var threads: Int?
+
+    func validate() throws {
+        guard [.text, .json].contains(format) else { throw ValidationError("--format must be text or json") }
+        guard batchSize > 0 else { throw ValidationError("--batch-size must be at least 1") }
+    }
+
+    func run() throws {
+        if let threads { setThreadCount(threads) }
+        try reportingFileErrors {
+            let classifier = try ImageClassifier.load(path: model ?? defaultModelPath())
+            let test = try DataSource.load(data, test: true)
+            guard test.classNames.count == classifier.labels.count else {
+                throw CLIFailure("\(data) has \(test.classNames.count) classes, the model \(classifier.labels.count)")
+            }
+            let result = evaluate(classifier, on: test, batchSize: batchSize)
+            if format == .json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys]
+                print(String(decoding: try encoder.encode(result), as: UTF8.self))
+            } else {
+                print(String(format: "accuracy: %.4f (%d images)", result.accuracy, result.count))
+                let width = max(12, (result.classNames.map(\.count).max() ?? 0) + 2)
+                for (name, accuracy) in zip(result.classNames, result.perClassAccuracy) {
+                    print(
+                        "  " + name.padding(toLength: width, withPad: " ", startingAt: 0)
+                            + String(format: "%.4f", accuracy))
+                }
+                print("confusion (rows: true, columns: predicted):")
+                for row in result.confusion {
+                    print(row.map { String(format: "%5d", $0) }.joined())
+                }
+            }
+            if let confusionPNG {
+                try confusionImage(result.confusion).writePNG(
+                    path: confusionPNG,
+                    text: [
+                        ("Software", "SwiftViT \(swiftViTVersion)"),
+                        ("Description", "confusion matrix, rows true class, columns predicted; darker is more"),
+                    ])
+            }
+        }
+    }
+
+    /// The confusion matrix as gray cells (20 px), darker for more images; each row is
+    /// scaled by its own total so that classes of any size read alike.
+    func confusionImage(_ confusion: [[Int]]) -> Image {
+        let k = confusion.count, cell = 20
+        var image = Image(width: k * cell, height: k * cell, channels: 3)
+        for (i, row) in confusion.enumerated() {
+            let total = max(row.reduce(0, +), 1)
+            for (j, count) in row.enumerated() {
+                let level = UInt8(255 - (255 * count) / total)
+                for y in (i * cell)..<((i + 1) * cell) {
+                    for x in (j * cell)..<((j + 1) * cell) {
+                        for c in 0..<3 { image.pixels[(y * k * cell + x) * 3 + c] = c == 2 ? 255 : level }
+                    }
+                }
+            }
+        }
+        return image
+    }
+}
+
+/// The shipped default model: Weights/ next to the executable's package, or
+/// $SWIFTVIT_WEIGHTS.
+func defaultModelPath() -> String {
+    if let custom = ProcessInfo.processInfo.environment["SWIFTVIT_WEIGHTS"] { return "\(custom)/\(defaultModelFile)" }
+    // .build/<config>/vit -> the package root is three levels up.
+    let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+    var folder = executable.deletingLastPathComponent()
+    for _ in 0..<4 {
+        let candidate = folder.appendingPathComponent("Weights/\(defaultModelFile)").path
+        if FileManager.default.fileExists(atPath: candidate) { return candidate }
+        folder = folder.deletingLastPathComponent()
+    }
+    return "Weights/\(defaultModelFile)"
+}
+
+/// The file name of the shipped model in Weights/.
+let defaultModelFile = "vit-fashion-mnist.safetensors"

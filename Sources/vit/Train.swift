@@ -1,0 +1,195 @@
+import ArgumentParser
+import Foundation
+import ViTCore
+import ViTData
+import ViTImage
+import ViTTensor
+import ViTTraining
+import ViTVision
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train models.", subcommands: [TrainClassifier.self])
+}
+
+/// Where training and evaluation data come from.
+enum DataSource {
+    /// "fashion-mnist" (Debian's dataset-fashion-mnist), an IDX folder, or an ImageFolder.
+    static func load(_ name: String, test: Bool) throws -> LabeledImages {
+        if name == "fashion-mnist" {
+            return try LabeledImages.idxFolder(
+                LabeledImages.fashionMNISTFolder, test: test, classNames: LabeledImages.fashionMNISTClasses)
+        }
+        let prefix = test ? "t10k" : "train"
+        if ["", ".gz"].contains(where: {
+            FileManager.default.fileExists(atPath: "\(name)/\(prefix)-images-idx3-ubyte\($0)")
+        }) {
+            return try LabeledImages.idxFolder(name, test: test)
+        }
+        return try LabeledImages.imageFolder(test ? "\(name)/test" : "\(name)/train")
+    }
+}
+
+extension PreprocessProfile {
+    /// Fashion-MNIST at 28 x 28: gray replicated to RGB, normalized with the training set's
+    /// mean 0.2860 and standard deviation 0.3530.
+    static let fashionMNIST = PreprocessProfile(
+        name: "fashion-mnist", resize: .exact(width: 28, height: 28), filter: .bilinear, crop: nil,
+        mean: [0.2860, 0.2860, 0.2860], std: [0.3530, 0.3530, 0.3530])
+}
+
+struct TrainClassifier: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "classifier",
+        abstract: "Train a Vision Transformer classifier.",
+        discussion: """
+            DATA is fashion-mnist, a folder of MNIST-format IDX files (train-/t10k-, gzip or
+            not), or an ImageFolder with train/ and test/ subfolders of one folder per class.
+            Writes OUTPUT/checkpoint.safetensors after every epoch (model and optimizer,
+            written atomically), OUTPUT/model.safetensors at the end, OUTPUT/log.jsonl and
+            OUTPUT/curves.png. --resume continues from the checkpoint with the same settings.
+            """)
+
+    @Option(help: "Training data.")
+    var data: String = "fashion-mnist"
+
+    @Option(name: [.customShort("o"), .long], help: "Output folder.")
+    var output: String
+
+    @Option(help: "Size preset: micro, tiny or small.")
+    var preset: String = "micro"
+
+    @Option(help: "Width (overrides the preset).") var dim: Int?
+    @Option(help: "Blocks (overrides the preset).") var depth: Int?
+    @Option(help: "Attention heads (overrides the preset).") var heads: Int?
+    @Option(help: "MLP hidden width (overrides the preset).") var hiddenDim: Int?
+    @Option(help: "Patch size.") var patchSize: Int = 4
+
+    @Option(help: "Epochs.") var epochs: Int = 10
+    @Option(help: "Stop after this many steps instead (the schedule spans them).") var steps: Int?
+    @Option(help: "Start from this model (any format) with a new head for DATA's classes.") var from: String?
+    @Option(help: "Images per step.") var batchSize: Int = 128
+    @Option(help: "Peak learning rate (AdamW).") var learningRate: Float = 1e-3
+    @Option(help: "Weight decay.") var weightDecay: Float = 0.05
+    @Option(help: "Warmup epochs.") var warmupEpochs: Int = 1
+    @Option(help: "Label smoothing.") var labelSmoothing: Float = 0.1
+    @Option(help: "Clip the global gradient norm (0: off).") var clip: Float = 1
+    @Option(help: "Random crop padding in pixels (0: off).") var cropPadding: Int = 2
+    @Flag(help: "Random horizontal flips.") var flip = false
+    @Option(help: "Random erasing probability.") var randomErasing: Float = 0
+    @Option(
+        help: "Parameter groups to freeze: \(ClassifierTrainer.parameterGroups.keys.sorted().joined(separator: ", ")).")
+    var freeze: [String] = []
+    @Option(help: "Seed for initialization, shuffling and augmentation.") var seed: UInt64 = 0
+    @Option(help: "Threads (default: all cores).") var threads: Int?
+    @Flag(help: "Continue from OUTPUT/checkpoint.safetensors.") var resume = false
+
+    func validate() throws {
+        guard ["micro", "tiny", "small"].contains(preset) else { throw ValidationError("unknown preset '\(preset)'") }
+        guard epochs > 0, batchSize > 0 else { throw ValidationError("--epochs and --batch-size must be positive") }
+        if let steps, steps < 1 { throw ValidationError("--steps must be positive") }
+        for group in freeze where ClassifierTrainer.parameterGroups[group] == nil {
+            throw ValidationError("unknown --freeze group '\(group)'")
+        }
+    }
+
+    /// (dim, depth, heads, hidden) of the presets.
+    var sizes: (Int, Int, Int, Int) {
+        let base = ["micro": (64, 4, 4, 128), "tiny": (192, 12, 3, 768), "small": (384, 12, 6, 1536)][preset]!
+        return (dim ?? base.0, depth ?? base.1, heads ?? base.2, hiddenDim ?? base.3)
+    }
+
+    func run() throws {
+        if let threads { setThreadCount(threads) }
+        try reportingFileErrors {
+            try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+            let checkpoint = "\(output)/checkpoint.safetensors"
+            let train = try DataSource.load(data, test: false), test = try DataSource.load(data, test: true)
+            let trainer: ClassifierTrainer
+            if resume {
+                trainer = try ClassifierTrainer.resume(path: checkpoint)
+                printError("resuming after epoch \(trainer.epoch), step \(trainer.step)", prefix: "note")
+            } else {
+                let size = train.images.first.map { max($0.width, $0.height) } ?? 28
+                let classifier: ImageClassifier
+                if let from {
+                    classifier = try ImageClassifier.load(path: from).withNewHead(
+                        labels: train.classNames, imageSize: size, seed: seed)
+                } else {
+                    let (d, depth, h, hidden) = sizes
+                    let config = ViTConfig(
+                        imageSize: size, patchSize: patchSize, dim: d, depth: depth, numHeads: h, hiddenDim: hidden,
+                        numClasses: train.classNames.count, layerNormEps: 1e-6)
+                    try config.validate()
+                    let model = try VisionTransformer(RandomParameters(seed: seed), config: config)
+                    var profile = PreprocessProfile.fashionMNIST
+                    profile.resize = .exact(width: size, height: size)
+                    classifier = ImageClassifier(
+                        model: model, labels: train.classNames, profile: profile, format: .swiftViT, path: checkpoint)
+                }
+                let stepsPerEpoch = (train.count + batchSize - 1) / batchSize
+                let options = TrainingOptions(
+                    epochs: steps.map { ($0 + stepsPerEpoch - 1) / stepsPerEpoch } ?? epochs, batchSize: batchSize,
+                    learningRate: learningRate, weightDecay: weightDecay,
+                    warmupEpochs: warmupEpochs, labelSmoothing: labelSmoothing, gradientClip: clip, seed: seed,
+                    augmentation: Augmentation(
+                        cropPadding: cropPadding, horizontalFlip: flip, erasingProbability: randomErasing),
+                    frozen: freeze, maxSteps: steps)
+                trainer = ClassifierTrainer(classifier: classifier, options: options)
+            }
+            let options = trainer.options
+            defer { fflush(nil) }
+            print(
+                "training \(trainer.classifier.model.config.dim)-wide, \(trainer.classifier.model.config.depth)-deep ViT on \(train.count) images, testing on \(test.count); seed \(options.seed)"
+            )
+            let batches = BatchMaker(
+                data: train, profile: trainer.classifier.profile, augmentation: options.augmentation, seed: options.seed
+            )
+            while !trainer.isFinished {
+                let started = Date()
+                let bar = ProgressBar(
+                    total: (train.count + options.batchSize - 1) / options.batchSize,
+                    label: "epoch \(trainer.epoch + 1)/\(options.epochs)")
+                let (loss, accuracy, rate) = trainer.trainEpoch(batches) { _, _, loss in
+                    bar.advance(by: 1, detail: String(format: "loss %.4f", loss))
+                }
+                bar.finish()
+                let seconds = Date().timeIntervalSince(started)
+                let evaluation = evaluate(trainer.classifier, on: test)
+                let entry = EpochRecord(
+                    epoch: trainer.epoch, step: trainer.step, trainLoss: loss, trainAccuracy: accuracy,
+                    testAccuracy: evaluation.accuracy, learningRate: rate, seconds: seconds,
+                    imagesPerSecond: Double(train.count) / seconds)
+                trainer.record(entry)
+                try trainer.saveCheckpoint(path: checkpoint)
+                try writeLog(trainer.history, to: "\(output)/log.jsonl")
+                try trainingCurves(trainer.history).writePNG(
+                    path: "\(output)/curves.png",
+                    text: [
+                        ("Software", "SwiftViT \(swiftViTVersion)"),
+                        (
+                            "Description",
+                            "left: training loss (red) per epoch; right: accuracy per epoch, training (blue) and test (green)"
+                        ),
+                    ])
+                print(
+                    String(
+                        format: "epoch %d: loss %.4f, train accuracy %.4f, test accuracy %.4f, %.0f images/s, %.0f s",
+                        trainer.epoch, loss, accuracy, evaluation.accuracy, entry.imagesPerSecond, seconds))
+                fflush(nil)
+            }
+            try trainer.classifier.save(
+                path: "\(output)/model.safetensors",
+                extraMetadata: ["training": String(decoding: try JSONEncoder().encode(trainer.history), as: UTF8.self)])
+            print("wrote \(output)/model.safetensors")
+        }
+    }
+
+    /// The log as JSON lines, one per epoch, rewritten whole (atomically) each epoch.
+    func writeLog(_ history: [EpochRecord], to path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let lines = try history.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
+        try writeAtomically(Data((lines.joined(separator: "\n") + "\n").utf8), toPath: path)
+    }
+}

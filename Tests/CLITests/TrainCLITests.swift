@@ -1,0 +1,111 @@
+import Foundation
+import Testing
+import ViTCheckpoint
+import ViTTestSupport
+
+/// `vit train classifier`, `vit eval` and resuming after SIGKILL, on a small IDX data set.
+@Suite struct TrainCLITests {
+    let folder = makeTemporaryFolder()
+
+    /// 2048 training and 256 test images of 16 x 16 in 4 classes: a bright square whose
+    /// corner is the class, on noise.
+    func writeData() throws -> String {
+        let data = "\(folder)/data"
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        var state: UInt64 = 1
+        func random() -> UInt8 {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return UInt8(state >> 58)
+        }
+        for (prefix, count) in [("train", 2048), ("t10k", 256)] {
+            var pixels: [UInt8] = [], labels: [UInt8] = []
+            for i in 0..<count {
+                let label = i % 4
+                let (x0, y0) = (label % 2 == 0 ? 2 : 9, label < 2 ? 2 : 9)
+                for y in 0..<16 {
+                    for x in 0..<16 {
+                        pixels.append((x0..<(x0 + 5)).contains(x) && (y0..<(y0 + 5)).contains(y) ? 200 : random())
+                    }
+                }
+                labels.append(UInt8(label))
+            }
+            func header(_ dims: [Int]) -> [UInt8] {
+                [0, 0, 8, UInt8(dims.count)]
+                    + dims.flatMap { [UInt8($0 >> 24), UInt8($0 >> 16 & 255), UInt8($0 >> 8 & 255), UInt8($0 & 255)] }
+            }
+            try Data(header([count, 16, 16]) + pixels).write(
+                to: URL(fileURLWithPath: "\(data)/\(prefix)-images-idx3-ubyte"))
+            try Data(header([count]) + labels).write(to: URL(fileURLWithPath: "\(data)/\(prefix)-labels-idx1-ubyte"))
+        }
+        return data
+    }
+
+    func trainArguments(data: String, output: String) -> [String] {
+        [
+            "train", "classifier", "--data", data, "-o", output, "--epochs", "3", "--dim", "32", "--depth", "2",
+            "--heads", "2", "--hidden-dim", "64", "--batch-size", "32", "--learning-rate", "3e-3", "--seed", "9",
+        ]
+    }
+
+    /// Losses and accuracies per epoch from log.jsonl (times differ between runs).
+    func losses(_ output: String) throws -> [String] {
+        let log = try String(contentsOfFile: "\(output)/log.jsonl", encoding: .utf8)
+        return log.split(separator: "\n").map { line in
+            let object = try! JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            return "\(object["epoch"]!) \(object["trainLoss"]!) \(object["trainAccuracy"]!) \(object["testAccuracy"]!)"
+        }
+    }
+
+    @Test func killedRunResumesToTheSameLosses() throws {
+        let data = try writeData()
+        let whole = try runVit(trainArguments(data: data, output: "\(folder)/whole"))
+        #expect(whole.status == 0, "\(whole.stderr)")
+        let expected = try losses("\(folder)/whole")
+        #expect(expected.count == 3)
+
+        // The same run, killed with SIGKILL during epoch 2, then resumed.
+        let output = "\(folder)/killed"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: vitBinary)
+        process.arguments = trainArguments(data: data, output: output)
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let checkpoint = "\(output)/checkpoint.safetensors"
+        while !FileManager.default.fileExists(atPath: checkpoint) && process.isRunning { usleep(10_000) }
+        usleep(200_000)
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        // Whatever the moment, the checkpoint is a whole file.
+        let info = try runVit(["info", checkpoint])
+        #expect(info.status == 0, "\(info.stderr)")
+        let resumed = try runVit(trainArguments(data: data, output: output) + ["--resume"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(try losses(output) == expected)
+
+        // The trained model learned the corners; vit eval reports it.
+        let eval = try runVit([
+            "eval", "--model", "\(folder)/whole/model.safetensors", "--data", data, "--format", "json",
+        ])
+        #expect(eval.status == 0, "\(eval.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(eval.stdout.utf8)) as! [String: Any]
+        #expect((object["accuracy"] as! NSNumber).floatValue > 0.9)
+        #expect((object["confusion"] as! [[Int]]).count == 4)
+
+        // Fine-tuning with frozen attention and MLP for 10 steps: those weights stay, the
+        // norms move, and the log has one partial epoch.
+        let tuned = try runVit([
+            "train", "classifier", "--data", data, "-o", "\(folder)/tuned", "--from",
+            "\(folder)/whole/model.safetensors",
+            "--freeze", "attention", "--freeze", "mlp", "--steps", "10", "--batch-size", "32",
+        ])
+        #expect(tuned.status == 0, "\(tuned.stderr)")
+        let before = try SafeTensorsFile(path: "\(folder)/whole/model.safetensors")
+        let after = try SafeTensorsFile(path: "\(folder)/tuned/model.safetensors")
+        for name in ["blocks.0.attn.qkv.weight", "blocks.1.mlp.fc2.bias"] {
+            #expect(try before.tensor(name).scalars == after.tensor(name).scalars, "\(name) should be frozen")
+        }
+        #expect(try before.tensor("blocks.0.norm1.weight").scalars != after.tensor("blocks.0.norm1.weight").scalars)
+        #expect(try losses("\(folder)/tuned").count == 1)
+    }
+}

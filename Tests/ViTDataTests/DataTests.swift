@@ -1,0 +1,79 @@
+import Foundation
+import Testing
+import ViTData
+import ViTImage
+import ViTTensor
+import ViTTestSupport
+
+/// Reading IDX files (gzip and plain) and making batches.
+@Suite struct DataTests {
+    /// Debian's dataset-fashion-mnist (installed by .ci/run): values checked with Python's
+    /// gzip module: the first ten test labels and the first image's pixel sum and row 14.
+    @Test func fashionMNISTTestSplit() throws {
+        let test = try LabeledImages.idxFolder(
+            LabeledImages.fashionMNISTFolder, test: true, classNames: LabeledImages.fashionMNISTClasses)
+        #expect(test.count == 10_000)
+        #expect(Array(test.labels.prefix(10)) == [9, 2, 1, 1, 6, 1, 4, 6, 5, 7])
+        let first = test.images[0]
+        #expect(first.width == 28 && first.height == 28 && first.channels == 1)
+        #expect(first.pixels.reduce(0) { $0 + Int($1) } == 33456)
+        let row14: [UInt8] = [
+            0, 0, 0, 0, 0, 0, 0x02, 0x04, 0x01, 0, 0, 0, 0x62, 0x88, 0x6e, 0x6d, 0x6e, 0xa2, 0x87, 0x90, 0x95,
+            0x9f, 0xa7, 0x90, 0x9e, 0xa9, 0x77, 0,
+        ]
+        #expect(Array(first.pixels[(14 * 28)..<(15 * 28)]) == row14)
+    }
+
+    @Test func plainIDXAndErrors() throws {
+        let folder = makeTemporaryFolder()
+        try writeIDX(folder: folder, prefix: "t10k", count: 3, side: 2)
+        let data = try LabeledImages.idxFolder(folder, test: true, classNames: ["a", "b", "c"])
+        #expect(data.labels == [0, 1, 2])
+        #expect(data.images[2].pixels == [8, 9, 10, 11])
+        // A truncated image file names itself.
+        let path = "\(folder)/t10k-images-idx3-ubyte"
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        try bytes.prefix(bytes.count - 1).write(to: URL(fileURLWithPath: path))
+        #expect {
+            try LabeledImages.idxFolder(folder, test: true, classNames: ["a", "b", "c"])
+        } throws: { "\($0)" == "\(path): 11 data bytes for shape [3, 2, 2]" }
+        #expect(throws: DatasetError.self) { try LabeledImages.idxFolder(folder, test: false, classNames: []) }
+    }
+
+    /// The same seed gives the same order and the same augmented samples; shifting and
+    /// mirroring move pixels as they should.
+    @Test func batchesAreSeeded() throws {
+        let images = (0..<20).map { i in
+            Image(width: 4, height: 4, channels: 1, pixels: (0..<16).map { UInt8($0 * 10 + i) })
+        }
+        let data = LabeledImages(images: images, labels: (0..<20).map { $0 % 3 }, classNames: ["a", "b", "c"])
+        var profile = PreprocessProfile.hfViT
+        profile.resize = .exact(width: 4, height: 4)
+        let augmentation = Augmentation(cropPadding: 1, horizontalFlip: true, erasingProbability: 0.5)
+        let a = BatchMaker(data: data, profile: profile, augmentation: augmentation, seed: 3)
+        let b = BatchMaker(data: data, profile: profile, augmentation: augmentation, seed: 3)
+        #expect(a.order(epoch: 1) == b.order(epoch: 1) && a.order(epoch: 1).sorted() == Array(0..<20))
+        #expect(a.order(epoch: 1) != a.order(epoch: 2))
+        let (x, labels) = a.batch([4, 7], epoch: 1)
+        #expect(x.shape == [2, 3, 4, 4] && labels == [1, 1])
+        #expect(x.scalars == b.batch([4, 7], epoch: 1).images.scalars)
+        let square = Image(width: 2, height: 2, channels: 1, pixels: [1, 2, 3, 4])
+        #expect(square.mirrored().pixels == [2, 1, 4, 3])
+        #expect(square.shifted(dx: 1, dy: 0).pixels == [2, 0, 4, 0])
+        #expect(square.shifted(dx: 0, dy: -1).pixels == [0, 0, 1, 2])
+    }
+}
+
+/// Writes uncompressed IDX files: `count` images of side x side with values
+/// i * side * side + j, and labels 0, 1, 2, ...
+func writeIDX(folder: String, prefix: String, count: Int, side: Int, classes: Int = 3) throws {
+    func header(_ dims: [Int]) -> [UInt8] {
+        [0, 0, 8, UInt8(dims.count)]
+            + dims.flatMap { d in [UInt8(d >> 24), UInt8(d >> 16 & 255), UInt8(d >> 8 & 255), UInt8(d & 255)] }
+    }
+    let pixels = (0..<(count * side * side)).map { UInt8($0 % 256) }
+    try Data(header([count, side, side]) + pixels).write(
+        to: URL(fileURLWithPath: "\(folder)/\(prefix)-images-idx3-ubyte"))
+    try Data(header([count]) + (0..<count).map { UInt8($0 % classes) })
+        .write(to: URL(fileURLWithPath: "\(folder)/\(prefix)-labels-idx1-ubyte"))
+}

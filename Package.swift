@@ -9,7 +9,7 @@ let package = Package(
         .library(
             name: "SwiftViT",
             targets: [
-                "ViTTensor", "ViTCore", "ViTImage", "ViTCheckpoint", "ViTVision", "ViTData", "ViTTraining",
+                "ViTTensor", "ViTCore", "ViTImage", "ViTCheckpoint", "ViTVision", "ViTData", "ViTTraining", "ViTText",
             ]),
         .executable(name: "vit", targets: ["vit"]),
     ],
@@ -36,6 +36,8 @@ let package = Package(
         .target(
             name: "ViTVision", dependencies: ["ViTCore", "ViTTensor", "ViTCheckpoint", "ViTImage"],
             swiftSettings: optimize),
+        .target(
+            name: "ViTText", dependencies: ["ViTCore", "ViTTensor", "ViTCheckpoint"], swiftSettings: optimize),
         .target(name: "ViTData", dependencies: ["ViTImage", "ViTTensor"], swiftSettings: optimize),
         .target(
             name: "ViTTraining",
@@ -44,7 +46,7 @@ let package = Package(
         .executableTarget(
             name: "vit",
             dependencies: [
-                "ViTTensor", "ViTCore", "ViTImage", "ViTCheckpoint", "ViTVision", "ViTData", "ViTTraining",
+                "ViTTensor", "ViTCore", "ViTImage", "ViTCheckpoint", "ViTVision", "ViTData", "ViTTraining", "ViTText",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Shared by the test targets: element-wise comparison and paths into the repository.
@@ -61,6 +63,9 @@ let package = Package(
             dependencies: ["ViTVision", "ViTCore", "ViTCheckpoint", "ViTImage", "ViTTestSupport"],
             exclude: ["Golden"]),
         .testTarget(name: "ViTDataTests", dependencies: ["ViTData", "ViTImage", "ViTTensor", "ViTTestSupport"]),
+        .testTarget(
+            name: "ViTTextTests", dependencies: ["ViTText", "ViTCheckpoint", "ViTTensor", "ViTTestSupport"],
+            exclude: ["Golden"]),
         .testTarget(name: "CLITests", dependencies: ["vit", "ViTImage", "ViTCheckpoint", "ViTTestSupport"]),
     ]
 )

@@ -12,13 +12,21 @@ public struct CheckpointError: Error, CustomStringConvertible {
     public var description: String { "\(path): \(reason)" }
 }
 
-/// Element types a safetensors file may hold that SwiftViT reads as Float32.
+/// Element types a safetensors file may hold that SwiftViT reads as Float32. I64 appears
+/// as index buffers in BERT checkpoints (position_ids); its values convert exactly up to 2^24.
 public enum TensorDType: String, Sendable {
     case float32 = "F32"
     case float16 = "F16"
     case bfloat16 = "BF16"
+    case int64 = "I64"
 
-    public var byteCount: Int { self == .float32 ? 4 : 2 }
+    public var byteCount: Int {
+        switch self {
+        case .float32: 4
+        case .float16, .bfloat16: 2
+        case .int64: 8
+        }
+    }
 }
 
 /// A read-only, private memory map of a whole file; unmapped when released.
@@ -113,7 +121,7 @@ public final class SafeTensorsFile {
             guard let fields = value as? [String: Any] else { throw fail("tensor '\(name)' has no description") }
             guard let dtypeName = fields["dtype"] as? String else { throw fail("tensor '\(name)' has no dtype") }
             guard let dtype = TensorDType(rawValue: dtypeName) else {
-                throw fail("tensor '\(name)' has unsupported dtype \(dtypeName) (F32, F16 and BF16 are read)")
+                throw fail("tensor '\(name)' has unsupported dtype \(dtypeName) (F32, F16, BF16 and I64 are read)")
             }
             guard let shapeValues = fields["shape"] as? [Any],
                 let shape = Self.integers(shapeValues), shape.allSatisfy({ $0 >= 0 })
@@ -196,6 +204,12 @@ public final class SafeTensorsFile {
                 out.data[i] = Float(bitPattern: UInt32(bits) << 16)
             }
             return out
+        case .int64:
+            let out = Tensor(shape: entry.shape)
+            for i in 0..<count {
+                out.data[i] = Float(Int64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)))
+            }
+            return out
         }
     }
 
@@ -213,7 +227,7 @@ public func writeSafeTensors(
     _ tensors: [String: Tensor], metadata: [String: String] = [:],
     dtype: TensorDType = .float32, toPath path: String
 ) throws {
-    precondition(dtype != .bfloat16, "writing BF16 is not supported")
+    precondition(dtype == .float32 || dtype == .float16, "writing \(dtype.rawValue) is not supported")
     var header: [String: Any] = [:]
     if !metadata.isEmpty { header["__metadata__"] = metadata }
     let names = tensors.keys.sorted()
@@ -239,8 +253,8 @@ public func writeSafeTensors(
             var halves = [UInt16](repeating: 0, count: t.count)
             for i in 0..<t.count { halves[i] = Float16(t.data[i]).bitPattern.littleEndian }
             halves.withUnsafeBytes { file.append(contentsOf: $0) }
-        case .bfloat16:
-            break
+        case .bfloat16, .int64:
+            break  // refused above
         }
     }
     try writeAtomically(file, toPath: path)

@@ -17,7 +17,8 @@ struct Vit: ParsableCommand {
         abstract: "Vision Transformers on the command line: classify, preprocess and study images.",
         version: swiftViTVersion,
         subcommands: [
-            Classify.self, AttentionCommand.self, Train.self, Eval.self, Info.self, Preprocess.self, Bench.self,
+            Classify.self, AttentionCommand.self, Embed.self, Train.self, Eval.self, Info.self, Preprocess.self,
+            Bench.self,
         ])
 
     /// Runs the command; known failures print one line on stderr and exit 1.

@@ -80,8 +80,8 @@ import ViTTestSupport
         expectError(write("json", header: "{not json", data: []), containing: "not a JSON object")
         expectError(write("array", header: "[1, 2]", data: []), containing: "not a JSON object")
         expectError(
-            write("dtype", header: #"{"w":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}"#, data: eight),
-            containing: "unsupported dtype I64")
+            write("dtype", header: #"{"w":{"dtype":"F64","shape":[1],"data_offsets":[0,8]}}"#, data: eight),
+            containing: "unsupported dtype F64")
         expectError(
             write("range", header: #"{"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#, data: eight),
             containing: "run past the end of the data")

@@ -1,0 +1,209 @@
+import Foundation
+import ViTCheckpoint
+import ViTCore
+import ViTTensor
+
+/// The sizes of a BERT-style text encoder.
+public struct TextEncoderConfig: Sendable, Equatable, Codable {
+    public var vocabSize: Int
+    public var maxLength: Int
+    public var typeVocabSize: Int
+    public var dim: Int
+    public var depth: Int
+    public var numHeads: Int
+    public var hiddenDim: Int
+    public var layerNormEps: Float
+    public var activation: GELUApproximation
+
+    public var block: BlockConfig {
+        BlockConfig(
+            dim: dim, numHeads: numHeads, hiddenDim: hiddenDim, layerNormEps: layerNormEps, qkvBias: true,
+            normPlacement: .postNorm, activation: activation)
+    }
+}
+
+/// A BERT encoder (Devlin et al. 2019) on the shared core: word, position and token-type
+/// embeddings, their LayerNorm, then post-norm blocks with a padding mask.
+/// ids [B, N] -> token states [B, N, C]. Keys: "word_embed.weight", "pos_embed.weight",
+/// "type_embed.weight", "embed_norm", "blocks.N.*".
+public struct TextEncoder: Layer {
+    public let config: TextEncoderConfig
+    public let wordEmbed: Tensor  // [vocabSize, C]
+    public let posEmbed: Tensor  // [maxLength, C]
+    public let typeEmbed: Tensor  // [typeVocabSize, C]
+    public let embedNorm: LayerNorm
+    public let blocks: TransformerEncoder
+
+    public init(_ source: ParameterSource, config c: TextEncoderConfig) throws {
+        config = c
+        wordEmbed = try source.tensor(
+            "word_embed.weight", shape: [c.vocabSize, c.dim], initializer: .normal(std: 0.02))
+        posEmbed = try source.tensor("pos_embed.weight", shape: [c.maxLength, c.dim], initializer: .normal(std: 0.02))
+        typeEmbed = try source.tensor(
+            "type_embed.weight", shape: [c.typeVocabSize, c.dim], initializer: .normal(std: 0.02))
+        embedNorm = try LayerNorm(source.scoped("embed_norm"), dim: c.dim, eps: c.layerNormEps)
+        blocks = try TransformerEncoder(source.scoped("blocks"), depth: c.depth, config: c.block)
+    }
+
+    /// ids and mask: [B][N] (mask 1 for tokens, 0 for padding) -> [B, N, C].
+    public func callAsFunction(ids: [[Int]], mask: [[Int]]) -> Tensor {
+        let (b, n, d) = (ids.count, ids.first?.count ?? 0, config.dim)
+        precondition(n <= config.maxLength, "\(n) tokens, the model takes \(config.maxLength)")
+        let x = Tensor(shape: [b, n, d])
+        for (bi, row) in ids.enumerated() {
+            for (i, id) in row.enumerated() {
+                precondition(id >= 0 && id < config.vocabSize, "token id \(id) outside the vocabulary")
+                let dst = x.data + (bi * n + i) * d
+                let (w, p, t) = (wordEmbed.data + id * d, posEmbed.data + i * d, typeEmbed.data)
+                for j in 0..<d { dst[j] = w[j] + p[j] + t[j] }
+            }
+        }
+        // Additive mask [B, 1, N]: padding keys get a large negative score.
+        let additive = Tensor(shape: [b, 1, n])
+        for (bi, row) in mask.enumerated() {
+            for (j, keep) in row.enumerated() where keep == 0 { additive.data[bi * n + j] = -1e30 }
+        }
+        return blocks(embedNorm(x), mask: additive)
+    }
+
+    public var parameters: NamedParameters {
+        [("word_embed.weight", wordEmbed), ("pos_embed.weight", posEmbed), ("type_embed.weight", typeEmbed)]
+            + scoped("embed_norm", embedNorm) + scoped("blocks", blocks)
+    }
+}
+
+/// HF `BertModel` keys -> ours. The pooler and position_ids buffer are not used.
+let huggingFaceBERTRules = [
+    KeyRule(#"(?:bert\.)?embeddings\.word_embeddings\.weight"#, "word_embed.weight"),
+    KeyRule(#"(?:bert\.)?embeddings\.position_embeddings\.weight"#, "pos_embed.weight"),
+    KeyRule(#"(?:bert\.)?embeddings\.token_type_embeddings\.weight"#, "type_embed.weight"),
+    KeyRule(#"(?:bert\.)?embeddings\.LayerNorm\.(weight|bias)"#, "embed_norm.$1"),
+    KeyRule(
+        #"(?:bert\.)?encoder\.layer\.(\d+)\.attention\.self\.(query|key|value)\.(weight|bias)"#,
+        "blocks.$1.attn.qkv.$2.$3"),
+    KeyRule(#"(?:bert\.)?encoder\.layer\.(\d+)\.attention\.output\.dense\.(weight|bias)"#, "blocks.$1.attn.proj.$2"),
+    KeyRule(#"(?:bert\.)?encoder\.layer\.(\d+)\.attention\.output\.LayerNorm\.(weight|bias)"#, "blocks.$1.norm1.$2"),
+    KeyRule(#"(?:bert\.)?encoder\.layer\.(\d+)\.intermediate\.dense\.(weight|bias)"#, "blocks.$1.mlp.fc1.$2"),
+    KeyRule(#"(?:bert\.)?encoder\.layer\.(\d+)\.output\.dense\.(weight|bias)"#, "blocks.$1.mlp.fc2.$2"),
+    KeyRule(#"(?:bert\.)?encoder\.layer\.(\d+)\.output\.LayerNorm\.(weight|bias)"#, "blocks.$1.norm2.$2"),
+]
+
+/// How token states become one sentence vector (sentence-transformers' Pooling and
+/// Normalize modules).
+public struct SentencePooling: Sendable, Equatable {
+    public enum Mode: String, Sendable { case mean, cls }
+    public var mode: Mode
+    public var normalize: Bool
+}
+
+/// A sentence encoder: tokenizer, BERT encoder, pooling and optional L2 normalization,
+/// loaded from a sentence-transformers (or plain HF BERT) folder.
+public struct SentenceEncoder {
+    public let tokenizer: WordPieceTokenizer
+    public let encoder: TextEncoder
+    public let pooling: SentencePooling
+
+    /// Loads config.json, model.safetensors, vocab.txt, tokenizer_config.json and, when
+    /// present, sentence_bert_config.json, modules.json and 1_Pooling/config.json.
+    public static func load(folder: String) throws -> SentenceEncoder {
+        func json(_ name: String, required: Bool = true) throws -> JSONFields? {
+            let path = "\(folder)/\(name)"
+            guard FileManager.default.fileExists(atPath: path) else {
+                if required { throw TextModelError(path: path, reason: "no such file") }
+                return nil
+            }
+            return JSONFields(object: try readJSON(path), path: path)
+        }
+        guard FileManager.default.fileExists(atPath: folder) else {
+            throw TextModelError(path: folder, reason: "no such folder")
+        }
+        let f = try json("config.json")!
+        let modelType = try f.string("model_type", default: "bert")
+        guard modelType == "bert" else {
+            throw TextModelError(path: f.path, reason: "model_type '\(modelType)' is not supported (bert)")
+        }
+        let act = try f.string("hidden_act", default: "gelu")
+        let activation: GELUApproximation
+        switch act {
+        case "gelu": activation = .none
+        case "gelu_new", "gelu_pytorch_tanh": activation = .tanh
+        default: throw TextModelError(path: f.path, reason: "activation '\(act)' is not supported")
+        }
+        let config = TextEncoderConfig(
+            vocabSize: try f.int("vocab_size"), maxLength: try f.int("max_position_embeddings"),
+            typeVocabSize: try f.int("type_vocab_size", default: 2), dim: try f.int("hidden_size"),
+            depth: try f.int("num_hidden_layers"), numHeads: try f.int("num_attention_heads"),
+            hiddenDim: try f.int("intermediate_size"), layerNormEps: try f.float("layer_norm_eps", default: 1e-12),
+            activation: activation)
+        guard config.dim > 0, config.numHeads > 0, config.dim % config.numHeads == 0 else {
+            throw TextModelError(
+                path: f.path, reason: "width \(config.dim) is not divisible by \(config.numHeads) heads")
+        }
+        let weightsPath = "\(folder)/model.safetensors"
+        let file = try SafeTensorsFile(path: weightsPath)
+        var tensors = try file.allTensors()
+        for name in tensors.keys where name.hasSuffix("position_ids") || name.contains("pooler.") {
+            tensors[name] = nil
+        }
+        let store = WeightStore(
+            try renameAndFuse(tensors, rules: huggingFaceBERTRules, origin: weightsPath), origin: weightsPath)
+        let encoder = try TextEncoder(store, config: config)
+        try store.finish()
+
+        let tokenizerConfig = try json("tokenizer_config.json", required: false)
+        let sentenceConfig = try json("sentence_bert_config.json", required: false)
+        var maxLength = min(
+            config.maxLength,
+            try tokenizerConfig?.int("model_max_length", default: config.maxLength) ?? config.maxLength)
+        if let sentenceConfig {
+            maxLength = min(maxLength, try sentenceConfig.int("max_seq_length", default: maxLength))
+        }
+        let lowercase = try tokenizerConfig?.bool("do_lower_case", default: true) ?? true
+        let strip = tokenizerConfig?.object["strip_accents"] as? Bool
+        let tokenizer = try WordPieceTokenizer(
+            vocabulary: try WordPieceTokenizer.readVocabulary(path: "\(folder)/vocab.txt"), lowercase: lowercase,
+            stripAccents: strip, splitCJK: try tokenizerConfig?.bool("tokenize_chinese_chars", default: true) ?? true,
+            maxLength: maxLength)
+
+        var pooling = SentencePooling(mode: .mean, normalize: false)
+        if let poolingConfig = try json("1_Pooling/config.json", required: false) {
+            pooling.mode = try poolingConfig.bool("pooling_mode_cls_token", default: false) ? .cls : .mean
+        }
+        if let data = FileManager.default.contents(atPath: "\(folder)/modules.json"),
+            let modules = try? JSONSerialization.jsonObject(with: data) as? [[String: Any]]
+        {
+            pooling.normalize = modules.contains { ($0["type"] as? String)?.hasSuffix("Normalize") ?? false }
+        }
+        return SentenceEncoder(tokenizer: tokenizer, encoder: encoder, pooling: pooling)
+    }
+
+    /// Sentence vectors [B, C]: mean over real tokens (or the [CLS] state), then L2-normalized
+    /// when the model says so.
+    public func embed(_ texts: [String]) -> Tensor {
+        let (ids, mask) = tokenizer.encodeBatch(texts)
+        let states = encoder(ids: ids, mask: mask)  // [B, N, C]
+        let (b, n, d) = (texts.count, ids.first?.count ?? 0, encoder.config.dim)
+        let out = Tensor(shape: [b, d])
+        for bi in 0..<b {
+            let dst = out.data + bi * d
+            switch pooling.mode {
+            case .cls:
+                dst.update(from: states.data + bi * n * d, count: d)
+            case .mean:
+                let real = mask[bi].reduce(0, +)
+                for i in 0..<n where mask[bi][i] == 1 {
+                    let src = states.data + (bi * n + i) * d
+                    for j in 0..<d { dst[j] += src[j] }
+                }
+                for j in 0..<d { dst[j] /= Float(max(real, 1)) }
+            }
+            if pooling.normalize {
+                var norm: Float = 0
+                for j in 0..<d { norm += dst[j] * dst[j] }
+                let scale = 1 / max(norm.squareRoot(), 1e-12)
+                for j in 0..<d { dst[j] *= scale }
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,211 @@
+import Foundation
+
+/// BERT's tokenizer (Devlin et al. 2019): basic tokenization (cleaning, CJK splitting,
+/// lower-casing, accent stripping, punctuation splitting), then greedy longest-match
+/// WordPiece with "##" continuations, as Hugging Face's BertTokenizer does it.
+public struct WordPieceTokenizer: Sendable {
+    /// Token to id, from vocab.txt (one token per line, the line number is the id).
+    public let vocabulary: [String: Int]
+    public let lowercase: Bool
+    /// nil: strip accents when lower-casing (BERT's default).
+    public let stripAccents: Bool?
+    public let splitCJK: Bool
+    /// Longest sequence including [CLS] and [SEP].
+    public let maxLength: Int
+    public let unknownID: Int, classID: Int, separatorID: Int, paddingID: Int
+    /// Words longer than this many characters become [UNK] (HF's max_input_chars_per_word).
+    public let maxCharactersPerWord = 100
+
+    public init(
+        vocabulary: [String: Int], lowercase: Bool = true, stripAccents: Bool? = nil, splitCJK: Bool = true,
+        maxLength: Int = 512
+    ) throws {
+        func id(_ token: String) throws -> Int {
+            guard let id = vocabulary[token] else {
+                throw TextModelError(path: nil, reason: "vocabulary has no \(token)")
+            }
+            return id
+        }
+        self.vocabulary = vocabulary
+        self.lowercase = lowercase
+        self.stripAccents = stripAccents
+        self.splitCJK = splitCJK
+        self.maxLength = maxLength
+        unknownID = try id("[UNK]")
+        classID = try id("[CLS]")
+        separatorID = try id("[SEP]")
+        paddingID = try id("[PAD]")
+    }
+
+    /// Reads vocab.txt (UTF-8, one token per line).
+    public static func readVocabulary(path: String) throws -> [String: Int] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw TextModelError(path: path, reason: "cannot read the file")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw TextModelError(path: path, reason: "not UTF-8 text")
+        }
+        var vocabulary: [String: Int] = [:]
+        var lines = text.components(separatedBy: "\n")
+        if lines.last == "" { lines.removeLast() }
+        for (i, line) in lines.enumerated() {
+            let token = line.hasSuffix("\r") ? String(line.dropLast()) : line
+            if vocabulary[token] == nil { vocabulary[token] = i }
+        }
+        return vocabulary
+    }
+
+    /// The WordPiece tokens of a text, without [CLS] and [SEP] and without truncation.
+    public func tokens(_ text: String) -> [String] {
+        basicTokens(text).flatMap(wordPieces)
+    }
+
+    /// Token ids: [CLS] tokens [SEP], the tokens truncated so that the whole fits maxLength.
+    public func encode(_ text: String) -> [Int] {
+        let ids = tokens(text).map { vocabulary[$0] ?? unknownID }
+        return [classID] + ids.prefix(max(0, maxLength - 2)) + [separatorID]
+    }
+
+    /// Encodes texts and pads them to the longest: ids [B, N] and mask (1 real, 0 padding).
+    public func encodeBatch(_ texts: [String]) -> (ids: [[Int]], mask: [[Int]]) {
+        let encoded = texts.map(encode)
+        let length = encoded.map(\.count).max() ?? 0
+        return (
+            encoded.map { $0 + Array(repeating: paddingID, count: length - $0.count) },
+            encoded.map { Array(repeating: 1, count: $0.count) + Array(repeating: 0, count: length - $0.count) }
+        )
+    }
+
+    // MARK: Basic tokenization
+
+    /// Cleaned, CJK-separated, lower-cased, accent-stripped words split at punctuation.
+    func basicTokens(_ text: String) -> [String] {
+        var cleaned = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            if scalar.value == 0 || scalar.value == 0xFFFD || isControl(scalar) { continue }
+            if isWhitespace(scalar) {
+                cleaned.append(" ")
+            } else if splitCJK && isCJK(scalar) {
+                cleaned.append(" ")
+                cleaned.append(scalar)
+                cleaned.append(" ")
+            } else {
+                cleaned.append(scalar)
+            }
+        }
+        var out: [String] = []
+        for word in String(cleaned).split(separator: " ", omittingEmptySubsequences: true) {
+            var word = String(word)
+            if lowercase { word = word.lowercased() }
+            if stripAccents ?? lowercase { word = strippingAccents(word) }
+            out += splitOnPunctuation(word)
+        }
+        return out
+    }
+
+    func strippingAccents(_ word: String) -> String {
+        let decomposed = word.decomposedStringWithCanonicalMapping
+        var scalars = String.UnicodeScalarView()
+        for scalar in decomposed.unicodeScalars where scalar.properties.generalCategory != .nonspacingMark {
+            scalars.append(scalar)
+        }
+        return String(scalars)
+    }
+
+    func splitOnPunctuation(_ word: String) -> [String] {
+        var out: [String] = []
+        var current = String.UnicodeScalarView()
+        for scalar in word.unicodeScalars {
+            if isPunctuation(scalar) {
+                if !current.isEmpty { out.append(String(current)) }
+                current = String.UnicodeScalarView()
+                out.append(String(scalar))
+            } else {
+                current.append(scalar)
+            }
+        }
+        if !current.isEmpty { out.append(String(current)) }
+        return out
+    }
+
+    // MARK: WordPiece
+
+    /// Greedy longest match from the left; one unmatched piece makes the word [UNK].
+    func wordPieces(_ word: String) -> [String] {
+        let characters = Array(word.unicodeScalars)
+        if characters.count > maxCharactersPerWord { return ["[UNK]"] }
+        var pieces: [String] = []
+        var start = 0
+        while start < characters.count {
+            var end = characters.count
+            var found: String?
+            while start < end {
+                var piece = String(String.UnicodeScalarView(characters[start..<end]))
+                if start > 0 { piece = "##" + piece }
+                if vocabulary[piece] != nil {
+                    found = piece
+                    break
+                }
+                end -= 1
+            }
+            guard let found else { return ["[UNK]"] }
+            pieces.append(found)
+            start = end
+        }
+        return pieces
+    }
+}
+
+// Character classes as BERT's tokenizer defines them.
+
+/// Tab, newline, carriage return, space and Unicode Zs; also the line and paragraph
+/// separators (Zl, Zp), on which BERT's word splitting (Python's str.split) breaks too.
+func isWhitespace(_ s: Unicode.Scalar) -> Bool {
+    if s == " " || s == "\t" || s == "\n" || s == "\r" { return true }
+    switch s.properties.generalCategory {
+    case .spaceSeparator, .lineSeparator, .paragraphSeparator: return true
+    default: return false
+    }
+}
+
+/// Unicode categories Cc, Cf, Co, Cs, Cn other than tab, newline and carriage return.
+func isControl(_ s: Unicode.Scalar) -> Bool {
+    if s == "\t" || s == "\n" || s == "\r" { return false }
+    switch s.properties.generalCategory {
+    case .control, .format, .privateUse, .surrogate, .unassigned: return true
+    default: return false
+    }
+}
+
+/// ASCII symbols (33-47, 58-64, 91-96, 123-126) and Unicode P*.
+func isPunctuation(_ s: Unicode.Scalar) -> Bool {
+    let v = s.value
+    if (33...47).contains(v) || (58...64).contains(v) || (91...96).contains(v) || (123...126).contains(v) {
+        return true
+    }
+    switch s.properties.generalCategory {
+    case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation, .initialPunctuation,
+        .finalPunctuation, .otherPunctuation:
+        return true
+    default: return false
+    }
+}
+
+/// The CJK Unified Ideographs blocks BERT separates into single characters.
+func isCJK(_ s: Unicode.Scalar) -> Bool {
+    let v = s.value
+    return (0x4E00...0x9FFF).contains(v) || (0x3400...0x4DBF).contains(v) || (0x20000...0x2A6DF).contains(v)
+        || (0x2A700...0x2B73F).contains(v) || (0x2B740...0x2B81F).contains(v) || (0x2B820...0x2CEAF).contains(v)
+        || (0xF900...0xFAFF).contains(v) || (0x2F800...0x2FA1F).contains(v)
+}
+
+/// A problem loading a text model or tokenizer; one line naming the file.
+public struct TextModelError: Error, CustomStringConvertible {
+    public let path: String?
+    public let reason: String
+    public init(path: String?, reason: String) {
+        self.path = path
+        self.reason = reason
+    }
+    public var description: String { path.map { "\($0): \(reason)" } ?? reason }
+}

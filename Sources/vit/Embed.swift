@@ -1,0 +1,111 @@
+import ArgumentParser
+import Foundation
+import ViTCheckpoint
+import ViTTensor
+import ViTText
+
+struct Embed: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Embed sentences with a text encoder (sentence-transformers / BERT).",
+        discussion: """
+            The default model is all-MiniLM-L6-v2 in Weights/ (fetch it with
+            Weights/fetch-minilm.sh). Texts come as arguments or, with --file, one per line
+            (UTF-8). Prints one vector per text (jsonl: {"text", "embedding"}; json: a list),
+            or with --similarity the matrix of cosine similarities.
+            """)
+
+    @Argument(help: "Texts to embed.")
+    var texts: [String] = []
+
+    @Option(help: "A file of texts, one per line.")
+    var file: String?
+
+    @Option(help: "A sentence-transformers or HF BERT folder.")
+    var model: String?
+
+    @Option(help: "Output format: jsonl or json.")
+    var format: OutputFormat = .jsonl
+
+    @Flag(help: "Print the cosine similarity matrix instead of the vectors.")
+    var similarity = false
+
+    @Option(help: "Texts per forward pass.")
+    var batchSize: Int = 32
+
+    @Option(help: "Threads (default: all cores).")
+    var threads: Int?
+
+    func validate() throws {
+        guard !texts.isEmpty || file != nil else { throw ValidationError("give texts or --file") }
+        guard [.json, .jsonl].contains(format) else { throw ValidationError("--format must be jsonl or json") }
+        guard batchSize > 0 else { throw ValidationError("--batch-size must be at least 1") }
+    }
+
+    func run() throws {
+        if let threads { setThreadCount(threads) }
+        var all = texts
+        if let file {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw CLIFailure("\(file): cannot read the file")
+            }
+            guard let text = String(data: data, encoding: .utf8) else {
+                throw CLIFailure("\(file): not valid UTF-8 text")
+            }
+            var lines = text.components(separatedBy: "\n").map { $0.hasSuffix("\r") ? String($0.dropLast()) : $0 }
+            if lines.last == "" { lines.removeLast() }
+            all += lines
+        }
+        let encoder: SentenceEncoder
+        do {
+            encoder = try SentenceEncoder.load(folder: model ?? defaultTextModelPath())
+        } catch {
+            throw CLIFailure("\(error)")
+        }
+        var vectors: [[Float]] = []
+        for start in stride(from: 0, to: all.count, by: batchSize) {
+            let batch = Array(all[start..<min(all.count, start + batchSize)])
+            let out = encoder.embed(batch)
+            let d = out.shape[1]
+            for i in 0..<batch.count { vectors.append(Array(out.scalars[(i * d)..<((i + 1) * d)])) }
+        }
+        func json(_ value: some Encodable) -> String {
+            String(decoding: try! JSONEncoder().encode(value), as: UTF8.self)
+        }
+        if similarity {
+            let norms = vectors.map { v in max(v.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12) }
+            let matrix = vectors.indices.map { i in
+                vectors.indices.map { j in
+                    zip(vectors[i], vectors[j]).reduce(0) { $0 + $1.0 * $1.1 } / (norms[i] * norms[j])
+                }
+            }
+            if format == .json {
+                print(json(matrix))
+            } else {
+                for row in matrix { print(json(row)) }
+            }
+            return
+        }
+        struct Line: Encodable {
+            let text: String
+            let embedding: [Float]
+        }
+        let lines = zip(all, vectors).map { Line(text: $0, embedding: $1) }
+        if format == .json {
+            print(json(lines))
+        } else {
+            for line in lines { print(json(line)) }
+        }
+    }
+}
+
+/// The shipped text model folder: Weights/all-MiniLM-L6-v2 beside the package.
+func defaultTextModelPath() -> String {
+    let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+    var folder = executable.deletingLastPathComponent()
+    for _ in 0..<4 {
+        let candidate = folder.appendingPathComponent("Weights/all-MiniLM-L6-v2").path
+        if FileManager.default.fileExists(atPath: candidate) { return candidate }
+        folder = folder.deletingLastPathComponent()
+    }
+    return "Weights/all-MiniLM-L6-v2"
+}

@@ -1,0 +1,37 @@
+import Foundation
+import Testing
+import ViTTestSupport
+
+/// `vit embed` with the fetched all-MiniLM-L6-v2.
+@Suite struct EmbedCLITests {
+    let folder = makeTemporaryFolder()
+
+    @Test func vectorsSimilarityAndBadInput() throws {
+        let result = try runVit([
+            "embed", "A cat on a sofa.", "A kitten sits on a couch.", "", "   ", "--format", "json",
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [[String: Any]]
+        #expect(lines.count == 4 && (lines[0]["embedding"] as! [NSNumber]).count == 384)
+        let norm = (lines[2]["embedding"] as! [NSNumber]).reduce(0.0) { $0 + $1.doubleValue * $1.doubleValue }
+        #expect(abs(norm - 1) < 1e-4, "embeddings are L2-normalized, also for empty text")
+
+        let similarity = try runVit([
+            "embed", "A cat on a sofa.", "A kitten sits on a couch.", "Stocks fell.", "--similarity",
+        ])
+        let rows = similarity.stdout.split(separator: "\n").map {
+            try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [NSNumber]
+        }
+        #expect(rows.count == 3 && abs(rows[1][1].doubleValue - 1) < 1e-5)
+        #expect(rows[0][1].doubleValue > 0.5 && rows[0][2].doubleValue < 0.3)
+
+        // 100 KB of text is truncated to the model's 256 tokens; invalid UTF-8 is an error.
+        let big = "\(folder)/big.txt", bad = "\(folder)/bad.txt"
+        try Data(String(repeating: "word ", count: 20_000).utf8).write(to: URL(fileURLWithPath: big))
+        #expect(try runVit(["embed", "--file", big]).status == 0)
+        try Data([0x6F, 0x6B, 0x0A, 0xFF, 0xFE, 0x0A]).write(to: URL(fileURLWithPath: bad))
+        let failure = try runVit(["embed", "--file", bad])
+        #expect(failure.status == 1 && failure.stderr == "error: \(bad): not valid UTF-8 text\n")
+        #expect(try runVit(["embed"]).status == 64)
+    }
+}

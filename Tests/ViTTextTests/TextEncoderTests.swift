@@ -1,0 +1,54 @@
+import Foundation
+import Testing
+import ViTCheckpoint
+import ViTTensor
+import ViTTestSupport
+import ViTText
+
+/// all-MiniLM-L6-v2, fetched by Weights/fetch-minilm.sh (.ci/run runs it).
+let miniLM = repositoryPath("Weights/all-MiniLM-L6-v2")
+let textGolden = repositoryPath("Tests/ViTTextTests/Golden")
+
+func corpusLines() throws -> [String] {
+    let text = try String(contentsOfFile: "\(textGolden)/corpus.txt", encoding: .utf8)
+    return Array(text.components(separatedBy: "\n").dropLast())
+}
+
+@Suite struct TextEncoderTests {
+    /// Token ids equal HF BertTokenizer's on every corpus line (Tests/Reference/text_encoder.py).
+    @Test func tokenIDsMatchHuggingFace() throws {
+        let encoder = try SentenceEncoder.load(folder: miniLM)
+        let lines = try corpusLines()
+        let expected = try String(contentsOfFile: "\(textGolden)/token_ids.jsonl", encoding: .utf8)
+            .split(separator: "\n").map { try JSONDecoder().decode([Int].self, from: Data($0.utf8)) }
+        #expect(lines.count == expected.count && lines.count >= 200)
+        for (index, (line, ids)) in zip(lines, expected).enumerated() {
+            let ours = encoder.tokenizer.encode(line)
+            #expect(
+                ours == ids,
+                "line \(index + 1) '\(line.prefix(60))': got \(ours.prefix(40)), expected \(ids.prefix(40))")
+        }
+    }
+
+    /// Sentence embeddings equal sentence-transformers' within 1e-4 per component, cosine
+    /// at least 0.99999, for the first 60 corpus lines, batched as a user would.
+    @Test func embeddingsMatchSentenceTransformers() throws {
+        let encoder = try SentenceEncoder.load(folder: miniLM)
+        let lines = Array(try corpusLines().prefix(60))
+        let golden = try SafeTensorsFile(path: "\(textGolden)/embeddings.safetensors").tensor("embeddings")
+        var rows: [Float] = []
+        for start in stride(from: 0, to: lines.count, by: 16) {
+            rows += encoder.embed(Array(lines[start..<min(lines.count, start + 16)])).scalars
+        }
+        let d = golden.shape[1]
+        for i in 0..<lines.count {
+            let ours = Array(rows[(i * d)..<((i + 1) * d)]), theirs = Array(golden.scalars[(i * d)..<((i + 1) * d)])
+            let result = compare(ours, theirs, atol: 1e-4)
+            #expect(result.passed, "line \(i + 1) '\(lines[i].prefix(50))': \(result)")
+            let dot = zip(ours, theirs).reduce(0) { $0 + Double($1.0) * Double($1.1) }
+            let norms = (ours.reduce(0) { $0 + Double($1 * $1) } * theirs.reduce(0) { $0 + Double($1 * $1) })
+                .squareRoot()
+            #expect(dot / norms >= 0.99999, "line \(i + 1): cosine \(dot / norms)")
+        }
+    }
+}

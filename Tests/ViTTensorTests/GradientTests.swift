@@ -88,3 +88,68 @@ func checkGradients(
         #expect(Swift.abs(loss.value.item - Float(-log(0.75))) < 1e-6)
     }
 }
+
+/// Optimizers, schedule and clipping against values worked by hand.
+@Suite struct OptimizerTests {
+    func parameterSet(_ values: [Float], gradient: [Float]) -> ParameterSet {
+        let set = ParameterSet([("w", Tensor(shape: [values.count], values: values))])
+        let w = set.named[0].variable
+        // L = sum(w * g) has gradient g.
+        (Variable(Tensor(shape: [gradient.count], values: gradient)) * w).sum().backward()
+        return set
+    }
+
+    @Test func sgdWithMomentum() {
+        // torch.optim.SGD(lr=0.1, momentum=0.9, weight_decay=0.01): step 1 b = g + wd w,
+        // w -= lr b; step 2 b = 0.9 b + g + wd w.
+        let set = parameterSet([1, -2], gradient: [0.5, 0.25])
+        let sgd = SGD(learningRate: 0.1, momentum: 0.9, weightDecay: 0.01)
+        sgd.update(set)
+        let w = set.named[0].variable.value
+        #expect(Swift.abs(w[0] - (1 - 0.1 * 0.51)) < 1e-6 && Swift.abs(w[1] - (-2 - 0.1 * 0.23)) < 1e-6)
+        sgd.update(set)  // same gradient
+        let b0 = 0.9 * 0.51 + 0.5 + 0.01 * (1 - 0.051)
+        #expect(Swift.abs(Double(w[0]) - (1 - 0.051 - 0.1 * b0)) < 1e-6)
+    }
+
+    @Test func adamWFirstStep() {
+        // Step 1: m^ = g, v^ = g^2, so w -= lr (g / (|g| + eps)) after w *= 1 - lr wd.
+        let set = parameterSet([1, -2], gradient: [0.5, -0.25])
+        AdamW(learningRate: 0.1, weightDecay: 0.1).update(set)
+        let w = set.named[0].variable.value
+        #expect(Swift.abs(w[0] - (0.99 - 0.1)) < 1e-5 && Swift.abs(w[1] - (-1.98 + 0.1)) < 1e-5)
+    }
+
+    @Test func warmupCosineAndClipping() {
+        // Warmup 0.1, 0.2, ..., 1.0 over 10 steps; then half-way through the cosine the
+        // rate is (peak + minimum) / 2; at the end the minimum.
+        #expect(Swift.abs(warmupCosineLearningRate(step: 0, totalSteps: 110, warmupSteps: 10, peak: 1) - 0.1) < 1e-6)
+        #expect(Swift.abs(warmupCosineLearningRate(step: 9, totalSteps: 110, warmupSteps: 10, peak: 1) - 1) < 1e-6)
+        #expect(
+            Swift.abs(warmupCosineLearningRate(step: 60, totalSteps: 110, warmupSteps: 10, peak: 1, minimum: 0.2) - 0.6)
+                < 1e-6)
+        #expect(
+            Swift.abs(
+                warmupCosineLearningRate(step: 110, totalSteps: 110, warmupSteps: 10, peak: 1, minimum: 0.2) - 0.2)
+                < 1e-6)
+        // Gradient (3, 4) has norm 5; clipping to 1 scales it to (0.6, 0.8).
+        let set = parameterSet([0, 0], gradient: [3, 4])
+        #expect(Swift.abs(clipGradientNorm(set, maxNorm: 1) - 5) < 1e-6)
+        let g = set.named[0].variable.gradient!
+        #expect(Swift.abs(g[0] - 0.6) < 1e-5 && Swift.abs(g[1] - 0.8) < 1e-5)
+    }
+
+    @Test func frozenParametersGetNoGradient() {
+        let set = ParameterSet([("a", Tensor(shape: [2], values: [1, 2])), ("b", Tensor(shape: [2], values: [3, 4]))])
+        set.freeze { $0 == "a" }
+        let (a, b) = (set.named[0].variable, set.named[1].variable)
+        (a * b).sum().backward()
+        #expect(a.gradient == nil && b.gradient!.scalars == [1, 2])
+        #expect(set.trainable.map(\.name) == ["b"])
+        // Accumulation over two passes, then zeroing.
+        (a * b).sum().backward()
+        #expect(b.gradient!.scalars == [2, 4])
+        set.zeroGradients()
+        #expect(b.gradient == nil)
+    }
+}

@@ -19,15 +19,7 @@ public struct LabeledImages: Sendable {
 }
 
 /// A problem reading a dataset; one line naming the file.
-public struct DatasetError: Error, CustomStringConvertible {
-    public let path: String
-    public let reason: String
-    public init(path: String, reason: String) {
-        self.path = path
-        self.reason = reason
-    }
-    public var description: String { "\(path): \(reason)" }
-}
+public typealias DatasetError = FileError
 
 extension LabeledImages {
     /// Fashion-MNIST's class names (Xiao et al. 2017), in label order.

@@ -7,6 +7,17 @@ public struct FileWriteError: Error, CustomStringConvertible {
     public var description: String { "\(path): \(reason)" }
 }
 
+/// A problem with a file (or with what it holds): one line naming it, for the CLI to print.
+public struct FileError: Error, CustomStringConvertible {
+    public let path: String?
+    public let reason: String
+    public init(path: String?, reason: String) {
+        self.path = path
+        self.reason = reason
+    }
+    public var description: String { path.map { "\($0): \(reason)" } ?? reason }
+}
+
 /// Writes `data` to `path` through a temporary file in the same folder, then a rename, so
 /// that readers see the old file or the whole new one, never a part of it.
 public func writeAtomically(_ data: Data, toPath path: String) throws {

@@ -1,4 +1,5 @@
 import Foundation
+import ViTTensor
 
 /// BERT's tokenizer (Devlin et al. 2019): basic tokenization (cleaning, CJK splitting,
 /// lower-casing, accent stripping, punctuation splitting), then greedy longest-match
@@ -200,12 +201,4 @@ func isCJK(_ s: Unicode.Scalar) -> Bool {
 }
 
 /// A problem loading a text model or tokenizer; one line naming the file.
-public struct TextModelError: Error, CustomStringConvertible {
-    public let path: String?
-    public let reason: String
-    public init(path: String?, reason: String) {
-        self.path = path
-        self.reason = reason
-    }
-    public var description: String { path.map { "\($0): \(reason)" } ?? reason }
-}
+public typealias TextModelError = FileError

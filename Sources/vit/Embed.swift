@@ -98,14 +98,5 @@ struct Embed: ParsableCommand {
     }
 }
 
-/// The shipped text model folder: Weights/all-MiniLM-L6-v2 beside the package.
-func defaultTextModelPath() -> String {
-    let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-    var folder = executable.deletingLastPathComponent()
-    for _ in 0..<4 {
-        let candidate = folder.appendingPathComponent("Weights/all-MiniLM-L6-v2").path
-        if FileManager.default.fileExists(atPath: candidate) { return candidate }
-        folder = folder.deletingLastPathComponent()
-    }
-    return "Weights/all-MiniLM-L6-v2"
-}
+/// The shipped text model folder: Weights/all-MiniLM-L6-v2.
+func defaultTextModelPath() -> String { shippedWeightsPath("all-MiniLM-L6-v2") }

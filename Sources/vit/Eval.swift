@@ -97,17 +97,19 @@ struct Eval: ParsableCommand {
 
 /// The shipped default model: Weights/ next to the executable's package, or
 /// $SWIFTVIT_WEIGHTS.
-func defaultModelPath() -> String {
-    if let custom = ProcessInfo.processInfo.environment["SWIFTVIT_WEIGHTS"] { return "\(custom)/\(defaultModelFile)" }
-    // .build/<config>/vit -> the package root is three levels up.
-    let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-    var folder = executable.deletingLastPathComponent()
+func defaultModelPath() -> String { shippedWeightsPath(defaultModelFile) }
+
+/// A file or folder in Weights/: under $SWIFTVIT_WEIGHTS when set, else in the package
+/// that holds the executable (.build/<config>/vit, up to four levels), else relative.
+func shippedWeightsPath(_ name: String) -> String {
+    if let custom = ProcessInfo.processInfo.environment["SWIFTVIT_WEIGHTS"] { return "\(custom)/\(name)" }
+    var folder = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
     for _ in 0..<4 {
-        let candidate = folder.appendingPathComponent("Weights/\(defaultModelFile)").path
+        let candidate = folder.appendingPathComponent("Weights/\(name)").path
         if FileManager.default.fileExists(atPath: candidate) { return candidate }
         folder = folder.deletingLastPathComponent()
     }
-    return "Weights/\(defaultModelFile)"
+    return "Weights/\(name)"
 }
 
 /// The file name of the shipped model in Weights/.

@@ -40,6 +40,26 @@ import ViTTestSupport
         #expect(throws: DatasetError.self) { try LabeledImages.idxFolder(folder, test: false, classNames: []) }
     }
 
+    /// An ImageFolder: sorted class folders, files found recursively and sorted; a corrupt
+    /// image names itself.
+    @Test func imageFolder() throws {
+        let root = makeTemporaryFolder()
+        for (name, values) in [("zebra", [1, 2]), ("ant", [3])] {
+            try FileManager.default.createDirectory(atPath: "\(root)/\(name)/deep", withIntermediateDirectories: true)
+            for (i, v) in values.enumerated() {
+                let image = Image(width: 2, height: 2, channels: 3, pixels: [UInt8](repeating: UInt8(v), count: 12))
+                try image.writePNG(path: "\(root)/\(name)/\(i == 0 ? "deep/" : "")\(i).png")
+            }
+        }
+        let data = try LabeledImages.imageFolder(root)
+        #expect(data.classNames == ["ant", "zebra"] && data.labels == [0, 1, 1])
+        #expect(data.images.map { $0.pixels[0] } == [3, 2, 1])  // "1.png" sorts before "deep/0.png"
+        try Data("not a png".utf8).write(to: URL(fileURLWithPath: "\(root)/ant/broken.png"))
+        #expect {
+            try LabeledImages.imageFolder(root)
+        } throws: { "\($0)".hasPrefix("\(root)/ant/broken.png: ") }
+    }
+
     /// The same seed gives the same order and the same augmented samples; shifting and
     /// mirroring move pixels as they should.
     @Test func batchesAreSeeded() throws {

@@ -150,9 +150,17 @@ public func multiply(
                         let src = b + (first + j) * ldb + k0
                         for l in 0..<depth { dst[l * columnsPerPanel + j] = src[l] }
                     }
+                } else if width == columnsPerPanel {
+                    // Two vector moves per row (a library copy call costs more than the copy).
+                    for l in 0..<depth {
+                        let src = b + (k0 + l) * ldb + first, row = dst + l * columnsPerPanel
+                        store(load(src), row)
+                        store(load(src + 16), row + 16)
+                    }
                 } else {
                     for l in 0..<depth {
-                        (dst + l * columnsPerPanel).update(from: b + (k0 + l) * ldb + first, count: width)
+                        let src = b + (k0 + l) * ldb + first, row = dst + l * columnsPerPanel
+                        for j in 0..<width { row[j] = src[j] }
                     }
                 }
             }
@@ -161,7 +169,10 @@ public func multiply(
                 // Pack: sliver[l][r] = op(A)[r0 + r, k0 + l], zero past the last row.
                 if rows < rowsPerTile { sliver.update(repeating: 0, count: depth * rowsPerTile) }
                 if transposeA {
-                    for l in 0..<depth { (sliver + l * rowsPerTile).update(from: a + (k0 + l) * lda + r0, count: rows) }
+                    for l in 0..<depth {
+                        let src = a + (k0 + l) * lda + r0, row = sliver + l * rowsPerTile
+                        for r in 0..<rows { row[r] = src[r] }
+                    }
                 } else {
                     for r in 0..<rows {
                         let src = a + (r0 + r) * lda + k0

@@ -31,23 +31,25 @@ private func store(_ v: Vector, _ p: UnsafeMutablePointer<Float>) {
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vector.self)
 }
 
-/// C[0..<12, 0..<32] += S P: S a packed sliver [depth, 12], P a packed panel [depth, 32].
+/// C[0..<12, 0..<32] += S P (or = S P when `overwrite`): S a packed sliver [depth, 12],
+/// P a packed panel [depth, 32].
 @inline(__always)
 private func multiplyTile(
-    sliver s: UnsafePointer<Float>, panel: UnsafePointer<Float>, depth: Int, _ c: UnsafeMutablePointer<Float>, ldc: Int
+    sliver s: UnsafePointer<Float>, panel: UnsafePointer<Float>, depth: Int, _ c: UnsafeMutablePointer<Float>, ldc: Int,
+    overwrite: Bool
 ) {
-    var c0l = load(c + 0 * ldc), c0h = load(c + 0 * ldc + 16)
-    var c1l = load(c + 1 * ldc), c1h = load(c + 1 * ldc + 16)
-    var c2l = load(c + 2 * ldc), c2h = load(c + 2 * ldc + 16)
-    var c3l = load(c + 3 * ldc), c3h = load(c + 3 * ldc + 16)
-    var c4l = load(c + 4 * ldc), c4h = load(c + 4 * ldc + 16)
-    var c5l = load(c + 5 * ldc), c5h = load(c + 5 * ldc + 16)
-    var c6l = load(c + 6 * ldc), c6h = load(c + 6 * ldc + 16)
-    var c7l = load(c + 7 * ldc), c7h = load(c + 7 * ldc + 16)
-    var c8l = load(c + 8 * ldc), c8h = load(c + 8 * ldc + 16)
-    var c9l = load(c + 9 * ldc), c9h = load(c + 9 * ldc + 16)
-    var c10l = load(c + 10 * ldc), c10h = load(c + 10 * ldc + 16)
-    var c11l = load(c + 11 * ldc), c11h = load(c + 11 * ldc + 16)
+    var c0l = overwrite ? Vector() : load(c + 0 * ldc), c0h = overwrite ? Vector() : load(c + 0 * ldc + 16)
+    var c1l = overwrite ? Vector() : load(c + 1 * ldc), c1h = overwrite ? Vector() : load(c + 1 * ldc + 16)
+    var c2l = overwrite ? Vector() : load(c + 2 * ldc), c2h = overwrite ? Vector() : load(c + 2 * ldc + 16)
+    var c3l = overwrite ? Vector() : load(c + 3 * ldc), c3h = overwrite ? Vector() : load(c + 3 * ldc + 16)
+    var c4l = overwrite ? Vector() : load(c + 4 * ldc), c4h = overwrite ? Vector() : load(c + 4 * ldc + 16)
+    var c5l = overwrite ? Vector() : load(c + 5 * ldc), c5h = overwrite ? Vector() : load(c + 5 * ldc + 16)
+    var c6l = overwrite ? Vector() : load(c + 6 * ldc), c6h = overwrite ? Vector() : load(c + 6 * ldc + 16)
+    var c7l = overwrite ? Vector() : load(c + 7 * ldc), c7h = overwrite ? Vector() : load(c + 7 * ldc + 16)
+    var c8l = overwrite ? Vector() : load(c + 8 * ldc), c8h = overwrite ? Vector() : load(c + 8 * ldc + 16)
+    var c9l = overwrite ? Vector() : load(c + 9 * ldc), c9h = overwrite ? Vector() : load(c + 9 * ldc + 16)
+    var c10l = overwrite ? Vector() : load(c + 10 * ldc), c10h = overwrite ? Vector() : load(c + 10 * ldc + 16)
+    var c11l = overwrite ? Vector() : load(c + 11 * ldc), c11h = overwrite ? Vector() : load(c + 11 * ldc + 16)
     var p = panel, a = s
     for _ in 0..<depth {
         let low = load(p), high = load(p + 16)
@@ -116,14 +118,16 @@ private func multiplyTile(
     store(c11h, c + 11 * ldc + 16)
 }
 
-/// C[m, columns] += op(A)[m, k] op(B)[k, columns] on the calling thread.
+/// C[m, columns] += op(A)[m, k] op(B)[k, columns] on the calling thread (= with
+/// `overwrite`, which spares the caller zeroing C).
 /// op(A)[i, l] is a[i * lda + l], or a[l * lda + i] with transposeA; op(B)[l, j] is
 /// b[l * ldb + j], or b[j * ldb + l] with transposeB. columns must start at a multiple of
 /// 32; threads given disjoint column ranges write disjoint parts of C, and every element
 /// is summed in the same order whatever the split.
 public func multiply(
     m: Int, k: Int, columns: Range<Int>, a: UnsafePointer<Float>, lda: Int, transposeA: Bool,
-    b: UnsafePointer<Float>, ldb: Int, transposeB: Bool, c: UnsafeMutablePointer<Float>, ldc: Int
+    b: UnsafePointer<Float>, ldb: Int, transposeB: Bool, c: UnsafeMutablePointer<Float>, ldc: Int,
+    overwrite: Bool = false
 ) {
     precondition(columns.lowerBound % columnsPerPanel == 0, "column range must start on a panel")
     if m == 0 || columns.isEmpty || k == 0 { return }
@@ -137,6 +141,7 @@ public func multiply(
     let panelCount = (columns.count + columnsPerPanel - 1) / columnsPerPanel
     for k0 in stride(from: 0, to: k, by: depthPerBlock) {
         let depth = min(depthPerBlock, k - k0)
+        let fresh = overwrite && k0 == 0
         for group in stride(from: 0, to: panelCount, by: panelsPerGroup) {
             let panels = min(panelsPerGroup, panelCount - group)
             // Pack: packed[q][l][j] = op(B)[k0 + l, column(q, j)], zero past the last column.
@@ -185,14 +190,15 @@ public func multiply(
                     let panel = UnsafePointer(packed + q * depth * columnsPerPanel)
                     let tile = c + r0 * ldc + first
                     if rows == rowsPerTile && width == columnsPerPanel {
-                        multiplyTile(sliver: sliver, panel: panel, depth: depth, tile, ldc: ldc)
+                        multiplyTile(sliver: sliver, panel: panel, depth: depth, tile, ldc: ldc, overwrite: fresh)
                     } else {
                         for r in 0..<rowsPerTile {
                             for j in 0..<columnsPerPanel {
-                                edgeC[r * columnsPerPanel + j] = r < rows && j < width ? tile[r * ldc + j] : 0
+                                edgeC[r * columnsPerPanel + j] = !fresh && r < rows && j < width ? tile[r * ldc + j] : 0
                             }
                         }
-                        multiplyTile(sliver: sliver, panel: panel, depth: depth, edgeC, ldc: columnsPerPanel)
+                        multiplyTile(
+                            sliver: sliver, panel: panel, depth: depth, edgeC, ldc: columnsPerPanel, overwrite: false)
                         for r in 0..<rows {
                             (tile + r * ldc).update(from: edgeC + r * columnsPerPanel, count: width)
                         }

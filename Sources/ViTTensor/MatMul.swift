@@ -87,12 +87,12 @@ func gemm(
         let threads = min(threadCount, max(1, m * n * k / 2_000_000))
         parallelChunks(panels, minimumPerChunk: max(1, panels / threads)) { panelRange in
             let columns = (panelRange.lowerBound * columnsPerPanel)..<min(n, panelRange.upperBound * columnsPerPanel)
-            if beta == 0 {
+            if beta == 0 && k == 0 {
                 for r in 0..<m { (c + r * ldc + columns.lowerBound).update(repeating: 0, count: columns.count) }
             }
             multiply(
                 m: m, k: k, columns: columns, a: a, lda: lda, transposeA: transposeA,
-                b: b, ldb: ldb, transposeB: transposeB, c: c, ldc: ldc)
+                b: b, ldb: ldb, transposeB: transposeB, c: c, ldc: ldc, overwrite: beta == 0)
         }
         return
     }

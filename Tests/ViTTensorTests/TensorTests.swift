@@ -256,3 +256,33 @@ import ViTTestSupport
         }
     }
 }
+
+/// gemm with beta 0 ignores what C held (the kernel overwrites on the first depth block
+/// and accumulates on the others), for every transpose combination, depth 600.
+@Suite struct GEMMOverwriteTests {
+    @Test(arguments: [(false, false), (true, false), (false, true), (true, true)])
+    func betaZeroOverwrites(transposeA: Bool, transposeB: Bool) {
+        var rng = SeededGenerator(seed: 5)
+        let (m, n, k) = (29, 70, 600)
+        let a = Tensor.normal(transposeA ? [k, m] : [m, k], using: &rng)
+        let b = Tensor.normal(transposeB ? [n, k] : [k, n], using: &rng)
+        let c = Tensor(shape: [m, n], repeating: 1e6)
+        gemm(
+            transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a.data, lda: transposeA ? m : k,
+            b.data, ldb: transposeB ? k : n, c.data, ldc: n)
+        var expected = [Float]()
+        for i in 0..<m {
+            for j in 0..<n {
+                var sum = 0.0
+                for l in 0..<k {
+                    let x = transposeA ? a[l, i] : a[i, l], y = transposeB ? b[j, l] : b[l, j]
+                    sum += Double(x) * Double(y)
+                }
+                expected.append(Float(sum))
+            }
+        }
+        // Sums of 600 unit-normal products: rounding about sqrt(600) 6e-8 x 25.
+        let result = compare(c.scalars, expected, atol: 1e-3)
+        #expect(result.passed, "\(result)")
+    }
+}

@@ -177,10 +177,34 @@ public struct SentenceEncoder {
         return SentenceEncoder(tokenizer: tokenizer, encoder: encoder, pooling: pooling)
     }
 
+    /// Sentence vectors [B, C] for any number of texts, `batchSize` at a time in order of
+    /// token count (longest first, as sentence-transformers does) so that little padding is
+    /// computed; rows come back in the order of `texts`.
+    public func embed(_ texts: [String], batchSize: Int) -> Tensor {
+        let encoded = texts.map(tokenizer.encode)
+        let order = encoded.indices.sorted { (encoded[$0].count, $1) > (encoded[$1].count, $0) }
+        let d = encoder.config.dim
+        let out = Tensor(shape: [texts.count, d])
+        for start in stride(from: 0, to: order.count, by: max(batchSize, 1)) {
+            let batch = Array(order[start..<min(order.count, start + batchSize)])
+            let vectors = embed(encoded: batch.map { encoded[$0] })
+            for (row, index) in batch.enumerated() {
+                (out.data + index * d).update(from: vectors.data + row * d, count: d)
+            }
+        }
+        return out
+    }
+
     /// Sentence vectors [B, C]: mean over real tokens (or the [CLS] state), then L2-normalized
     /// when the model says so.
-    public func embed(_ texts: [String]) -> Tensor {
-        let (ids, mask) = tokenizer.encodeBatch(texts)
+    public func embed(_ texts: [String]) -> Tensor { embed(encoded: texts.map(tokenizer.encode)) }
+
+    /// Sentence vectors for already encoded texts (ids with [CLS] and [SEP]), padded here.
+    func embed(encoded: [[Int]]) -> Tensor {
+        let texts = encoded
+        let length = encoded.map(\.count).max() ?? 0
+        let ids = encoded.map { $0 + Array(repeating: tokenizer.paddingID, count: length - $0.count) }
+        let mask = encoded.map { Array(repeating: 1, count: $0.count) + Array(repeating: 0, count: length - $0.count) }
         let states = encoder(ids: ids, mask: mask)  // [B, N, C]
         let (b, n, d) = (texts.count, ids.first?.count ?? 0, encoder.config.dim)
         let out = Tensor(shape: [b, d])

@@ -61,13 +61,9 @@ struct Embed: ParsableCommand {
         } catch {
             throw CLIFailure("\(error)")
         }
-        var vectors: [[Float]] = []
-        for start in stride(from: 0, to: all.count, by: batchSize) {
-            let batch = Array(all[start..<min(all.count, start + batchSize)])
-            let out = encoder.embed(batch)
-            let d = out.shape[1]
-            for i in 0..<batch.count { vectors.append(Array(out.scalars[(i * d)..<((i + 1) * d)])) }
-        }
+        let out = encoder.embed(all, batchSize: batchSize)
+        let (d, scalars) = (out.shape.last ?? 0, out.scalars)
+        let vectors = all.indices.map { Array(scalars[($0 * d)..<(($0 + 1) * d)]) }
         func json(_ value: some Encodable) -> String {
             String(decoding: try! JSONEncoder().encode(value), as: UTF8.self)
         }

@@ -67,9 +67,10 @@ struct TrainClassifier: ParsableCommand {
 
     @Option(help: "Epochs.") var epochs: Int = 10
     @Option(help: "Stop after this many steps instead (the schedule spans them).") var steps: Int?
-    @Option(help: "Start from this model (any format) with a new head for DATA's classes.") var from: String?
+    @Option(help: "Start from this model (any format); a new head unless it has DATA's classes.") var from: String?
     @Option(help: "Images per step.") var batchSize: Int = 128
     @Option(help: "Peak learning rate (AdamW).") var learningRate: Float = 1e-3
+    @Option(help: "Final learning rate of the cosine decay.") var minimumLearningRate: Float = 1e-5
     @Option(help: "Weight decay.") var weightDecay: Float = 0.05
     @Option(help: "Warmup epochs.") var warmupEpochs: Int = 1
     @Option(help: "Label smoothing.") var labelSmoothing: Float = 0.1
@@ -113,8 +114,13 @@ struct TrainClassifier: ParsableCommand {
                 let size = train.images.first.map { max($0.width, $0.height) } ?? 28
                 let classifier: ImageClassifier
                 if let from {
-                    classifier = try ImageClassifier.load(path: from).withNewHead(
-                        labels: train.classNames, imageSize: size, seed: seed)
+                    // The same classes at the same size continue training as they are; others
+                    // get a new head (and resampled position embeddings).
+                    let start = try ImageClassifier.load(path: from)
+                    classifier =
+                        start.labels == train.classNames && start.model.config.imageSize == size
+                        ? start.withCopiedWeights()
+                        : try start.withNewHead(labels: train.classNames, imageSize: size, seed: seed)
                 } else {
                     let (d, depth, h, hidden) = sizes
                     let config = ViTConfig(
@@ -130,7 +136,7 @@ struct TrainClassifier: ParsableCommand {
                 let stepsPerEpoch = (train.count + batchSize - 1) / batchSize
                 let options = TrainingOptions(
                     epochs: steps.map { ($0 + stepsPerEpoch - 1) / stepsPerEpoch } ?? epochs, batchSize: batchSize,
-                    learningRate: learningRate, weightDecay: weightDecay,
+                    learningRate: learningRate, minimumLearningRate: minimumLearningRate, weightDecay: weightDecay,
                     warmupEpochs: warmupEpochs, labelSmoothing: labelSmoothing, gradientClip: clip, seed: seed,
                     augmentation: Augmentation(
                         cropPadding: cropPadding, horizontalFlip: flip, erasingProbability: randomErasing),

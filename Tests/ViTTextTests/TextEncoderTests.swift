@@ -36,10 +36,8 @@ func corpusLines() throws -> [String] {
         let encoder = try SentenceEncoder.load(folder: miniLM)
         let lines = Array(try corpusLines().prefix(60))
         let golden = try SafeTensorsFile(path: "\(textGolden)/embeddings.safetensors").tensor("embeddings")
-        var rows: [Float] = []
-        for start in stride(from: 0, to: lines.count, by: 16) {
-            rows += encoder.embed(Array(lines[start..<min(lines.count, start + 16)])).scalars
-        }
+        // Batches of 7 taken in order of length, rows returned in the order given.
+        let rows = encoder.embed(lines, batchSize: 7).scalars
         let d = golden.shape[1]
         for i in 0..<lines.count {
             let ours = Array(rows[(i * d)..<((i + 1) * d)]), theirs = Array(golden.scalars[(i * d)..<((i + 1) * d)])

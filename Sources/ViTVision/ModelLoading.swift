@@ -66,15 +66,7 @@ public struct ImageClassifier {
 }
 
 /// A problem loading a model; one line naming the file.
-public struct ModelError: Error, CustomStringConvertible {
-    public let path: String?
-    public let reason: String
-    public init(path: String?, reason: String) {
-        self.path = path
-        self.reason = reason
-    }
-    public var description: String { path.map { "\($0): \(reason)" } ?? reason }
-}
+public typealias ModelError = FileError
 
 // MARK: - SwiftViT's own files
 

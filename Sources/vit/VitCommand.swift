@@ -54,8 +54,9 @@ struct CLIFailure: Error {
     init(_ error: Error) { self.message = "\(error)" }
 }
 
-/// Runs `body`, turning the libraries' file errors (each already one line naming the file)
-/// into CLI failures; anything else propagates.
+/// Runs `body`, turning the libraries' file errors (each already one line naming the file;
+/// models, datasets and text models share FileError) into CLI failures; anything else
+/// propagates.
 func reportingFileErrors(_ body: () throws -> Void) throws {
     do {
         try body()
@@ -66,8 +67,6 @@ func reportingFileErrors(_ body: () throws -> Void) throws {
     } catch let error as CheckpointError {
         throw CLIFailure(error)
     } catch let error as FileWriteError {
-        throw CLIFailure(error)
-    } catch let error as DatasetError {
         throw CLIFailure(error)
     } catch let error as ParameterError {
         throw CLIFailure(error)

@@ -14,7 +14,7 @@ let swiftViTVersion = "0.1.0"
 struct Vit: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vit",
-        abstract: "Vision Transformers on the command line: classify, preprocess and study images.",
+        abstract: "Vision Transformers on the command line: classify, study and train on images, embed text.",
         version: swiftViTVersion,
         subcommands: [
             Classify.self, AttentionCommand.self, Embed.self, Train.self, Eval.self, Info.self, Preprocess.self,

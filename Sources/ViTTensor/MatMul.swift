@@ -59,7 +59,7 @@ func serialGEMM(
 /// `body(rows, columns)` once per tile, concurrently.
 func forEachProductTile(m: Int, n: Int, k: Int, _ body: (Range<Int>, Range<Int>) -> Void) {
     let block = 16
-    let threads = min(threadCount, max(1, m * n * k / 2_000_000))
+    let threads = productThreads(m: m, n: n, k: k)
     if threads > 1 && m >= 2 * block * threads {
         let blocks = (m + block - 1) / block
         parallelChunks(blocks, minimumPerChunk: blocks / threads) { range in
@@ -75,6 +75,20 @@ func forEachProductTile(m: Int, n: Int, k: Int, _ body: (Range<Int>, Range<Int>)
     }
 }
 
+/// Threads worth using for an [m, n] product of inner size k: about 2 million
+/// multiply-adds each, at most `threadCount`.
+func productThreads(m: Int, n: Int, k: Int) -> Int { min(threadCount, max(1, m * n * k / 2_000_000)) }
+
+/// Splits the n columns of a product for the AVX-512 kernel into one band of whole
+/// 32-column panels per thread; calls `body(columns)` once per band, concurrently.
+func forEachPanelBand(m: Int, n: Int, k: Int, _ body: (Range<Int>) -> Void) {
+    let panels = (n + columnsPerPanel - 1) / columnsPerPanel
+    let threads = productThreads(m: m, n: n, k: k)
+    parallelChunks(panels, minimumPerChunk: max(1, panels / threads)) { range in
+        body((range.lowerBound * columnsPerPanel)..<min(n, range.upperBound * columnsPerPanel))
+    }
+}
+
 /// C[m, n] = alpha * op(A) op(B) + beta * C, row-major, split across threads.
 func gemm(
     transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
@@ -83,10 +97,7 @@ func gemm(
     beta: Float = 0, _ c: UnsafeMutablePointer<Float>, ldc: Int
 ) {
     if usesAVX512Products && alpha == 1 && (beta == 0 || beta == 1) {
-        let panels = (n + columnsPerPanel - 1) / columnsPerPanel
-        let threads = min(threadCount, max(1, m * n * k / 2_000_000))
-        parallelChunks(panels, minimumPerChunk: max(1, panels / threads)) { panelRange in
-            let columns = (panelRange.lowerBound * columnsPerPanel)..<min(n, panelRange.upperBound * columnsPerPanel)
+        forEachPanelBand(m: m, n: n, k: k) { columns in
             if beta == 0 && k == 0 {
                 for r in 0..<m { (c + r * ldc + columns.lowerBound).update(repeating: 0, count: columns.count) }
             }
@@ -194,12 +205,7 @@ public func linear(
         }
     }
     if usesAVX512Products {
-        // Threads take bands of whole 32-column panels.
-        let panels = (outFeatures + columnsPerPanel - 1) / columnsPerPanel
-        let threads = min(threadCount, max(1, rows * outFeatures * inFeatures / 2_000_000))
-        parallelChunks(panels, minimumPerChunk: max(1, panels / threads)) { panelRange in
-            let columns =
-                (panelRange.lowerBound * columnsPerPanel)..<min(outFeatures, panelRange.upperBound * columnsPerPanel)
+        forEachPanelBand(m: rows, n: outFeatures, k: inFeatures) { columns in
             tile(0..<rows, columns) {
                 multiply(
                     m: rows, k: inFeatures, columns: columns, a: xd, lda: inFeatures, transposeA: false,

@@ -201,12 +201,9 @@ public struct SentenceEncoder {
 
     /// Sentence vectors for already encoded texts (ids with [CLS] and [SEP]), padded here.
     func embed(encoded: [[Int]]) -> Tensor {
-        let texts = encoded
-        let length = encoded.map(\.count).max() ?? 0
-        let ids = encoded.map { $0 + Array(repeating: tokenizer.paddingID, count: length - $0.count) }
-        let mask = encoded.map { Array(repeating: 1, count: $0.count) + Array(repeating: 0, count: length - $0.count) }
+        let (ids, mask) = tokenizer.padded(encoded)
         let states = encoder(ids: ids, mask: mask)  // [B, N, C]
-        let (b, n, d) = (texts.count, ids.first?.count ?? 0, encoder.config.dim)
+        let (b, n, d) = (encoded.count, ids.first?.count ?? 0, encoder.config.dim)
         let out = Tensor(shape: [b, d])
         for bi in 0..<b {
             let dst = out.data + bi * d

@@ -68,8 +68,10 @@ public struct WordPieceTokenizer: Sendable {
     }
 
     /// Encodes texts and pads them to the longest: ids [B, N] and mask (1 real, 0 padding).
-    public func encodeBatch(_ texts: [String]) -> (ids: [[Int]], mask: [[Int]]) {
-        let encoded = texts.map(encode)
+    public func encodeBatch(_ texts: [String]) -> (ids: [[Int]], mask: [[Int]]) { padded(texts.map(encode)) }
+
+    /// Encoded texts padded with [PAD] to the longest, and their mask (1 real, 0 padding).
+    public func padded(_ encoded: [[Int]]) -> (ids: [[Int]], mask: [[Int]]) {
         let length = encoded.map(\.count).max() ?? 0
         return (
             encoded.map { $0 + Array(repeating: paddingID, count: length - $0.count) },

@@ -27,8 +27,9 @@ public struct ImageClassifier {
         self.path = path
     }
 
-    /// Loads an HF ViT folder, a timm folder (config.json with "architecture"), or a
-    /// SwiftViT safetensors file, strictly: every tensor must be used and fit its shape.
+    /// Loads an HF ViT folder, a timm folder (config.json with "architecture"), a SwiftViT
+    /// safetensors file or a training output folder holding one (model.safetensors),
+    /// strictly: every tensor must be used and fit its shape.
     public static func load(path: String) throws -> ImageClassifier {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
@@ -38,7 +39,10 @@ public struct ImageClassifier {
             if !isDirectory.boolValue { return try loadSwiftViT(path: path) }
             let configPath = "\(path)/config.json"
             guard let data = FileManager.default.contents(atPath: configPath) else {
-                throw ModelError(path: path, reason: "folder has no config.json")
+                // A `vit train classifier` output folder.
+                let trained = "\(path)/model.safetensors"
+                if FileManager.default.fileExists(atPath: trained) { return try loadSwiftViT(path: trained) }
+                throw ModelError(path: path, reason: "folder has neither config.json nor model.safetensors")
             }
             guard let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
                 throw ModelError(path: configPath, reason: "not a JSON object")

@@ -45,18 +45,21 @@ struct TrainClassifier: ParsableCommand {
         discussion: """
             DATA is fashion-mnist, a folder of MNIST-format IDX files (train-/t10k-, gzip or
             not), or an ImageFolder with train/ and test/ subfolders of one folder per class.
-            Writes OUTPUT/checkpoint.safetensors after every epoch (model and optimizer,
-            written atomically), OUTPUT/model.safetensors at the end, OUTPUT/log.jsonl and
-            OUTPUT/curves.png. --resume continues from the checkpoint with the same settings.
+            OUTPUT is a folder: OUTPUT/checkpoint.safetensors after every epoch (model and
+            optimizer, written atomically), OUTPUT/model.safetensors at the end,
+            OUTPUT/log.jsonl and OUTPUT/curves.png. An OUTPUT ending in .safetensors is the
+            model file instead, with NAME.checkpoint.safetensors, NAME.log.jsonl and
+            NAME.curves.png beside it. --resume continues from the checkpoint with the same
+            settings.
             """)
 
     @Option(help: "Training data.")
     var data: String = "fashion-mnist"
 
-    @Option(name: [.customShort("o"), .long], help: "Output folder.")
+    @Option(name: [.customShort("o"), .long], help: "Output folder, or the model file (NAME.safetensors).")
     var output: String
 
-    @Option(help: "Size preset: micro, tiny or small.")
+    @Option(name: [.long, .customLong("config")], help: "Size preset: micro, tiny or small.")
     var preset: String = "micro"
 
     @Option(help: "Width (overrides the preset).") var dim: Int?
@@ -103,8 +106,9 @@ struct TrainClassifier: ParsableCommand {
     func run() throws {
         if let threads { setThreadCount(threads) }
         try reportingFileErrors {
-            try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
-            let checkpoint = "\(output)/checkpoint.safetensors"
+            let paths = TrainingOutput(output)
+            try FileManager.default.createDirectory(atPath: paths.folder, withIntermediateDirectories: true)
+            let checkpoint = paths.checkpoint
             let train = try DataSource.load(data, test: false), test = try DataSource.load(data, test: true)
             let trainer: ClassifierTrainer
             if resume {
@@ -168,9 +172,9 @@ struct TrainClassifier: ParsableCommand {
                     imagesPerSecond: Double(train.count) / seconds)
                 trainer.record(entry)
                 try trainer.saveCheckpoint(path: checkpoint)
-                try writeLog(trainer.history, to: "\(output)/log.jsonl")
+                try writeLog(trainer.history, to: paths.log)
                 try trainingCurves(trainer.history).writePNG(
-                    path: "\(output)/curves.png",
+                    path: paths.curves,
                     text: [
                         ("Software", "SwiftViT \(swiftViTVersion)"),
                         (
@@ -185,9 +189,9 @@ struct TrainClassifier: ParsableCommand {
                 fflush(nil)
             }
             try trainer.classifier.save(
-                path: "\(output)/model.safetensors",
+                path: paths.model,
                 extraMetadata: ["training": String(decoding: try JSONEncoder().encode(trainer.history), as: UTF8.self)])
-            print("wrote \(output)/model.safetensors")
+            print("wrote \(paths.model)")
         }
     }
 
@@ -197,5 +201,24 @@ struct TrainClassifier: ParsableCommand {
         encoder.outputFormatting = [.sortedKeys]
         let lines = try history.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
         try writeAtomically(Data((lines.joined(separator: "\n") + "\n").utf8), toPath: path)
+    }
+}
+
+/// Where a training run writes: inside a folder, or beside a model file NAME.safetensors.
+struct TrainingOutput {
+    let folder, model, checkpoint, log, curves: String
+
+    init(_ output: String) {
+        if output.hasSuffix(".safetensors") {
+            let stem = String(output.dropLast(".safetensors".count))
+            let parent = (output as NSString).deletingLastPathComponent
+            folder = parent.isEmpty ? "." : parent
+            (model, checkpoint) = (output, "\(stem).checkpoint.safetensors")
+            (log, curves) = ("\(stem).log.jsonl", "\(stem).curves.png")
+        } else {
+            folder = output
+            (model, checkpoint) = ("\(output)/model.safetensors", "\(output)/checkpoint.safetensors")
+            (log, curves) = ("\(output)/log.jsonl", "\(output)/curves.png")
+        }
     }
 }

@@ -108,4 +108,43 @@ import ViTTestSupport
         #expect(try before.tensor("blocks.0.norm1.weight").scalars != after.tensor("blocks.0.norm1.weight").scalars)
         #expect(try losses("\(folder)/tuned").count == 1)
     }
+
+    /// `-o NAME.safetensors` writes the model there and the rest beside it; `--config` is
+    /// `--preset`; a training output folder is a model for `vit eval`.
+    @Test func modelFileOutputAndTrainingFolders() throws {
+        let data = try writeData()
+        let file = "\(folder)/runs/corners.safetensors"
+        let run = try runVit([
+            "train", "classifier", "--data", data, "-o", file, "--config", "micro", "--steps", "4",
+            "--batch-size", "32", "--seed", "3",
+        ])
+        #expect(run.status == 0, "\(run.stderr)")
+        for name in [
+            "corners.safetensors", "corners.checkpoint.safetensors", "corners.log.jsonl", "corners.curves.png",
+        ] {
+            #expect(FileManager.default.fileExists(atPath: "\(folder)/runs/\(name)"), "\(name) missing")
+        }
+        let info = try runVit(["info", file])
+        #expect(info.stdout.contains("width 64, depth 4, heads 4, MLP 128"), "\(info.stdout)")
+        let resumed = try runVit([
+            "train", "classifier", "--data", data, "-o", file, "--steps", "4", "--batch-size", "32", "--resume",
+        ])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+
+        let folderRun = try runVit(trainArguments(data: data, output: "\(folder)/run") + ["--steps", "2"])
+        #expect(folderRun.status == 0, "\(folderRun.stderr)")
+        let byFolder = try runVit(["eval", "--model", "\(folder)/run", "--data", data, "--format", "json"])
+        let byFile = try runVit([
+            "eval", "--model", "\(folder)/run/model.safetensors", "--data", data, "--format", "json",
+        ])
+        #expect(byFolder.status == 0, "\(byFolder.stderr)")
+        #expect(byFolder.stdout == byFile.stdout)
+        let empty = "\(folder)/empty"
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        let missing = try runVit(["eval", "--model", empty, "--data", data])
+        #expect(missing.status == 1)
+        #expect(
+            missing.stderr.contains("\(empty): folder has neither config.json nor model.safetensors"),
+            "\(missing.stderr)")
+    }
 }

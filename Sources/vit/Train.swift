@@ -17,8 +17,18 @@ enum DataSource {
     /// "fashion-mnist" (Debian's dataset-fashion-mnist), an IDX folder, or an ImageFolder.
     static func load(_ name: String, test: Bool) throws -> LabeledImages {
         if name == "fashion-mnist" {
+            guard FileManager.default.fileExists(atPath: LabeledImages.fashionMNISTFolder) else {
+                throw FileError(
+                    path: LabeledImages.fashionMNISTFolder,
+                    reason: "Fashion-MNIST is not installed (apt-get install -y dataset-fashion-mnist)")
+            }
             return try LabeledImages.idxFolder(
                 LabeledImages.fashionMNISTFolder, test: test, classNames: LabeledImages.fashionMNISTClasses)
+        }
+        guard FileManager.default.fileExists(atPath: name) else {
+            throw FileError(
+                path: name,
+                reason: "no such data (fashion-mnist, an IDX folder, or an ImageFolder with train/ and test/)")
         }
         let prefix = test ? "t10k" : "train"
         if ["", ".gz"].contains(where: {
@@ -92,6 +102,15 @@ struct TrainClassifier: ParsableCommand {
         guard ["micro", "tiny", "small"].contains(preset) else { throw ValidationError("unknown preset '\(preset)'") }
         guard epochs > 0, batchSize > 0 else { throw ValidationError("--epochs and --batch-size must be positive") }
         if let steps, steps < 1 { throw ValidationError("--steps must be positive") }
+        guard patchSize > 0 else { throw ValidationError("--patch-size must be positive") }
+        guard learningRate > 0, minimumLearningRate >= 0, minimumLearningRate <= learningRate else {
+            throw ValidationError("--learning-rate must be positive, --minimum-learning-rate between 0 and it")
+        }
+        guard weightDecay >= 0, warmupEpochs >= 0, clip >= 0, cropPadding >= 0 else {
+            throw ValidationError("--weight-decay, --warmup-epochs, --clip and --crop-padding cannot be negative")
+        }
+        guard (0..<1).contains(labelSmoothing) else { throw ValidationError("--label-smoothing must be in [0, 1)") }
+        guard (0...1).contains(randomErasing) else { throw ValidationError("--random-erasing must be in [0, 1]") }
         for group in freeze where ClassifierTrainer.parameterGroups[group] == nil {
             throw ValidationError("unknown --freeze group '\(group)'")
         }
@@ -107,7 +126,6 @@ struct TrainClassifier: ParsableCommand {
         if let threads { setThreadCount(threads) }
         try reportingFileErrors {
             let paths = TrainingOutput(output)
-            try FileManager.default.createDirectory(atPath: paths.folder, withIntermediateDirectories: true)
             let checkpoint = paths.checkpoint
             let train = try DataSource.load(data, test: false), test = try DataSource.load(data, test: true)
             let trainer: ClassifierTrainer
@@ -148,6 +166,8 @@ struct TrainClassifier: ParsableCommand {
                 trainer = ClassifierTrainer(classifier: classifier, options: options)
             }
             let options = trainer.options
+            // Only now that data and model are ready: a failed start leaves nothing behind.
+            try FileManager.default.createDirectory(atPath: paths.folder, withIntermediateDirectories: true)
             defer { fflush(nil) }
             print(
                 "training \(trainer.classifier.model.config.dim)-wide, \(trainer.classifier.model.config.depth)-deep ViT on \(train.count) images, testing on \(test.count); seed \(options.seed)"

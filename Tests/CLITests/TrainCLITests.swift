@@ -147,4 +147,27 @@ import ViTTestSupport
             missing.stderr.contains("\(empty): folder has neither config.json nor model.safetensors"),
             "\(missing.stderr)")
     }
+
+    /// Bad data or options: a one-line error, a non-zero exit, and no output folder.
+    @Test func badStartsLeaveNothingBehind() throws {
+        let notIDX = "\(folder)/bad-idx"
+        try FileManager.default.createDirectory(atPath: notIDX, withIntermediateDirectories: true)
+        for name in ["train-images-idx3-ubyte", "train-labels-idx1-ubyte"] {
+            try Data("not an IDX file".utf8).write(to: URL(fileURLWithPath: "\(notIDX)/\(name)"))
+        }
+        let cases: [([String], Int32, String)] = [
+            (["--data", "\(folder)/missing"], 1, "\(folder)/missing: no such data"),
+            (["--data", notIDX], 1, "\(notIDX)/train-images-idx3-ubyte: not an IDX file"),
+            (["--data", notIDX, "--learning-rate=-1"], 64, "--learning-rate must be positive"),
+            (["--data", notIDX, "--label-smoothing", "1"], 64, "--label-smoothing must be in [0, 1)"),
+            (["--data", notIDX, "--config", "huge"], 64, "unknown preset 'huge'"),
+        ]
+        for (index, (arguments, status, message)) in cases.enumerated() {
+            let output = "\(folder)/out\(index)"
+            let result = try runVit(["train", "classifier", "-o", output, "--steps", "1"] + arguments)
+            #expect(result.status == status, "\(arguments): \(result.stderr)")
+            #expect(result.stderr.contains(message), "\(arguments): \(result.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: output), "\(arguments) left \(output)")
+        }
+    }
 }

@@ -132,10 +132,11 @@ let visionGolden = repositoryPath("Tests/ViTVisionTests/Golden")
 
     @Test func notAModel() throws {
         expectError("\(folder)/nothing", "no such file")
-        expectError(folder, "no config.json")
+        expectError(folder, "\(folder): folder has neither config.json nor model.safetensors")
         let text = "\(folder)/model.safetensors"
         _ = FileManager.default.createFile(atPath: text, contents: Data("hello".utf8))
         expectError(text, "too short")
+        expectError(folder, "\(text): file is 5 bytes, too short")  // a training folder
         try writeSafeTensors(["w": Tensor(shape: [1])], toPath: text)
         expectError(text, "metadata has no 'config'")
     }

@@ -52,7 +52,7 @@ extension Image {
                 ? cic_png_read_info(b.baseAddress, b.count, &info, &message, message.count)
                 : cic_jpeg_read_info(b.baseAddress, b.count, &info, &message, message.count)
         }
-        guard infoStatus == 0 else { throw fail("invalid \(format.name): \(String(cString: message))") }
+        guard infoStatus == 0 else { throw fail("invalid \(format.name): \(cString(message))") }
         guard info.width > 0, info.height > 0 else { throw fail("invalid \(format.name): empty image") }
         let pixelCount = Int(info.width) * Int(info.height)
         guard pixelCount <= maxPixels else {
@@ -69,7 +69,7 @@ extension Image {
                     : cic_jpeg_decode(b.baseAddress, b.count, out.baseAddress, out.count, &message, message.count)
             }
         }
-        guard status == 0 else { throw fail("invalid \(format.name): \(String(cString: message))") }
+        guard status == 0 else { throw fail("invalid \(format.name): \(cString(message))") }
         let width = Int(info.width), height = Int(info.height)
         return Image(
             width: width, height: height, channels: 3,
@@ -184,7 +184,7 @@ extension Image {
             }
         }
         guard status == 0, let out else {
-            throw ImageError(path: "<png>", reason: "cannot encode PNG: \(String(cString: message))")
+            throw ImageError(path: "<png>", reason: "cannot encode PNG: \(cString(message))")
         }
         defer { cic_free(out) }
         return Data(bytes: out, count: size)
@@ -226,4 +226,9 @@ public func gunzip(_ data: Data, name: String) throws -> [UInt8] {
     }
     defer { cic_free(out) }
     return Array(UnsafeBufferPointer(start: out, count: size))
+}
+
+/// The text of a NUL-terminated C message buffer.
+private func cString(_ buffer: [CChar]) -> String {
+    String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }

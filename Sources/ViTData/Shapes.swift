@@ -145,10 +145,15 @@ public enum Shapes {
         let r = radius[attributes.size]!
         let foreground = rgb[attributes.color]!, background = rgb[attributes.background]!
         var image = Image(width: n, height: n, channels: 3)
+        let reach = r * 1.2  // every shape lies within this distance of its center along each axis
         for y in 0..<n {
             for x in 0..<n {
+                // Pixels wholly beyond the reach skip the sub-pixel tests.
+                let outside =
+                    Float(x + 1) < x0 - reach || Float(x) > x0 + reach || Float(y + 1) < y0 - reach
+                    || Float(y) > y0 + reach
                 var inside = 0
-                for sy in 0..<subsamples {
+                for sy in 0..<subsamples where !outside {
                     for sx in 0..<subsamples {
                         let px = Float(x) + (Float(sx) + 0.5) / Float(subsamples)
                         let py = Float(y) + (Float(sy) + 0.5) / Float(subsamples)
@@ -187,5 +192,23 @@ public enum Shapes {
         }
         let named = generator.next() % 3 == 0
         return named ? "\(phrase) on a \(word(attributes.background)) background" : phrase
+    }
+}
+
+extension Shapes {
+    /// The values an attribute takes, in label order: "shape", "color", "size", "position"
+    /// or "background"; nil for another name.
+    public static func values(of attribute: String) -> [String]? {
+        ["shape": shapes, "color": colors, "size": sizes, "position": positions, "background": backgrounds][attribute]
+    }
+}
+
+extension LabeledImages {
+    /// `count` Shapes samples (indices 0..<count of `seed`) labeled by one attribute.
+    public static func shapes(attribute: String, count: Int, seed: UInt64, split: ShapesSplit = .all) -> LabeledImages {
+        let classNames = Shapes.values(of: attribute)!
+        let samples = (0..<count).map { Shapes.sample(index: $0, seed: seed, split: split) }
+        let labels = samples.map { classNames.firstIndex(of: $0.attributes.fields[attribute]!)! }
+        return LabeledImages(images: samples.map(\.image), labels: labels, classNames: classNames)
     }
 }

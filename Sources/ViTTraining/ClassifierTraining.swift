@@ -114,10 +114,11 @@ public final class ClassifierTrainer {
     func stepsPerEpoch(_ count: Int) -> Int { (count + options.batchSize - 1) / options.batchSize }
 
     /// Trains one epoch over `batches` (its augmentation and seed); `progress` is called after
-    /// each step with (steps done, steps in the epoch, loss). Returns mean loss and accuracy.
+    /// each step with (steps done, steps in the epoch, loss). Returns mean loss and accuracy,
+    /// the last learning rate and the number of images trained on (fewer when a step limit ends it).
     public func trainEpoch(
         _ batches: BatchMaker, progress: (Int, Int, Float) -> Void = { _, _, _ in }
-    ) -> (loss: Float, accuracy: Float, learningRate: Float) {
+    ) -> (loss: Float, accuracy: Float, learningRate: Float, images: Int) {
         let order = batches.order(epoch: epoch)
         let perEpoch = stepsPerEpoch(order.count), total = options.maxSteps ?? perEpoch * options.epochs
         let model = classifier.model
@@ -158,7 +159,7 @@ public final class ClassifierTrainer {
             progress(i + 1, perEpoch, loss.value.item)
         }
         epoch += 1
-        return (Float(lossSum / Double(max(seen, 1))), Float(correct) / Float(max(seen, 1)), learningRate)
+        return (Float(lossSum / Double(max(seen, 1))), Float(correct) / Float(max(seen, 1)), learningRate, seen)
     }
 
     /// Whether the run is over: all epochs, or the step limit.

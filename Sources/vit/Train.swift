@@ -14,8 +14,21 @@ struct Train: ParsableCommand {
 
 /// Where training and evaluation data come from.
 enum DataSource {
-    /// "fashion-mnist" (Debian's dataset-fashion-mnist), an IDX folder, or an ImageFolder.
+    /// Training and test images of the Shapes data set labeled by one attribute
+    /// ("shapes:color"): indices 0..<20000 of seed 0 and 0..<2000 of seed 1, every pair.
+    static let shapesCounts = (train: 20_000, test: 2_000)
+
+    /// "fashion-mnist" (Debian's dataset-fashion-mnist), "shapes:ATTRIBUTE", an IDX folder,
+    /// or an ImageFolder.
     static func load(_ name: String, test: Bool) throws -> LabeledImages {
+        if name.hasPrefix("shapes:") {
+            let attribute = String(name.dropFirst("shapes:".count))
+            guard Shapes.values(of: attribute) != nil else {
+                throw CLIFailure("\(name): the attribute must be shape, color, size, position or background")
+            }
+            return LabeledImages.shapes(
+                attribute: attribute, count: test ? shapesCounts.test : shapesCounts.train, seed: test ? 1 : 0)
+        }
         if name == "fashion-mnist" {
             guard FileManager.default.fileExists(atPath: LabeledImages.fashionMNISTFolder) else {
                 throw FileError(
@@ -28,7 +41,9 @@ enum DataSource {
         guard FileManager.default.fileExists(atPath: name) else {
             throw FileError(
                 path: name,
-                reason: "no such data (fashion-mnist, an IDX folder, or an ImageFolder with train/ and test/)")
+                reason:
+                    "no such data (fashion-mnist, shapes:ATTRIBUTE, an IDX folder, or an ImageFolder with train/ and test/)"
+            )
         }
         let prefix = test ? "t10k" : "train"
         if ["", ".gz"].contains(where: {
@@ -46,6 +61,11 @@ extension PreprocessProfile {
     static let fashionMNIST = PreprocessProfile(
         name: "fashion-mnist", resize: .exact(width: 28, height: 28), filter: .bilinear, crop: nil,
         mean: [0.2860, 0.2860, 0.2860], std: [0.3530, 0.3530, 0.3530])
+
+    /// Shapes at 32 x 32: scaled to [-1, 1].
+    static let shapes = PreprocessProfile(
+        name: "shapes", resize: .exact(width: 32, height: 32), filter: .bilinear, crop: nil,
+        mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5])
 }
 
 struct TrainClassifier: ParsableCommand {
@@ -53,8 +73,10 @@ struct TrainClassifier: ParsableCommand {
         commandName: "classifier",
         abstract: "Train a Vision Transformer classifier.",
         discussion: """
-            DATA is fashion-mnist, a folder of MNIST-format IDX files (train-/t10k-, gzip or
-            not), or an ImageFolder with train/ and test/ subfolders of one folder per class.
+            DATA is fashion-mnist, shapes:ATTRIBUTE (the Shapes set labeled by shape, color,
+            size, position or background: 20,000 training and 2,000 test images), a folder of
+            MNIST-format IDX files (train-/t10k-, gzip or not), or an ImageFolder with train/
+            and test/ subfolders of one folder per class.
             OUTPUT is a folder: OUTPUT/checkpoint.safetensors after every epoch (model and
             optimizer, written atomically), OUTPUT/model.safetensors at the end,
             OUTPUT/log.jsonl and OUTPUT/curves.png. An OUTPUT ending in .safetensors is the
@@ -150,7 +172,7 @@ struct TrainClassifier: ParsableCommand {
                         numClasses: train.classNames.count, layerNormEps: 1e-6)
                     try config.validate()
                     let model = try VisionTransformer(RandomParameters(seed: seed), config: config)
-                    var profile = PreprocessProfile.fashionMNIST
+                    var profile = data.hasPrefix("shapes:") ? PreprocessProfile.shapes : PreprocessProfile.fashionMNIST
                     profile.resize = .exact(width: size, height: size)
                     classifier = ImageClassifier(
                         model: model, labels: train.classNames, profile: profile, format: .swiftViT, path: checkpoint)
@@ -180,7 +202,7 @@ struct TrainClassifier: ParsableCommand {
                 let bar = ProgressBar(
                     total: (train.count + options.batchSize - 1) / options.batchSize,
                     label: "epoch \(trainer.epoch + 1)/\(options.epochs)")
-                let (loss, accuracy, rate) = trainer.trainEpoch(batches) { _, _, loss in
+                let (loss, accuracy, rate, images) = trainer.trainEpoch(batches) { _, _, loss in
                     bar.advance(by: 1, detail: String(format: "loss %.4f", loss))
                 }
                 bar.finish()
@@ -189,7 +211,7 @@ struct TrainClassifier: ParsableCommand {
                 let entry = EpochRecord(
                     epoch: trainer.epoch, step: trainer.step, trainLoss: loss, trainAccuracy: accuracy,
                     testAccuracy: evaluation.accuracy, learningRate: rate, seconds: seconds,
-                    imagesPerSecond: Double(train.count) / seconds)
+                    imagesPerSecond: Double(images) / seconds)
                 trainer.record(entry)
                 try trainer.saveCheckpoint(path: checkpoint)
                 try writeLog(trainer.history, to: paths.log)

@@ -43,6 +43,11 @@ let package = Package(
             name: "ViTTraining",
             dependencies: ["ViTVision", "ViTData", "ViTCheckpoint", "ViTImage", "ViTCore", "ViTTensor"],
             swiftSettings: optimize),
+        // Examples/LibraryUse: the library used from a program of its own.
+        .executableTarget(
+            name: "library-example",
+            dependencies: ["ViTTensor", "ViTCore", "ViTImage", "ViTVision", "ViTData", "ViTTraining"],
+            path: "Examples/LibraryUse"),
         .executableTarget(
             name: "vit",
             dependencies: [
@@ -66,6 +71,8 @@ let package = Package(
         .testTarget(
             name: "ViTTextTests", dependencies: ["ViTText", "ViTCheckpoint", "ViTTensor", "ViTTestSupport"],
             exclude: ["Golden"]),
-        .testTarget(name: "CLITests", dependencies: ["vit", "ViTImage", "ViTCheckpoint", "ViTData", "ViTTestSupport"]),
+        .testTarget(
+            name: "CLITests",
+            dependencies: ["vit", "library-example", "ViTImage", "ViTCheckpoint", "ViTData", "ViTTestSupport"]),
     ]
 )

@@ -117,3 +117,16 @@ extension LabeledImages {
         return LabeledImages(images: images, labels: labels, classNames: classes)
     }
 }
+
+extension PreprocessProfile {
+    /// Fashion-MNIST at 28 x 28: gray replicated to RGB, normalized with the training set's
+    /// mean 0.2860 and standard deviation 0.3530.
+    public static let fashionMNIST = PreprocessProfile(
+        name: "fashion-mnist", resize: .exact(width: 28, height: 28), filter: .bilinear, crop: nil,
+        mean: [0.2860, 0.2860, 0.2860], std: [0.3530, 0.3530, 0.3530])
+
+    /// Shapes at 32 x 32: scaled to [-1, 1].
+    public static let shapes = PreprocessProfile(
+        name: "shapes", resize: .exact(width: 32, height: 32), filter: .bilinear, crop: nil,
+        mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5])
+}

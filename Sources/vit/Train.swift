@@ -55,19 +55,6 @@ enum DataSource {
     }
 }
 
-extension PreprocessProfile {
-    /// Fashion-MNIST at 28 x 28: gray replicated to RGB, normalized with the training set's
-    /// mean 0.2860 and standard deviation 0.3530.
-    static let fashionMNIST = PreprocessProfile(
-        name: "fashion-mnist", resize: .exact(width: 28, height: 28), filter: .bilinear, crop: nil,
-        mean: [0.2860, 0.2860, 0.2860], std: [0.3530, 0.3530, 0.3530])
-
-    /// Shapes at 32 x 32: scaled to [-1, 1].
-    static let shapes = PreprocessProfile(
-        name: "shapes", resize: .exact(width: 32, height: 32), filter: .bilinear, crop: nil,
-        mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5])
-}
-
 struct TrainClassifier: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "classifier",

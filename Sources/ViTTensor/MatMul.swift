@@ -60,7 +60,9 @@ func serialGEMM(
 func forEachProductTile(m: Int, n: Int, k: Int, _ body: (Range<Int>, Range<Int>) -> Void) {
     let block = 16
     let threads = productThreads(m: m, n: n, k: k)
-    if threads > 1 && m >= 2 * block * threads {
+    // Each tile packs the whole operand on the side it does not split: split the side
+    // with more to pack (rows when m > n), so the smaller operand is the one packed twice.
+    if threads > 1 && m >= 2 * block * threads && (m >= n || n < 2 * block * threads) {
         let blocks = (m + block - 1) / block
         parallelChunks(blocks, minimumPerChunk: blocks / threads) { range in
             body((range.lowerBound * block)..<min(m, range.upperBound * block), 0..<n)

@@ -72,6 +72,11 @@ let package = Package(
             name: "ViTTextTests", dependencies: ["ViTText", "ViTCheckpoint", "ViTTensor", "ViTTestSupport"],
             exclude: ["Golden"]),
         .testTarget(
+            name: "ViTTrainingTests",
+            dependencies: [
+                "ViTTraining", "ViTVision", "ViTData", "ViTCore", "ViTImage", "ViTTensor", "ViTTestSupport",
+            ]),
+        .testTarget(
             name: "CLITests",
             dependencies: ["vit", "library-example", "ViTImage", "ViTCheckpoint", "ViTData", "ViTTestSupport"]),
     ]

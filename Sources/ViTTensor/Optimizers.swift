@@ -113,3 +113,10 @@ public func clipGradientNorm(_ parameters: ParameterSet, maxNorm: Float) -> Floa
     }
     return norm
 }
+
+/// average = decay * average + (1 - decay) * value, element by element, in place.
+public func movingAverageStep(_ average: Tensor, toward value: Tensor, decay: Float) {
+    precondition(average.shape == value.shape, "moving average: \(average.shape) against \(value.shape)")
+    let (a, v) = (average.data, value.data)
+    for i in 0..<average.count { a[i] = decay * a[i] + (1 - decay) * v[i] }
+}

@@ -26,11 +26,13 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
     /// Stop after this many optimizer steps (the schedule spans them) instead of at the
     /// end of the last epoch.
     public var maxSteps: Int?
+    /// Decay of an exponential moving average of the weights kept beside them (nil: none).
+    public var emaDecay: Float?
 
     public init(
         epochs: Int, batchSize: Int, learningRate: Float, minimumLearningRate: Float = 1e-5, weightDecay: Float = 0.05,
         warmupEpochs: Int = 1, labelSmoothing: Float = 0.1, gradientClip: Float = 1, seed: UInt64 = 0,
-        augmentation: Augmentation? = nil, frozen: [String] = [], maxSteps: Int? = nil
+        augmentation: Augmentation? = nil, frozen: [String] = [], maxSteps: Int? = nil, emaDecay: Float? = nil
     ) {
         self.epochs = epochs
         self.batchSize = batchSize
@@ -44,6 +46,7 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
         self.augmentation = augmentation
         self.frozen = frozen
         self.maxSteps = maxSteps
+        self.emaDecay = emaDecay
     }
 }
 
@@ -85,6 +88,13 @@ public final class ClassifierTrainer {
     /// Optimizer steps taken.
     public private(set) var step = 0
     public private(set) var history: [EpochRecord] = []
+    /// The moving average of the weights (timm's ModelEma: after every step
+    /// ema = decay * ema + (1 - decay) * w, starting from the initial weights), when
+    /// `options.emaDecay` is set.
+    public private(set) var averaged: ImageClassifier?
+
+    /// The model to evaluate and to save: the moving average when kept, else the weights.
+    public var result: ImageClassifier { averaged ?? classifier }
 
     /// Parameter groups for freezing, by name prefix (timm key names).
     public static let parameterGroups: [String: @Sendable (String) -> Bool] = [
@@ -104,6 +114,16 @@ public final class ClassifierTrainer {
             if let matches = Self.parameterGroups[group] { parameters.freeze(where: matches) }
         }
         optimizer = AdamW(learningRate: options.learningRate, weightDecay: options.weightDecay)
+        if options.emaDecay != nil { averaged = classifier.withCopiedWeights() }
+    }
+
+    /// One moving-average step toward the current weights.
+    func updateAverage() {
+        guard let decay = options.emaDecay, let averaged else { return }
+        for ((name, average), (other, weight)) in zip(averaged.model.parameters, classifier.model.parameters) {
+            precondition(name == other, "moving average: \(name) against \(other)")
+            movingAverageStep(average, toward: weight, decay: decay)
+        }
     }
 
     /// timm's rule: no weight decay on biases, norms, position embeddings and class token.
@@ -152,6 +172,7 @@ public final class ClassifierTrainer {
             loss.backward()
             if options.gradientClip > 0 { clipGradientNorm(parameters, maxNorm: options.gradientClip) }
             optimizer.update(parameters, decays: Self.decays)
+            updateAverage()
             step += 1
             lossSum += Double(loss.value.item) * Double(labels.count)
             correct += zip(logits.value.argmaxLastAxis(), labels).filter { $0 == $1 }.count
@@ -174,6 +195,7 @@ public final class ClassifierTrainer {
     public func saveCheckpoint(path: String) throws {
         var tensors: [String: Tensor] = [:]
         for (name, tensor) in classifier.model.parameters { tensors[name] = tensor }
+        for (name, tensor) in averaged?.model.parameters ?? [] { tensors["ema.\(name)"] = tensor }
         for (name, state) in optimizer.moments {
             tensors["optimizer.m.\(name)"] = state.m
             tensors["optimizer.v.\(name)"] = state.v
@@ -190,7 +212,8 @@ public final class ClassifierTrainer {
     /// A trainer continuing from a checkpoint written by `saveCheckpoint`.
     public static func resume(path: String) throws -> ClassifierTrainer {
         let file = try SafeTensorsFile(path: path)
-        let classifier = try ImageClassifier.swiftViT(file: file, path: path, ignoring: ["optimizer."])
+        let classifier = try ImageClassifier.swiftViT(
+            file: file, path: path, ignoring: ImageClassifier.trainingStatePrefixes)
         guard let text = file.metadata["training_state"],
             let state = try? JSONDecoder().decode(TrainingState.self, from: Data(text.utf8))
         else {
@@ -206,6 +229,18 @@ public final class ClassifierTrainer {
             }
         }
         trainer.optimizer.restore(step: state.optimizerStep, moments: moments)
+        if state.options.emaDecay != nil {
+            var tensors: [String: Tensor] = [:]
+            for (name, _) in owned.model.parameters {
+                guard let tensor = try? file.tensor("ema.\(name)") else {
+                    throw ModelError(path: path, reason: "the moving average has no 'ema.\(name)'")
+                }
+                tensors[name] = tensor.copy()
+            }
+            let model = try VisionTransformer(WeightStore(tensors, origin: path), config: owned.model.config)
+            trainer.averaged = ImageClassifier(
+                model: model, labels: owned.labels, profile: owned.profile, format: owned.format, path: path)
+        }
         trainer.epoch = state.epoch
         trainer.step = state.step
         trainer.history = state.history

@@ -78,9 +78,13 @@ extension ImageClassifier {
     /// The metadata format written by `save`.
     public static let formatVersion = "1"
 
+    /// Key prefixes of what a training checkpoint holds beside the model's weights: the
+    /// optimizer's moments and the moving average of the weights.
+    public static let trainingStatePrefixes = ["optimizer.", "ema."]
+
     static func loadSwiftViT(path: String) throws -> ImageClassifier {
-        // A training checkpoint is a model file with the optimizer state beside it.
-        try swiftViT(file: try SafeTensorsFile(path: path), path: path, ignoring: ["optimizer."])
+        // A training checkpoint loads as its current weights.
+        try swiftViT(file: try SafeTensorsFile(path: path), path: path, ignoring: trainingStatePrefixes)
     }
 
     /// The model in an open SwiftViT file; tensors whose names start with one of

@@ -99,6 +99,10 @@ struct TrainClassifier: ParsableCommand {
     @Option(help: "Clip the global gradient norm (0: off).") var clip: Float = 1
     @Option(help: "Random crop padding in pixels (0: off).") var cropPadding: Int = 2
     @Flag(help: "Random horizontal flips.") var flip = false
+    @Option(
+        help: "Keep a moving average of the weights with this decay (as timm's --model-ema); it is evaluated and saved."
+    )
+    var emaDecay: Float?
     @Option(help: "Random erasing probability.") var randomErasing: Float = 0
     @Option(
         help: "Parameter groups to freeze: \(ClassifierTrainer.parameterGroups.keys.sorted().joined(separator: ", ")).")
@@ -120,6 +124,7 @@ struct TrainClassifier: ParsableCommand {
         }
         guard (0..<1).contains(labelSmoothing) else { throw ValidationError("--label-smoothing must be in [0, 1)") }
         guard (0...1).contains(randomErasing) else { throw ValidationError("--random-erasing must be in [0, 1]") }
+        if let emaDecay, !(0 < emaDecay && emaDecay < 1) { throw ValidationError("--ema-decay must be in (0, 1)") }
         for group in freeze where ClassifierTrainer.parameterGroups[group] == nil {
             throw ValidationError("unknown --freeze group '\(group)'")
         }
@@ -171,7 +176,7 @@ struct TrainClassifier: ParsableCommand {
                     warmupEpochs: warmupEpochs, labelSmoothing: labelSmoothing, gradientClip: clip, seed: seed,
                     augmentation: Augmentation(
                         cropPadding: cropPadding, horizontalFlip: flip, erasingProbability: randomErasing),
-                    frozen: freeze, maxSteps: steps)
+                    frozen: freeze, maxSteps: steps, emaDecay: emaDecay)
                 trainer = ClassifierTrainer(classifier: classifier, options: options)
             }
             let options = trainer.options
@@ -194,7 +199,7 @@ struct TrainClassifier: ParsableCommand {
                 }
                 bar.finish()
                 let seconds = Date().timeIntervalSince(started)
-                let evaluation = evaluate(trainer.classifier, on: test)
+                let evaluation = evaluate(trainer.result, on: test)
                 let entry = EpochRecord(
                     epoch: trainer.epoch, step: trainer.step, trainLoss: loss, trainAccuracy: accuracy,
                     testAccuracy: evaluation.accuracy, learningRate: rate, seconds: seconds,
@@ -217,7 +222,7 @@ struct TrainClassifier: ParsableCommand {
                         trainer.epoch, loss, accuracy, evaluation.accuracy, entry.imagesPerSecond, seconds))
                 fflush(nil)
             }
-            try trainer.classifier.save(
+            try trainer.result.save(
                 path: paths.model,
                 extraMetadata: ["training": String(decoding: try JSONEncoder().encode(trainer.history), as: UTF8.self)])
             print("wrote \(paths.model)")

@@ -133,8 +133,10 @@ public func multiply(
     if m == 0 || columns.isEmpty || k == 0 { return }
     let packed = UnsafeMutablePointer<Float>.allocate(capacity: panelsPerGroup * depthPerBlock * columnsPerPanel)
     defer { packed.deallocate() }
-    let sliver = UnsafeMutablePointer<Float>.allocate(capacity: rowsPerTile * depthPerBlock)
-    defer { sliver.deallocate() }
+    // All of A's slivers for one depth block, packed once and used by every panel group.
+    let tileCount = (m + rowsPerTile - 1) / rowsPerTile
+    let slivers = UnsafeMutablePointer<Float>.allocate(capacity: tileCount * rowsPerTile * depthPerBlock)
+    defer { slivers.deallocate() }
     // Tiles of C at the right edge (fewer than 32 columns) go through a padded copy.
     let edgeC = UnsafeMutablePointer<Float>.allocate(capacity: rowsPerTile * columnsPerPanel)
     defer { edgeC.deallocate() }
@@ -142,6 +144,23 @@ public func multiply(
     for k0 in stride(from: 0, to: k, by: depthPerBlock) {
         let depth = min(depthPerBlock, k - k0)
         let fresh = overwrite && k0 == 0
+        for r0 in stride(from: 0, to: m, by: rowsPerTile) {
+            let rows = min(rowsPerTile, m - r0)
+            // Pack: sliver[l][r] = op(A)[r0 + r, k0 + l], zero past the last row.
+            let sliver = slivers + (r0 / rowsPerTile) * rowsPerTile * depth
+            if rows < rowsPerTile { sliver.update(repeating: 0, count: depth * rowsPerTile) }
+            if transposeA {
+                for l in 0..<depth {
+                    let src = a + (k0 + l) * lda + r0, row = sliver + l * rowsPerTile
+                    for r in 0..<rows { row[r] = src[r] }
+                }
+            } else {
+                for r in 0..<rows {
+                    let src = a + (r0 + r) * lda + k0
+                    for l in 0..<depth { sliver[l * rowsPerTile + r] = src[l] }
+                }
+            }
+        }
         for group in stride(from: 0, to: panelCount, by: panelsPerGroup) {
             let panels = min(panelsPerGroup, panelCount - group)
             // Pack: packed[q][l][j] = op(B)[k0 + l, column(q, j)], zero past the last column.
@@ -171,19 +190,7 @@ public func multiply(
             }
             for r0 in stride(from: 0, to: m, by: rowsPerTile) {
                 let rows = min(rowsPerTile, m - r0)
-                // Pack: sliver[l][r] = op(A)[r0 + r, k0 + l], zero past the last row.
-                if rows < rowsPerTile { sliver.update(repeating: 0, count: depth * rowsPerTile) }
-                if transposeA {
-                    for l in 0..<depth {
-                        let src = a + (k0 + l) * lda + r0, row = sliver + l * rowsPerTile
-                        for r in 0..<rows { row[r] = src[r] }
-                    }
-                } else {
-                    for r in 0..<rows {
-                        let src = a + (r0 + r) * lda + k0
-                        for l in 0..<depth { sliver[l * rowsPerTile + r] = src[l] }
-                    }
-                }
+                let sliver = UnsafePointer(slivers + (r0 / rowsPerTile) * rowsPerTile * depth)
                 for q in 0..<panels {
                     let first = columns.lowerBound + (group + q) * columnsPerPanel
                     let width = min(columnsPerPanel, columns.upperBound - first)

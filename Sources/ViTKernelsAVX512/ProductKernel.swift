@@ -133,32 +133,39 @@ public func multiply(
     if m == 0 || columns.isEmpty || k == 0 { return }
     let packed = UnsafeMutablePointer<Float>.allocate(capacity: panelsPerGroup * depthPerBlock * columnsPerPanel)
     defer { packed.deallocate() }
-    // All of A's slivers for one depth block, packed once and used by every panel group.
+    let panelCount = (columns.count + columnsPerPanel - 1) / columnsPerPanel
+    // With several panel groups, all of A's slivers for a depth block are packed once and
+    // shared by the groups, if they stay in cache (up to 2 MB); else each sliver is packed
+    // just before its use, for each group.
     let tileCount = (m + rowsPerTile - 1) / rowsPerTile
-    let slivers = UnsafeMutablePointer<Float>.allocate(capacity: tileCount * rowsPerTile * depthPerBlock)
+    let shared = panelCount > panelsPerGroup && tileCount * rowsPerTile * depthPerBlock <= 1 << 19
+    let slivers = UnsafeMutablePointer<Float>.allocate(capacity: (shared ? tileCount : 1) * rowsPerTile * depthPerBlock)
     defer { slivers.deallocate() }
+    /// Packs sliver[l][r] = op(A)[r0 + r, k0 + l], zero past the last row.
+    func packSliver(_ sliver: UnsafeMutablePointer<Float>, r0: Int, k0: Int, depth: Int) {
+        let rows = min(rowsPerTile, m - r0)
+        if rows < rowsPerTile { sliver.update(repeating: 0, count: depth * rowsPerTile) }
+        if transposeA {
+            for l in 0..<depth {
+                let src = a + (k0 + l) * lda + r0, row = sliver + l * rowsPerTile
+                for r in 0..<rows { row[r] = src[r] }
+            }
+        } else {
+            for r in 0..<rows {
+                let src = a + (r0 + r) * lda + k0
+                for l in 0..<depth { sliver[l * rowsPerTile + r] = src[l] }
+            }
+        }
+    }
     // Tiles of C at the right edge (fewer than 32 columns) go through a padded copy.
     let edgeC = UnsafeMutablePointer<Float>.allocate(capacity: rowsPerTile * columnsPerPanel)
     defer { edgeC.deallocate() }
-    let panelCount = (columns.count + columnsPerPanel - 1) / columnsPerPanel
     for k0 in stride(from: 0, to: k, by: depthPerBlock) {
         let depth = min(depthPerBlock, k - k0)
         let fresh = overwrite && k0 == 0
-        for r0 in stride(from: 0, to: m, by: rowsPerTile) {
-            let rows = min(rowsPerTile, m - r0)
-            // Pack: sliver[l][r] = op(A)[r0 + r, k0 + l], zero past the last row.
-            let sliver = slivers + (r0 / rowsPerTile) * rowsPerTile * depth
-            if rows < rowsPerTile { sliver.update(repeating: 0, count: depth * rowsPerTile) }
-            if transposeA {
-                for l in 0..<depth {
-                    let src = a + (k0 + l) * lda + r0, row = sliver + l * rowsPerTile
-                    for r in 0..<rows { row[r] = src[r] }
-                }
-            } else {
-                for r in 0..<rows {
-                    let src = a + (r0 + r) * lda + k0
-                    for l in 0..<depth { sliver[l * rowsPerTile + r] = src[l] }
-                }
+        if shared {
+            for r0 in stride(from: 0, to: m, by: rowsPerTile) {
+                packSliver(slivers + (r0 / rowsPerTile) * rowsPerTile * depth, r0: r0, k0: k0, depth: depth)
             }
         }
         for group in stride(from: 0, to: panelCount, by: panelsPerGroup) {
@@ -190,7 +197,13 @@ public func multiply(
             }
             for r0 in stride(from: 0, to: m, by: rowsPerTile) {
                 let rows = min(rowsPerTile, m - r0)
-                let sliver = UnsafePointer(slivers + (r0 / rowsPerTile) * rowsPerTile * depth)
+                let sliver: UnsafePointer<Float>
+                if shared {
+                    sliver = UnsafePointer(slivers + (r0 / rowsPerTile) * rowsPerTile * depth)
+                } else {
+                    packSliver(slivers, r0: r0, k0: k0, depth: depth)
+                    sliver = UnsafePointer(slivers)
+                }
                 for q in 0..<panels {
                     let first = columns.lowerBound + (group + q) * columnsPerPanel
                     let width = min(columnsPerPanel, columns.upperBound - first)

@@ -10,10 +10,10 @@ struct AttentionCommand: ParsableCommand {
         commandName: "attention",
         abstract: "Show where a Vision Transformer looks in an image.",
         discussion: """
-            Writes heat maps over the model's input image (after resizing and cropping), as
-            tiles in this order: the input; attention rollout (Abnar and Zuidema 2020: head-
-            averaged attention mixed with the identity for the residual, multiplied through
-            all blocks); then the last block's class-token attention, one tile per head.
+            Writes heat maps over the model's input image (after resizing and cropping), as \
+            tiles in this order: the input; attention rollout (Abnar and Zuidema 2020: \
+            head-averaged attention mixed with the identity for the residual, multiplied through \
+            all blocks); then the last block's class-token attention, one tile per head. \
             --tensor saves the raw maps: "rollout" [gh, gw] and "heads" [H, gh, gw].
             """)
 

@@ -8,10 +8,10 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure inference latency and throughput.",
         discussion: """
-            Times forward passes of a checkpoint (--model) or of a named architecture with
-            random weights (--architecture vit-tiny-patch16-224, vit-small-patch16-224,
-            vit-base-patch16-224). Reports the median time per batch, images per second,
-            GFLOP/s of the matrix products and the process's peak memory.
+            Times forward passes of a checkpoint (--model) or of a named architecture with \
+            random weights (--architecture vit-tiny-patch16-224, vit-small-patch16-224, \
+            vit-base-patch16-224). Reports the median time per batch, images per second, \
+            GFLOP/s of the matrix products and the process's peak memory. \
             Compare with PyTorch: python Examples/bench_pytorch.py (same options).
             """)
 

@@ -13,8 +13,8 @@ struct Classify: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Classify images with a Vision Transformer.",
         discussion: """
-            IMAGES are PNG or JPEG files or folders (searched recursively, in sorted order).
-            A file that cannot be read is reported on stderr and the rest are still
+            IMAGES are PNG or JPEG files or folders (searched recursively, in sorted order). \
+            A file that cannot be read is reported on stderr and the rest are still \
             classified; the exit code is then 1.
             """)
 

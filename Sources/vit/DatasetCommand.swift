@@ -14,13 +14,13 @@ struct ShapesDataset: ParsableCommand {
         commandName: "shapes",
         abstract: "Render the captioned Shapes data set (32 x 32 PNGs and metadata.jsonl).",
         discussion: """
-            Each image shows one antialiased shape (circle, square, triangle, diamond, cross) in
-            one of 8 colours, small or large, at one of 9 places, on a black, gray or navy
-            background. OUTPUT gets 00000.png, 00001.png, ... and metadata.jsonl with one line
-            per image: file_name, text (the caption), shape, color, size, position, background.
-            The train split never shows the held-out shape/colour pairs (cyan circle, orange
-            square, blue triangle, white diamond, yellow cross); held-out shows only those.
-            Image i depends only on the seed and i. OUTPUT must not exist or be empty; it
+            Each image shows one antialiased shape (circle, square, triangle, diamond, cross) in \
+            one of 8 colours, small or large, at one of 9 places, on a black, gray or navy \
+            background. OUTPUT gets 00000.png, 00001.png, ... and metadata.jsonl with one line \
+            per image: file_name, text (the caption), shape, color, size, position, background. \
+            The train split never shows the held-out shape/colour pairs (cyan circle, orange \
+            square, blue triangle, white diamond, yellow cross); held-out shows only those. \
+            Image i depends only on the seed and i. OUTPUT must not exist or be empty; it \
             appears whole when done.
             """)
 

@@ -8,9 +8,9 @@ struct Embed: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Embed sentences with a text encoder (sentence-transformers / BERT).",
         discussion: """
-            The default model is all-MiniLM-L6-v2 in Weights/ (fetch it with
-            Weights/fetch-minilm.sh). Texts come as arguments or, with --file, one per line
-            (UTF-8). Prints one vector per text (jsonl: {"text", "embedding"}; json: a list),
+            The default model is all-MiniLM-L6-v2 in Weights/ (fetch it with \
+            Weights/fetch-minilm.sh). Texts come as arguments or, with --file, one per line \
+            (UTF-8). Prints one vector per text (jsonl: {"text", "embedding"}; json: a list), \
             or with --similarity the matrix of cosine similarities.
             """)
 

@@ -10,8 +10,8 @@ struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure a classifier's accuracy on a test set.",
         discussion: """
-            DATA as for `vit train classifier` (its test split): fashion-mnist, an IDX folder
-            or an ImageFolder (DATA/test). Prints accuracy, per-class accuracy and the
+            DATA as for `vit train classifier` (its test split): fashion-mnist, shapes:ATTRIBUTE, \
+            an IDX folder or an ImageFolder (DATA/test). Prints accuracy, per-class accuracy and the \
             confusion matrix (rows: true class, columns: predicted).
             """)
 

@@ -8,10 +8,10 @@ struct Preprocess: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write an image exactly as a model sees it, to compare with HF or timm.",
         discussion: """
-            Decodes IMAGE to RGB as Pillow does, then resizes and crops it with the profile's
-            Pillow-exact filter. OUT.png holds the 8-bit result before normalization; with
-            --tensor, the normalized [3, H, W] Float32 input is written as safetensors
-            (tensor "pixel_values").
+            Decodes IMAGE to RGB as Pillow does, then resizes and crops it with the profile's \
+            Pillow-exact filter. OUT.png holds the 8-bit result before normalization; with \
+            --tensor, the normalized [3, H, W] Float32 input is written as safetensors \
+            (tensor "pixel_values"). \
             Profiles: \(PreprocessProfile.builtIn.map(\.name).joined(separator: ", ")).
             """)
 

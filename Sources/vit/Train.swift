@@ -60,15 +60,15 @@ struct TrainClassifier: ParsableCommand {
         commandName: "classifier",
         abstract: "Train a Vision Transformer classifier.",
         discussion: """
-            DATA is fashion-mnist, shapes:ATTRIBUTE (the Shapes set labeled by shape, color,
-            size, position or background: 20,000 training and 2,000 test images), a folder of
-            MNIST-format IDX files (train-/t10k-, gzip or not), or an ImageFolder with train/
-            and test/ subfolders of one folder per class.
-            OUTPUT is a folder: OUTPUT/checkpoint.safetensors after every epoch (model and
-            optimizer, written atomically), OUTPUT/model.safetensors at the end,
-            OUTPUT/log.jsonl and OUTPUT/curves.png. An OUTPUT ending in .safetensors is the
-            model file instead, with NAME.checkpoint.safetensors, NAME.log.jsonl and
-            NAME.curves.png beside it. --resume continues from the checkpoint with the same
+            DATA is fashion-mnist, shapes:ATTRIBUTE (the Shapes set labeled by shape, color, \
+            size, position or background: 20,000 training and 2,000 test images), a folder of \
+            MNIST-format IDX files (train-/t10k-, gzip or not), or an ImageFolder with train/ \
+            and test/ subfolders of one folder per class. \
+            OUTPUT is a folder: OUTPUT/checkpoint.safetensors after every epoch (model and \
+            optimizer, written atomically), OUTPUT/model.safetensors at the end, \
+            OUTPUT/log.jsonl and OUTPUT/curves.png. An OUTPUT ending in .safetensors is the \
+            model file instead, with NAME.checkpoint.safetensors, NAME.log.jsonl and \
+            NAME.curves.png beside it. --resume continues from the checkpoint with the same \
             settings.
             """)
 

@@ -9,29 +9,20 @@ runs it on ONNX Runtime's CPU provider with all graph optimizations (attention a
 fusion included) and --threads intra-op threads, and reports the median time per batch over
 --iterations passes after --warmup passes. Also checks that the logits agree with PyTorch's.
 """
-import argparse
 import os
 import resource
-import statistics
 import tempfile
-import time
 
 import numpy as np
 import onnxruntime as ort
 import torch
 from transformers import ViTConfig, ViTForImageClassification
 
-from bench_pytorch import SIZES, gflops
+from bench_pytorch import SIZES, arguments, gflops, measure
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--architecture", default="vit-base-patch16-224", choices=SIZES)
-    parser.add_argument("--batch-sizes", default="1,8")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--iterations", type=int, default=10)
-    args = parser.parse_args()
+    args = arguments()
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
     dim, depth, heads = SIZES[args.architecture]
@@ -59,16 +50,8 @@ def main():
     print("library       batch  median ms  min ms   images/s  GFLOP/s")
     for batch in [int(b) for b in args.batch_sizes.split(",")]:
         x = np.random.default_rng(0).standard_normal((batch, 3, 224, 224), dtype=np.float32)
-        for _ in range(args.warmup):
-            session.run(None, {"pixel_values": x})
-        times = []
-        for _ in range(args.iterations):
-            start = time.perf_counter()
-            session.run(None, {"pixel_values": x})
-            times.append((time.perf_counter() - start) * 1000)
-        median = statistics.median(times)
-        rate = batch / (median / 1000)
-        print(f"{'onnxruntime':12s}  {batch:5d}  {median:9.1f}  {min(times):6.1f}  {rate:9.2f}  {cost * rate:7.1f}")
+        measure(lambda: session.run(None, {"pixel_values": x}), args.warmup, args.iterations, "onnxruntime", batch,
+                cost)
     print(f"peak memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB (PyTorch and the export included)")
 
 

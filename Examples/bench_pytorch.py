@@ -25,14 +25,33 @@ def gflops(dim, depth):
     return 2 * (196 * 768 * c + depth * per_block + c * 1000) / 1e9
 
 
-def main():
+def arguments():
+    """The options shared with `vit bench` and Examples/bench_onnxruntime.py."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--architecture", default="vit-base-patch16-224", choices=SIZES)
     parser.add_argument("--batch-sizes", default="1,8")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--iterations", type=int, default=10)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def measure(run, warmup, iterations, name, batch, cost):
+    """Calls run() warmup times, then times iterations calls and prints one table row."""
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(iterations):
+        start = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - start) * 1000)
+    median = statistics.median(times)
+    rate = batch / (median / 1000)
+    print(f"{name:12s}  {batch:5d}  {median:9.1f}  {min(times):6.1f}  {rate:9.2f}  {cost * rate:7.1f}")
+
+
+def main():
+    args = arguments()
     torch.set_num_threads(args.threads)
     dim, depth, heads = SIZES[args.architecture]
     models = {
@@ -49,16 +68,7 @@ def main():
         for batch in [int(b) for b in args.batch_sizes.split(",")]:
             x = torch.randn(batch, 3, 224, 224)
             with torch.inference_mode():
-                for _ in range(args.warmup):
-                    model(x)
-                times = []
-                for _ in range(args.iterations):
-                    start = time.perf_counter()
-                    model(x)
-                    times.append((time.perf_counter() - start) * 1000)
-            median = statistics.median(times)
-            rate = batch / (median / 1000)
-            print(f"{name:12s}  {batch:5d}  {median:9.1f}  {min(times):6.1f}  {rate:9.2f}  {cost * rate:7.1f}")
+                measure(lambda: model(x), args.warmup, args.iterations, name, batch, cost)
     print(f"peak memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB")
 
 

@@ -125,6 +125,9 @@ struct TrainClassifier: ParsableCommand {
         guard (0..<1).contains(labelSmoothing) else { throw ValidationError("--label-smoothing must be in [0, 1)") }
         guard (0...1).contains(randomErasing) else { throw ValidationError("--random-erasing must be in [0, 1]") }
         if let emaDecay, !(0 < emaDecay && emaDecay < 1) { throw ValidationError("--ema-decay must be in (0, 1)") }
+        if flip && data == "shapes:position" {
+            throw ValidationError("--flip would swap left and right and so change shapes:position labels")
+        }
         for group in freeze where ClassifierTrainer.parameterGroups[group] == nil {
             throw ValidationError("unknown --freeze group '\(group)'")
         }

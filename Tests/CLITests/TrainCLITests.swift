@@ -164,6 +164,7 @@ import ViTTestSupport
             (["--data", notIDX, "--learning-rate=-1"], 64, "--learning-rate must be positive"),
             (["--data", notIDX, "--label-smoothing", "1"], 64, "--label-smoothing must be in [0, 1)"),
             (["--data", notIDX, "--config", "huge"], 64, "unknown preset 'huge'"),
+            (["--data", "shapes:position", "--flip"], 64, "--flip would swap left and right"),
         ]
         for (index, (arguments, status, message)) in cases.enumerated() {
             let output = "\(folder)/out\(index)"

@@ -32,6 +32,13 @@ extension Attention {
     }
 }
 
+extension CrossAttention {
+    /// x: [B, N, C] attends to context [B, M, D] -> [B, N, C]; mask as for Tensors.
+    public func callAsFunction(_ x: Variable, context: Variable, mask: Tensor? = nil, _ p: ParameterSet) -> Variable {
+        proj(multiHeadCrossAttention(q: q(x, p), kv: kv(context, p), numHeads: numHeads, mask: mask), p)
+    }
+}
+
 extension TransformerBlock {
     /// x: [B, N, C] -> [B, N, C].
     public func callAsFunction(_ x: Variable, _ p: ParameterSet) -> Variable {

@@ -83,12 +83,16 @@ public func multiHeadSelfAttention(qkv: Tensor, numHeads: Int, mask: Tensor? = n
 }
 
 /// Cross-attention: q [B, N, C] attends to kv [B, M, 2C] (k, v blocks of C) -> [B, N, C].
-public func multiHeadCrossAttention(q: Tensor, kv: Tensor, numHeads: Int, mask: Tensor? = nil) -> Tensor {
+/// `weights`, when given, receives the attention probabilities [B, H, N, M].
+public func multiHeadCrossAttention(
+    q: Tensor, kv: Tensor, numHeads: Int, mask: Tensor? = nil, weights: Tensor? = nil
+) -> Tensor {
     precondition(
         q.rank == 3 && kv.rank == 3 && kv.shape[0] == q.shape[0] && kv.shape[2] == 2 * q.shape[2],
         "cross-attention q \(q.shape), kv \(kv.shape)")
     let (b, n, c, m) = (q.shape[0], q.shape[1], q.shape[2], kv.shape[1])
     precondition(c % numHeads == 0, "width \(c) is not divisible by \(numHeads) heads")
+    precondition(weights == nil || weights!.shape == [b, numHeads, n, m], "attention weights \(weights!.shape)")
     let out = Tensor(shape: [b, n, c])
     let (mb, mr) = maskStrides(mask, batch: b, n: n, m: m)
     attentionForward(
@@ -97,50 +101,61 @@ public func multiHeadCrossAttention(q: Tensor, kv: Tensor, numHeads: Int, mask: 
         k: AttentionOperand(base: kv.data, batchStride: m * 2 * c, rowStride: 2 * c),
         v: AttentionOperand(base: kv.data + c, batchStride: m * 2 * c, rowStride: 2 * c),
         batch: b, heads: numHeads, n: n, m: m, headDim: c / numHeads,
-        mask: mask.map { UnsafePointer($0.data) }, maskBatchStride: mb, maskRowStride: mr, weights: nil)
+        mask: mask.map { UnsafePointer($0.data) }, maskBatchStride: mb, maskRowStride: mr, weights: weights?.data)
     return out
 }
 
-/// Backward of self-attention over fused projections (`multiHeadSelfAttention`).
-/// dqkv, qkv: [B, N, 3C]; dout: [B, N, C]; probabilities: [B, H, N, N] from the forward.
+/// Where the gradient of one attention operand goes, laid out as `AttentionOperand`.
+struct AttentionGradient {
+    let base: UnsafeMutablePointer<Float>
+    let batchStride: Int
+    let rowStride: Int
+}
+
+/// Backward of `attentionForward` with the probabilities [B, H, N, M] it kept (an additive
+/// mask is already in them). dout: [B, N, H * headDim], rows of doutRowStride; the
+/// gradients are written (not accumulated) into dq [B, N, ...], dk and dv [B, M, ...].
 /// Per head, with S = Q K^T / sqrt(d) and P = softmax(S): dV = P^T dO, dP = dO V^T,
 /// dS = P * (dP - rowsum(dP * P)), dQ = dS K / sqrt(d), dK = dS^T Q / sqrt(d).
 func attentionBackward(
-    dqkv: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, qkv: UnsafePointer<Float>,
-    probabilities: UnsafePointer<Float>, batch: Int, heads: Int, n: Int, dim c: Int
+    dout: UnsafePointer<Float>, doutRowStride: Int, q: AttentionOperand, k: AttentionOperand,
+    v: AttentionOperand, dq: AttentionGradient, dk: AttentionGradient, dv: AttentionGradient,
+    probabilities: UnsafePointer<Float>, batch: Int, heads: Int, n: Int, m: Int, headDim: Int
 ) {
-    let headDim = c / heads, scale = 1 / Float(headDim).squareRoot(), row = 3 * c
-    parallelChunks(batch * heads, minimumPerChunk: max(1, 1_000_000 / max(n * n * headDim, 1))) { tasks in
-        let dp = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
+    let scale = 1 / Float(headDim).squareRoot()
+    parallelChunks(batch * heads, minimumPerChunk: max(1, 1_000_000 / max(n * m * headDim, 1))) { tasks in
+        let dp = UnsafeMutablePointer<Float>.allocate(capacity: n * m)
         defer { dp.deallocate() }
         for task in tasks {
             let (b, h) = (task / heads, task % heads)
-            let base = b * n * row + h * headDim
-            let (q, k, v) = (qkv + base, qkv + base + c, qkv + base + 2 * c)
-            let (dq, dk, dv) = (dqkv + base, dqkv + base + c, dqkv + base + 2 * c)
-            let dO = dout + b * n * c + h * headDim
-            let p = probabilities + task * n * n
-            // dV = P^T dO: [N, N]^T x [N, hd]
+            let column = h * headDim
+            let qh = q.base + b * q.batchStride + column, kh = k.base + b * k.batchStride + column
+            let vh = v.base + b * v.batchStride + column
+            let dqh = dq.base + b * dq.batchStride + column, dkh = dk.base + b * dk.batchStride + column
+            let dvh = dv.base + b * dv.batchStride + column
+            let dO = dout + b * n * doutRowStride + column
+            let p = probabilities + task * n * m
+            // dV = P^T dO: [N, M]^T x [N, hd]
             serialGEMM(
-                transposeA: true, transposeB: false, m: n, n: headDim, k: n,
-                p, lda: n, dO, ldb: c, dv, ldc: row)
-            // dP = dO V^T: [N, hd] x [hd, N]
+                transposeA: true, transposeB: false, m: m, n: headDim, k: n,
+                p, lda: m, dO, ldb: doutRowStride, dvh, ldc: dv.rowStride)
+            // dP = dO V^T: [N, hd] x [hd, M]
             serialGEMM(
-                transposeA: false, transposeB: true, m: n, n: n, k: headDim,
-                dO, lda: c, v, ldb: row, dp, ldc: n)
+                transposeA: false, transposeB: true, m: n, n: m, k: headDim,
+                dO, lda: doutRowStride, vh, ldb: v.rowStride, dp, ldc: m)
             for i in 0..<n {
-                let (pr, dr) = (p + i * n, dp + i * n)
+                let (pr, dr) = (p + i * m, dp + i * m)
                 var dot: Float = 0
-                for j in 0..<n { dot += pr[j] * dr[j] }
-                for j in 0..<n { dr[j] = pr[j] * (dr[j] - dot) }
+                for j in 0..<m { dot += pr[j] * dr[j] }
+                for j in 0..<m { dr[j] = pr[j] * (dr[j] - dot) }
             }
             // dQ = dS K * scale; dK = dS^T Q * scale
             serialGEMM(
-                transposeA: false, transposeB: false, m: n, n: headDim, k: n, alpha: scale,
-                dp, lda: n, k, ldb: row, dq, ldc: row)
+                transposeA: false, transposeB: false, m: n, n: headDim, k: m, alpha: scale,
+                dp, lda: m, kh, ldb: k.rowStride, dqh, ldc: dq.rowStride)
             serialGEMM(
-                transposeA: true, transposeB: false, m: n, n: headDim, k: n, alpha: scale,
-                dp, lda: n, q, ldb: row, dk, ldc: row)
+                transposeA: true, transposeB: false, m: m, n: headDim, k: n, alpha: scale,
+                dp, lda: m, qh, ldb: q.rowStride, dkh, ldc: dk.rowStride)
         }
     }
 }

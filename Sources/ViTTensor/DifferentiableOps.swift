@@ -138,10 +138,40 @@ public func multiHeadSelfAttention(qkv: Variable, numHeads: Int) -> Variable {
     let out = multiHeadSelfAttention(qkv: qkv.value, numHeads: numHeads, weights: probabilities)
     return Variable(value: out, inputs: [qkv]) { g in
         let dqkv = Tensor(shape: qkv.shape)
+        let (x, dx, row) = (UnsafePointer(qkv.value.data), dqkv.data, 3 * c)
+        func operand(_ offset: Int) -> AttentionOperand {
+            AttentionOperand(base: x + offset, batchStride: n * row, rowStride: row)
+        }
+        func gradient(_ offset: Int) -> AttentionGradient {
+            AttentionGradient(base: dx + offset, batchStride: n * row, rowStride: row)
+        }
         attentionBackward(
-            dqkv: dqkv.data, dout: g.data, qkv: qkv.value.data, probabilities: probabilities.data,
-            batch: b, heads: numHeads, n: n, dim: c)
+            dout: g.data, doutRowStride: c, q: operand(0), k: operand(c), v: operand(2 * c), dq: gradient(0),
+            dk: gradient(c), dv: gradient(2 * c), probabilities: probabilities.data, batch: b, heads: numHeads, n: n,
+            m: n, headDim: c / numHeads)
         return [dqkv]
+    }
+}
+
+/// Multi-head cross-attention: queries q [B, N, C], keys and values fused in kv [B, M, 2C]
+/// (keys first) -> [B, N, C]; mask additive, broadcastable to [B, N, M] (no gradient).
+public func multiHeadCrossAttention(q: Variable, kv: Variable, numHeads: Int, mask: Tensor? = nil) -> Variable {
+    let (b, n, c, m) = (q.shape[0], q.shape[1], q.shape[2], kv.shape[1])
+    let probabilities = Tensor(shape: [b, numHeads, n, m])
+    let out = multiHeadCrossAttention(q: q.value, kv: kv.value, numHeads: numHeads, mask: mask, weights: probabilities)
+    return Variable(value: out, inputs: [q, kv]) { g in
+        let dq = Tensor(shape: q.shape), dkv = Tensor(shape: kv.shape)
+        let (kvData, dkvData) = (UnsafePointer(kv.value.data), dkv.data)
+        attentionBackward(
+            dout: g.data, doutRowStride: c,
+            q: AttentionOperand(base: q.value.data, batchStride: n * c, rowStride: c),
+            k: AttentionOperand(base: kvData, batchStride: m * 2 * c, rowStride: 2 * c),
+            v: AttentionOperand(base: kvData + c, batchStride: m * 2 * c, rowStride: 2 * c),
+            dq: AttentionGradient(base: dq.data, batchStride: n * c, rowStride: c),
+            dk: AttentionGradient(base: dkvData, batchStride: m * 2 * c, rowStride: 2 * c),
+            dv: AttentionGradient(base: dkvData + c, batchStride: m * 2 * c, rowStride: 2 * c),
+            probabilities: probabilities.data, batch: b, heads: numHeads, n: n, m: m, headDim: c / numHeads)
+        return [dq, dkv]
     }
 }
 

@@ -76,6 +76,22 @@ func checkGradients(
         checkGradients("self-attention", [normal([2, 5, 18])]) { multiHeadSelfAttention(qkv: $0[0], numHeads: 2) }
     }
 
+    @Test mutating func crossAttention() {
+        // B = 2, N = 3 queries of C = 6 (2 heads) over M = 4 context rows: q [2, 3, 6],
+        // kv [2, 4, 12]; the mask hides the last context row of the second item, so its
+        // keys and values must get no gradient there.
+        let (q, kv) = (normal([2, 3, 6]), normal([2, 4, 12]))
+        let mask = Tensor(shape: [2, 1, 4], values: [0, 0, 0, 0, 0, 0, 0, -1e9])
+        checkGradients("cross-attention", [q, kv]) { multiHeadCrossAttention(q: $0[0], kv: $0[1], numHeads: 2) }
+        checkGradients("masked cross-attention", [q, kv]) {
+            multiHeadCrossAttention(q: $0[0], kv: $0[1], numHeads: 2, mask: mask)
+        }
+        let (qv, kvv) = (Variable(q, requiresGradient: true), Variable(kv, requiresGradient: true))
+        multiHeadCrossAttention(q: qv, kv: kvv, numHeads: 2, mask: mask).sum().backward()
+        let hidden = kvv.gradient!.scalars[(4 * 12 + 3 * 12)..<(4 * 12 + 4 * 12)]
+        #expect(hidden.allSatisfy { $0 == 0 }, "\(Array(hidden))")
+    }
+
     @Test mutating func crossEntropyWithSmoothing() {
         let logits = normal([4, 7], std: 2)
         for smoothing: Float in [0, 0.1] {

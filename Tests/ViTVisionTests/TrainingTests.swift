@@ -44,3 +44,22 @@ private let micro = repositoryPath("Tests/ViTVisionTests/Golden/micro-train")
         #expect(lossCheck.passed, "AdamW losses: \(lossCheck)")
     }
 }
+
+/// The cross-attention layer on Variables computes what it computes on Tensors, and its
+/// parameters all receive gradients.
+@Suite struct CrossAttentionLayerTests {
+    @Test func variableForwardMatchesTensorForward() throws {
+        let layer = try CrossAttention(RandomParameters(seed: 3), dim: 8, contextDim: 6, numHeads: 2)
+        var rng = SeededGenerator(seed: 5)
+        let x = Tensor.normal([2, 3, 8], using: &rng), context = Tensor.normal([2, 5, 6], using: &rng)
+        let mask = Tensor(shape: [2, 1, 5], values: [0, 0, 0, 0, 0, 0, 0, 0, -1e9, -1e9])
+        let parameters = ParameterSet(layer.parameters)
+        let out = layer(Variable(x), context: Variable(context), mask: mask, parameters)
+        #expect(out.value.scalars == layer(x, context: context, mask: mask).scalars)
+        out.sum().backward()
+        for (name, variable) in parameters.named {
+            let gradient = try #require(variable.gradient, "\(name) has no gradient")
+            #expect(gradient.scalars.contains { $0 != 0 }, "\(name)")
+        }
+    }
+}

@@ -11,9 +11,12 @@ public struct Linear: Layer {
         self.bias = bias
     }
 
-    public init(_ source: ParameterSource, inFeatures: Int, outFeatures: Int, bias: Bool = true) throws {
-        weight = try source.tensor(
-            "weight", shape: [outFeatures, inFeatures], initializer: .truncatedNormal(std: 0.02))
+    /// `initializer` is used for fresh weights (timm's truncated normal 0.02 by default).
+    public init(
+        _ source: ParameterSource, inFeatures: Int, outFeatures: Int, bias: Bool = true,
+        initializer: Initializer = .truncatedNormal(std: 0.02)
+    ) throws {
+        weight = try source.tensor("weight", shape: [outFeatures, inFeatures], initializer: initializer)
         self.bias = bias ? try source.tensor("bias", shape: [outFeatures], initializer: .zeros) : nil
     }
 
@@ -72,3 +75,31 @@ public struct MLP: Layer {
 
     public var parameters: NamedParameters { scoped("fc1", fc1) + scoped("fc2", fc2) }
 }
+
+/// Adaptive modulation from a conditioning vector, as DiT's adaLN-Zero (Peebles and Xie
+/// 2023, "Scalable Diffusion Models with Transformers"): chunks = Linear(SiLU(c)) split in
+/// `chunks` parts of width `dim`, each [B, 1, dim] to broadcast over tokens; the linear
+/// layer starts at zero so that a modulated block starts as the identity.
+/// c: [B, conditionDim]. Keys: "linear.{weight,bias}" [chunks * dim, conditionDim].
+public struct Modulation: Layer {
+    public let linear: Linear
+    public let chunks: Int
+
+    public init(_ source: ParameterSource, conditionDim: Int, dim: Int, chunks: Int) throws {
+        linear = try Linear(
+            source.scoped("linear"), inFeatures: conditionDim, outFeatures: chunks * dim, initializer: .zeros)
+        self.chunks = chunks
+    }
+
+    /// c: [B, conditionDim] -> `chunks` tensors [B, 1, dim].
+    public func callAsFunction(_ c: Tensor) -> [Tensor] {
+        let all = linear(c.silu())
+        let (b, dim) = (c.shape[0], all.shape[1] / chunks)
+        return (0..<chunks).map { all.sliced(axis: 1, ($0 * dim)..<(($0 + 1) * dim)).reshaped([b, 1, dim]) }
+    }
+
+    public var parameters: NamedParameters { scoped("linear", linear) }
+}
+
+/// x (1 + scale) + shift, the adaLN modulation: x [B, N, C], shift and scale [B, 1, C].
+public func modulate(_ x: Tensor, shift: Tensor, scale: Tensor) -> Tensor { x + x * scale + shift }

@@ -39,6 +39,20 @@ extension CrossAttention {
     }
 }
 
+extension Modulation {
+    /// c: [B, conditionDim] -> `chunks` Variables [B, 1, dim].
+    public func callAsFunction(_ c: Variable, _ p: ParameterSet) -> [Variable] {
+        let all = linear(c.silu(), p)
+        let (b, dim) = (c.shape[0], all.shape[1] / chunks)
+        return (0..<chunks).map { all.sliced(axis: 1, ($0 * dim)..<(($0 + 1) * dim)).reshaped([b, 1, dim]) }
+    }
+}
+
+/// x (1 + scale) + shift on Variables: x [B, N, C], shift and scale [B, 1, C].
+public func modulate(_ x: Variable, shift: Variable, scale: Variable) -> Variable {
+    x + x * scale + shift
+}
+
 extension TransformerBlock {
     /// x: [B, N, C] -> [B, N, C].
     public func callAsFunction(_ x: Variable, _ p: ParameterSet) -> Variable {

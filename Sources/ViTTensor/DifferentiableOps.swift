@@ -1,3 +1,5 @@
+import Foundation
+
 // The operations of a transformer on Variables, each with its pullback. Where a fused
 // kernel pair exists (LayerNorm, GELU, attention, softmax + cross-entropy) the pullback
 // calls its backward half.
@@ -68,6 +70,18 @@ extension Variable {
         let old = shape
         return Variable(value: Tensor(scalar: value.sum()), inputs: [self]) { g in
             [Tensor(shape: old, repeating: g.item)]
+        }
+    }
+
+    /// SiLU, x sigmoid(x); its derivative is s + x s (1 - s) with s = sigmoid(x).
+    public func silu() -> Variable {
+        Variable(value: value.silu(), inputs: [self]) { g in
+            let dx = Tensor(shape: g.shape)
+            for i in 0..<g.count {
+                let x = self.value.data[i], s = 1 / (1 + Foundation.exp(-x))
+                dx.data[i] = g.data[i] * (s + x * s * (1 - s))
+            }
+            return [dx]
         }
     }
 

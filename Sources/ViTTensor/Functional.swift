@@ -1,3 +1,5 @@
+import Foundation
+
 // Tensor-level neural-network functions over the kernels in Kernels.swift.
 
 extension Tensor {
@@ -23,6 +25,16 @@ extension Tensor {
     public func gelu(approximation: GELUApproximation = .none) -> Tensor {
         let out = Tensor(shape: shape)
         geluForward(out.data, data, n: count, approximation: approximation)
+        return out
+    }
+
+    /// SiLU (swish, Elfwing et al. 2018; torch.nn.functional.silu): x sigmoid(x).
+    public func silu() -> Tensor {
+        let out = Tensor(shape: shape)
+        for i in 0..<count {
+            let x = data[i]
+            out.data[i] = x / (1 + Foundation.exp(-x))
+        }
         return out
     }
 

@@ -76,6 +76,21 @@ func checkGradients(
         checkGradients("self-attention", [normal([2, 5, 18])]) { multiHeadSelfAttention(qkv: $0[0], numHeads: 2) }
     }
 
+    @Test mutating func silu() {
+        // Hand values: silu(0) = 0, silu(1) = 1 / (1 + e^-1), silu(-2) = -2 / (1 + e^2).
+        let values = Tensor(shape: [3], values: [0, 1, -2]).silu().scalars
+        #expect(
+            values[0] == 0 && Swift.abs(values[1] - 0.731_058_6) < 1e-6 && Swift.abs(values[2] + 0.238_405_84) < 1e-6)
+        checkGradients("silu", [normal([3, 7], std: 2)]) { $0[0].silu() }
+    }
+
+    @Test mutating func broadcastModulation() {
+        // adaLN: x + x * scale + shift with scale and shift [B, 1, C] broadcast over N.
+        checkGradients("modulation", [normal([2, 3, 4]), normal([2, 1, 4]), normal([2, 1, 4])]) {
+            $0[0] + $0[0] * $0[2] + $0[1]
+        }
+    }
+
     @Test mutating func crossAttention() {
         // B = 2, N = 3 queries of C = 6 (2 heads) over M = 4 context rows: q [2, 3, 6],
         // kv [2, 4, 12]; the mask hides the last context row of the second item, so its

@@ -63,3 +63,51 @@ private let micro = repositoryPath("Tests/ViTVisionTests/Golden/micro-train")
         }
     }
 }
+
+/// adaLN-Zero modulation: zero at the start, the hand-computed chunks from given weights, the
+/// same values on Variables, and the gradient of the conditioning by central differences.
+@Suite struct ModulationTests {
+    @Test func startsAtZero() throws {
+        let modulation = try Modulation(RandomParameters(seed: 1), conditionDim: 3, dim: 4, chunks: 2)
+        var rng = SeededGenerator(seed: 2)
+        let x = Tensor.normal([2, 5, 4], using: &rng), c = Tensor.normal([2, 3], using: &rng)
+        let chunks = modulation(c)
+        #expect(chunks.count == 2 && chunks.allSatisfy { $0.shape == [2, 1, 4] && $0.scalars.allSatisfy { $0 == 0 } })
+        #expect(modulate(x, shift: chunks[0], scale: chunks[1]).scalars == x.scalars)
+    }
+
+    @Test func handValuesAndGradient() throws {
+        // One condition c = [1, -2] of width 2, chunks of width 1: shift = w0 . silu(c) + b0,
+        // scale = w1 . silu(c) + b1 with silu(1) = 0.7310586, silu(-2) = -0.23840584.
+        let store = WeightStore(
+            [
+                "linear.weight": Tensor(shape: [2, 2], values: [0.5, 1, -1, 2]),
+                "linear.bias": Tensor(shape: [2], values: [0.1, -0.2]),
+            ], origin: "test")
+        let modulation = try Modulation(store, conditionDim: 2, dim: 1, chunks: 2)
+        let c = Tensor(shape: [1, 2], values: [1, -2])
+        let (s1, s2) = (0.731_058_6, -0.238_405_84)
+        let chunks = modulation(c)
+        #expect(Swift.abs(Double(chunks[0].item) - (0.5 * s1 + s2 + 0.1)) < 1e-6)
+        #expect(Swift.abs(Double(chunks[1].item) - (-s1 + 2 * s2 - 0.2)) < 1e-6)
+
+        let x = Tensor(shape: [1, 3, 1], values: [0.3, -1.2, 2])
+        let parameters = ParameterSet(modulation.parameters)
+        let cv = Variable(c, requiresGradient: true)
+        let v = modulation(cv, parameters)
+        let out = modulate(Variable(x), shift: v[0], scale: v[1])
+        #expect(out.value.scalars == modulate(x, shift: chunks[0], scale: chunks[1]).scalars)
+        out.sum().backward()
+        for i in 0..<2 {
+            func loss(_ delta: Float) -> Double {
+                let shifted = c.copy()
+                shifted.data[i] += delta
+                let m = modulation(shifted)
+                return modulate(x, shift: m[0], scale: m[1]).scalars.reduce(0) { $0 + Double($1) }
+            }
+            let numerical = (loss(1e-3) - loss(-1e-3)) / 2e-3
+            let analytic = Double(cv.gradient!.scalars[i])
+            #expect(Swift.abs(analytic - numerical) < 1e-3 * max(1, Swift.abs(numerical)), "dc[\(i)]")
+        }
+    }
+}

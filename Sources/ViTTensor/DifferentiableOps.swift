@@ -189,6 +189,22 @@ public func multiHeadCrossAttention(q: Variable, kv: Variable, numHeads: Int, ma
     }
 }
 
+/// Mean squared error between a prediction and a target of the same shape (the
+/// flow-matching and regression loss, torch.nn.functional.mse_loss): a scalar.
+public func meanSquaredError(_ prediction: Variable, target: Tensor) -> Variable {
+    precondition(prediction.shape == target.shape, "mse: prediction \(prediction.shape), target \(target.shape)")
+    let n = prediction.value.count
+    let difference = Tensor(shape: target.shape)
+    var total = 0.0
+    for i in 0..<n {
+        difference.data[i] = prediction.value.data[i] - target.data[i]
+        total += Double(difference.data[i]) * Double(difference.data[i])
+    }
+    return Variable(value: Tensor(scalar: Float(total / Double(max(n, 1)))), inputs: [prediction]) { g in
+        [difference * (2 * g.item / Float(max(n, 1)))]
+    }
+}
+
 /// Mean cross-entropy of logits [B, K] against class indices, with label smoothing ε as
 /// torch.nn.functional.cross_entropy: the target is (1 - ε) one-hot + ε / K. A scalar.
 public func crossEntropy(_ logits: Variable, labels: [Int], labelSmoothing: Float = 0) -> Variable {

@@ -84,6 +84,25 @@ func checkGradients(
         checkGradients("silu", [normal([3, 7], std: 2)]) { $0[0].silu() }
     }
 
+    @Test mutating func meanSquaredErrorLoss() {
+        // Hand value: mean((1 - 0)^2, (-1 - 1)^2, (2 - 2)^2) = 5 / 3.
+        let loss = meanSquaredError(
+            Variable(Tensor(shape: [3], values: [1, -1, 2])), target: Tensor(shape: [3], values: [0, 1, 2]))
+        #expect(Swift.abs(loss.value.item - 5.0 / 3) < 1e-6)
+        let target = normal([2, 5])
+        checkGradients("mse", [normal([2, 5])]) { meanSquaredError($0[0], target: target) }
+    }
+
+    @Test func timestepEmbeddingByHand() {
+        // dim 5: half 2, frequencies 1 and 10000^(-1/2) = 0.01, a zero last column.
+        let e = timestepEmbedding([0, 3], dim: 5)
+        #expect(e.shape == [2, 5])
+        #expect(e.scalars[0..<5] == [1, 1, 0, 0, 0])
+        let expected: [Float] = [Foundation.cos(3), Foundation.cos(0.03), Foundation.sin(3), Foundation.sin(0.03), 0]
+        let result = compare(Array(e.scalars[5..<10]), expected, atol: 1e-6)
+        #expect(result.passed, "\(result)")
+    }
+
     @Test mutating func broadcastModulation() {
         // adaLN: x + x * scale + shift with scale and shift [B, 1, C] broadcast over N.
         checkGradients("modulation", [normal([2, 3, 4]), normal([2, 1, 4]), normal([2, 1, 4])]) {

@@ -10,6 +10,7 @@ let package = Package(
             name: "SwiftViT",
             targets: [
                 "ViTTensor", "ViTCore", "ViTImage", "ViTCheckpoint", "ViTVision", "ViTData", "ViTTraining", "ViTText",
+                "ViTGenerator",
             ]),
         .executable(name: "vit", targets: ["vit"]),
     ],
@@ -39,6 +40,7 @@ let package = Package(
         .target(
             name: "ViTText", dependencies: ["ViTCore", "ViTTensor", "ViTCheckpoint"], swiftSettings: optimize),
         .target(name: "ViTData", dependencies: ["ViTImage", "ViTTensor"], swiftSettings: optimize),
+        .target(name: "ViTGenerator", dependencies: ["ViTTensor"], swiftSettings: optimize),
         .target(
             name: "ViTTraining",
             dependencies: ["ViTVision", "ViTData", "ViTCheckpoint", "ViTImage", "ViTCore", "ViTTensor"],
@@ -71,6 +73,7 @@ let package = Package(
         .testTarget(
             name: "ViTTextTests", dependencies: ["ViTText", "ViTCheckpoint", "ViTTensor", "ViTTestSupport"],
             exclude: ["Golden"]),
+        .testTarget(name: "ViTGeneratorTests", dependencies: ["ViTGenerator", "ViTTensor", "ViTTestSupport"]),
         .testTarget(
             name: "ViTTrainingTests",
             dependencies: [

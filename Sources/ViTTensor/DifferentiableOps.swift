@@ -41,6 +41,15 @@ extension Variable {
         return Variable(value: value.reshaped(newShape), inputs: [self]) { g in [g.reshaped(old)] }
     }
 
+    /// The axes in another order (out axis i is input axis order[i]); the pullback applies
+    /// the inverse order.
+    public func permuted(_ order: [Int]) -> Variable {
+        let order = order.map { value.normalizedAxis($0) }
+        var inverse = [Int](repeating: 0, count: order.count)
+        for (i, axis) in order.enumerated() { inverse[axis] = i }
+        return Variable(value: value.permuted(order), inputs: [self]) { g in [g.permuted(inverse)] }
+    }
+
     /// A range along one axis; the gradient is zero elsewhere.
     public func sliced(axis: Int, _ range: Range<Int>) -> Variable {
         let axis = value.normalizedAxis(axis), old = shape

@@ -84,6 +84,13 @@ func checkGradients(
         checkGradients("silu", [normal([3, 7], std: 2)]) { $0[0].silu() }
     }
 
+    @Test mutating func permutation() {
+        // Patchify-like: [2, 3, 4, 5] -> axes (0, 2, 3, 1), then a reshape.
+        checkGradients("permute", [normal([2, 3, 4, 5])]) { $0[0].permuted([0, 2, 3, 1]).reshaped([2, 20, 3]) }
+        let x = Tensor(shape: [2, 3], values: [1, 2, 3, 4, 5, 6])
+        #expect(Variable(x).permuted([1, 0]).value.scalars == [1, 4, 2, 5, 3, 6])
+    }
+
     @Test mutating func meanSquaredErrorLoss() {
         // Hand value: mean((1 - 0)^2, (-1 - 1)^2, (2 - 2)^2) = 5 / 3.
         let loss = meanSquaredError(

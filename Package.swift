@@ -40,7 +40,7 @@ let package = Package(
         .target(
             name: "ViTText", dependencies: ["ViTCore", "ViTTensor", "ViTCheckpoint"], swiftSettings: optimize),
         .target(name: "ViTData", dependencies: ["ViTImage", "ViTTensor"], swiftSettings: optimize),
-        .target(name: "ViTGenerator", dependencies: ["ViTTensor"], swiftSettings: optimize),
+        .target(name: "ViTGenerator", dependencies: ["ViTCore", "ViTTensor"], swiftSettings: optimize),
         .target(
             name: "ViTTraining",
             dependencies: ["ViTVision", "ViTData", "ViTCheckpoint", "ViTImage", "ViTCore", "ViTTensor"],
@@ -73,7 +73,8 @@ let package = Package(
         .testTarget(
             name: "ViTTextTests", dependencies: ["ViTText", "ViTCheckpoint", "ViTTensor", "ViTTestSupport"],
             exclude: ["Golden"]),
-        .testTarget(name: "ViTGeneratorTests", dependencies: ["ViTGenerator", "ViTTensor", "ViTTestSupport"]),
+        .testTarget(
+            name: "ViTGeneratorTests", dependencies: ["ViTGenerator", "ViTCore", "ViTTensor", "ViTTestSupport"]),
         .testTarget(
             name: "ViTTrainingTests",
             dependencies: [

@@ -155,28 +155,8 @@ public struct VisionTransformer: Layer {
         return out
     }
 
-    /// Non-overlapping p x p patches: [B, C, H, W] -> [B, gh * gw, C * p * p], each patch
-    /// flattened in (channel, row, column) order to match the convolution weight.
-    public func patchify(_ images: Tensor) -> Tensor {
-        let (b, ch, h, w) = (images.shape[0], images.shape[1], images.shape[2], images.shape[3])
-        let p = config.patchSize, (gh, gw) = (h / p, w / p)
-        let k = ch * p * p
-        let out = Tensor(shape: [b, gh * gw, k])
-        for bi in 0..<b {
-            for py in 0..<gh {
-                for px in 0..<gw {
-                    let dst = out.data + (bi * gh * gw + py * gw + px) * k
-                    for c in 0..<ch {
-                        for y in 0..<p {
-                            let src = images.data + ((bi * ch + c) * h + py * p + y) * w + px * p
-                            (dst + (c * p + y) * p).update(from: src, count: p)
-                        }
-                    }
-                }
-            }
-        }
-        return out
-    }
+    /// Non-overlapping patches of the configured size: [B, C, H, W] -> [B, gh * gw, C * p * p].
+    public func patchify(_ images: Tensor) -> Tensor { ViTCore.patchify(images, patchSize: config.patchSize) }
 
     /// The final token states after the blocks and final norm (token pool), [B, N + 1, D].
     /// attentionWeights: one [B, H, N + 1, N + 1] tensor per block to receive probabilities.

@@ -1,0 +1,164 @@
+import ViTCore
+import ViTTensor
+
+/// The sizes of a flow transformer.
+public struct FlowTransformerConfig: Sendable, Equatable, Codable {
+    public var imageSize: Int
+    public var patchSize: Int
+    public var channels: Int
+    public var dim: Int
+    public var depth: Int
+    public var numHeads: Int
+    public var hiddenDim: Int
+    /// Width of the text encoder's token states the blocks attend to.
+    public var contextDim: Int
+    /// Width of the sinusoidal time embedding fed to the time MLP.
+    public var frequencyDim: Int
+
+    public init(
+        imageSize: Int, patchSize: Int, channels: Int = 3, dim: Int, depth: Int, numHeads: Int, hiddenDim: Int,
+        contextDim: Int, frequencyDim: Int = 256
+    ) {
+        self.imageSize = imageSize
+        self.patchSize = patchSize
+        self.channels = channels
+        self.dim = dim
+        self.depth = depth
+        self.numHeads = numHeads
+        self.hiddenDim = hiddenDim
+        self.contextDim = contextDim
+        self.frequencyDim = frequencyDim
+    }
+
+    /// Patches along each side.
+    public var gridSize: Int { imageSize / patchSize }
+}
+
+/// One block: adaLN-Zero-modulated self-attention and MLP around a cross-attention to the
+/// text (DiT, Peebles and Xie 2023, with PixArt-alpha's cross-attention, Chen et al. 2023).
+/// Keys: "adaLN_modulation.linear", "attn", "cross_norm", "cross_attn", "mlp".
+public struct FlowBlock: Layer {
+    public let modulation: Modulation, attn: Attention, crossNorm: LayerNorm, crossAttn: CrossAttention, mlp: MLP
+    let eps: Float = 1e-6
+
+    public init(_ source: ParameterSource, config c: FlowTransformerConfig) throws {
+        modulation = try Modulation(source.scoped("adaLN_modulation"), conditionDim: c.dim, dim: c.dim, chunks: 6)
+        attn = try Attention(source.scoped("attn"), dim: c.dim, numHeads: c.numHeads)
+        crossNorm = try LayerNorm(source.scoped("cross_norm"), dim: c.dim, eps: eps)
+        crossAttn = try CrossAttention(
+            source.scoped("cross_attn"), dim: c.dim, contextDim: c.contextDim, numHeads: c.numHeads)
+        mlp = try MLP(source.scoped("mlp"), dim: c.dim, hiddenDim: c.hiddenDim, activation: .tanh)
+    }
+
+    /// x [B, N, C], condition [B, C], context [B, M, D], mask [B, 1, M] -> [B, N, C].
+    public func callAsFunction(_ x: Tensor, condition: Tensor, context: Tensor, mask: Tensor?) -> Tensor {
+        let m = modulation(condition)  // shift, scale, gate for attention; the same for the MLP
+        var x = x + m[2] * attn(modulate(x.layerNorm(weight: nil, bias: nil, eps: eps), shift: m[0], scale: m[1]))
+        x = x + crossAttn(crossNorm(x), context: context, mask: mask)
+        return x + m[5] * mlp(modulate(x.layerNorm(weight: nil, bias: nil, eps: eps), shift: m[3], scale: m[4]))
+    }
+
+    public var parameters: NamedParameters {
+        scoped("adaLN_modulation", modulation) + scoped("attn", attn) + scoped("cross_norm", crossNorm)
+            + scoped("cross_attn", crossAttn) + scoped("mlp", mlp)
+    }
+}
+
+/// A transformer that predicts the flow velocity of a noisy image at time t given the
+/// token states of a caption: images [B, C, H, W], times B values, context [B, M, D] ->
+/// velocities [B, C, H, W]. Keys: "x_embedder", "pos_embed" [1, N, C],
+/// "t_embedder.mlp.0" / ".2", "blocks.N.*", "final_layer.adaLN_modulation.linear",
+/// "final_layer.linear" (zero at the start, so the first prediction is zero).
+public struct FlowTransformer: Layer {
+    public let config: FlowTransformerConfig
+    public let xEmbedder: Linear, posEmbed: Tensor, timeFirst: Linear, timeSecond: Linear
+    public let blocks: [FlowBlock]
+    public let finalModulation: Modulation, finalLinear: Linear
+
+    public init(_ source: ParameterSource, config c: FlowTransformerConfig) throws {
+        precondition(c.imageSize % c.patchSize == 0, "image size \(c.imageSize), patch \(c.patchSize)")
+        config = c
+        let patchValues = c.channels * c.patchSize * c.patchSize
+        xEmbedder = try Linear(source.scoped("x_embedder"), inFeatures: patchValues, outFeatures: c.dim)
+        posEmbed = try source.tensor(
+            "pos_embed", shape: [1, c.gridSize * c.gridSize, c.dim], initializer: .truncatedNormal(std: 0.02))
+        timeFirst = try Linear(source.scoped("t_embedder.mlp.0"), inFeatures: c.frequencyDim, outFeatures: c.dim)
+        timeSecond = try Linear(source.scoped("t_embedder.mlp.2"), inFeatures: c.dim, outFeatures: c.dim)
+        blocks = try (0..<c.depth).map { try FlowBlock(source.scoped("blocks.\($0)"), config: c) }
+        finalModulation = try Modulation(
+            source.scoped("final_layer.adaLN_modulation"), conditionDim: c.dim, dim: c.dim, chunks: 2)
+        finalLinear = try Linear(
+            source.scoped("final_layer.linear"), inFeatures: c.dim, outFeatures: patchValues, initializer: .zeros)
+    }
+
+    /// Time embedding [B, C]: the sinusoidal features of 1000 t through Linear, SiLU, Linear.
+    func timeCondition(_ times: [Float]) -> Tensor {
+        timeSecond(timeFirst(timestepEmbedding(times.map { $0 * 1000 }, dim: config.frequencyDim)).silu())
+    }
+
+    /// images [B, C, H, W], times B values in [0, 1], context [B, M, D] with an additive
+    /// mask [B, 1, M] (or nil) -> velocities [B, C, H, W].
+    public func callAsFunction(_ images: Tensor, times: [Float], context: Tensor, mask: Tensor? = nil) -> Tensor {
+        let condition = timeCondition(times)
+        var x = xEmbedder(patchify(images, patchSize: config.patchSize)) + posEmbed
+        for block in blocks { x = block(x, condition: condition, context: context, mask: mask) }
+        let m = finalModulation(condition)
+        let patches = finalLinear(modulate(x.layerNorm(weight: nil, bias: nil, eps: 1e-6), shift: m[0], scale: m[1]))
+        return unpatchify(patches, channels: config.channels, patchSize: config.patchSize, gridSize: config.gridSize)
+    }
+
+    public var parameters: NamedParameters {
+        scoped("x_embedder", xEmbedder) + [("pos_embed", posEmbed)] + scoped("t_embedder.mlp.0", timeFirst)
+            + scoped("t_embedder.mlp.2", timeSecond)
+            + blocks.enumerated().flatMap { scoped("blocks.\($0.offset)", $0.element) }
+            + scoped("final_layer.adaLN_modulation", finalModulation) + scoped("final_layer.linear", finalLinear)
+    }
+}
+
+/// [B, gh * gw, C * p * p] patches back to images [B, C, gh * p, gw * p] (the inverse of
+/// `patchify`).
+public func unpatchify(_ patches: Tensor, channels: Int, patchSize p: Int, gridSize g: Int) -> Tensor {
+    let b = patches.shape[0]
+    return patches.reshaped([b, g, g, channels, p, p]).permuted([0, 3, 1, 4, 2, 5]).reshaped([
+        b, channels, g * p, g * p,
+    ])
+}
+
+// MARK: - Training forward
+
+extension FlowBlock {
+    /// The block on Variables, parameters looked up in `p`.
+    public func callAsFunction(
+        _ x: Variable, condition: Variable, context: Variable, mask: Tensor?, _ p: ParameterSet
+    ) -> Variable {
+        let c = x.shape[2]
+        let (ones, zeros) = (Variable(Tensor(shape: [c], repeating: 1)), Variable(Tensor(shape: [c])))
+        func plainNorm(_ x: Variable) -> Variable { layerNorm(x, weight: ones, bias: zeros, eps: eps) }
+        let m = modulation(condition, p)
+        var x = x + m[2] * attn(modulate(plainNorm(x), shift: m[0], scale: m[1]), p)
+        x = x + crossAttn(crossNorm(x, p), context: context, mask: mask, p)
+        return x + m[5] * mlp(modulate(plainNorm(x), shift: m[3], scale: m[4]), p)
+    }
+}
+
+extension FlowTransformer {
+    /// The forward pass for training: images and context are constants; gradients are
+    /// recorded for the parameters in `p`.
+    public func callAsFunction(
+        _ images: Tensor, times: [Float], context: Tensor, mask: Tensor? = nil, _ p: ParameterSet
+    ) -> Variable {
+        let b = images.shape[0], c = config.dim
+        let frequencies = Variable(timestepEmbedding(times.map { $0 * 1000 }, dim: config.frequencyDim))
+        let condition = timeSecond(timeFirst(frequencies, p).silu(), p)
+        var x = xEmbedder(Variable(patchify(images, patchSize: config.patchSize)), p) + p[posEmbed]
+        let contextVariable = Variable(context)
+        for block in blocks { x = block(x, condition: condition, context: contextVariable, mask: mask, p) }
+        let m = finalModulation(condition, p)
+        let normed = layerNorm(
+            x, weight: Variable(Tensor(shape: [c], repeating: 1)), bias: Variable(Tensor(shape: [c])), eps: 1e-6)
+        let patches = finalLinear(modulate(normed, shift: m[0], scale: m[1]), p)
+        let (g, ps) = (config.gridSize, config.patchSize)
+        return patches.reshaped([b, g, g, config.channels, ps, ps]).permuted([0, 3, 1, 4, 2, 5])
+            .reshaped([b, config.channels, g * ps, g * ps])
+    }
+}

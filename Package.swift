@@ -74,7 +74,8 @@ let package = Package(
             name: "ViTTextTests", dependencies: ["ViTText", "ViTCheckpoint", "ViTTensor", "ViTTestSupport"],
             exclude: ["Golden"]),
         .testTarget(
-            name: "ViTGeneratorTests", dependencies: ["ViTGenerator", "ViTCore", "ViTTensor", "ViTTestSupport"]),
+            name: "ViTGeneratorTests",
+            dependencies: ["ViTGenerator", "ViTCore", "ViTData", "ViTTensor", "ViTTestSupport"]),
         .testTarget(
             name: "ViTTrainingTests",
             dependencies: [

@@ -64,6 +64,18 @@ public func compare(_ actual: Tensor, _ expected: Tensor, atol: Float, rtol: Flo
     return compare(actual.scalars, expected.scalars, atol: atol, rtol: rtol)
 }
 
+/// The central difference (loss(x + h) - loss(x - h)) / 2h for element i of `tensor`,
+/// which is perturbed in place and restored; `loss` reads the tensor.
+public func centralDifference(_ tensor: Tensor, at i: Int, step h: Float, _ loss: () -> Double) -> Float {
+    let saved = tensor.data[i]
+    tensor.data[i] = saved + h
+    let plus = loss()
+    tensor.data[i] = saved - h
+    let minus = loss()
+    tensor.data[i] = saved
+    return Float((plus - minus) / Double(2 * h))
+}
+
 /// A fresh empty folder under the system's temporary directory.
 public func makeTemporaryFolder() -> String {
     let path = NSTemporaryDirectory() + "swiftvit-test-" + UUID().uuidString

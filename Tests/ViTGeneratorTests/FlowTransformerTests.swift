@@ -69,13 +69,7 @@ import ViTTestSupport
         for (name, variable) in parameters.named {
             let tensor = variable.value
             for i in [0, tensor.count / 2, tensor.count - 1] {
-                let saved = tensor.data[i]
-                tensor.data[i] = saved + h
-                let plus = loss()
-                tensor.data[i] = saved - h
-                let minus = loss()
-                tensor.data[i] = saved
-                let numerical = Float((plus - minus) / Double(2 * h))
+                let numerical = centralDifference(tensor, at: i, step: h, loss)
                 let analytic = variable.gradient?.data[i] ?? 0
                 #expect(
                     Swift.abs(analytic - numerical) <= 2e-3 + 1e-2 * Swift.abs(numerical),

@@ -25,15 +25,7 @@ func checkGradients(
     let h: Float = 1e-2
     for (index, input) in inputs.enumerated() {
         var numerical = [Float](repeating: 0, count: input.count)
-        for i in 0..<input.count {
-            let saved = input.data[i]
-            input.data[i] = saved + h
-            let plus = loss()
-            input.data[i] = saved - h
-            let minus = loss()
-            input.data[i] = saved
-            numerical[i] = Float((plus - minus) / Double(2 * h))
-        }
+        for i in 0..<input.count { numerical[i] = centralDifference(input, at: i, step: h, loss) }
         let analytic = variables[index].gradient?.scalars ?? [Float](repeating: 0, count: input.count)
         let result = compare(analytic, numerical, atol: 2e-3, rtol: 1e-2)
         #expect(result.passed, "\(name), input \(index): \(result)", sourceLocation: sourceLocation)

@@ -99,13 +99,11 @@ private let micro = repositoryPath("Tests/ViTVisionTests/Golden/micro-train")
         #expect(out.value.scalars == modulate(x, shift: chunks[0], scale: chunks[1]).scalars)
         out.sum().backward()
         for i in 0..<2 {
-            func loss(_ delta: Float) -> Double {
-                let shifted = c.copy()
-                shifted.data[i] += delta
-                let m = modulation(shifted)
-                return modulate(x, shift: m[0], scale: m[1]).scalars.reduce(0) { $0 + Double($1) }
-            }
-            let numerical = (loss(1e-3) - loss(-1e-3)) / 2e-3
+            let numerical = Double(
+                centralDifference(c, at: i, step: 1e-3) {
+                    let m = modulation(c)
+                    return modulate(x, shift: m[0], scale: m[1]).scalars.reduce(0) { $0 + Double($1) }
+                })
             let analytic = Double(cv.gradient!.scalars[i])
             #expect(Swift.abs(analytic - numerical) < 1e-3 * max(1, Swift.abs(numerical)), "dc[\(i)]")
         }

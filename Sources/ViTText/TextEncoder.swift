@@ -58,12 +58,7 @@ public struct TextEncoder: Layer {
                 for j in 0..<d { dst[j] = w[j] + p[j] + t[j] }
             }
         }
-        // Additive mask [B, 1, N]: padding keys get a large negative score.
-        let additive = Tensor(shape: [b, 1, n])
-        for (bi, row) in mask.enumerated() {
-            for (j, keep) in row.enumerated() where keep == 0 { additive.data[bi * n + j] = -1e30 }
-        }
-        return blocks(embedNorm(x), mask: additive)
+        return blocks(embedNorm(x), mask: additivePaddingMask(mask))
     }
 
     public var parameters: NamedParameters {
@@ -87,6 +82,17 @@ let huggingFaceBERTRules = [
     KeyRule(#"(?:bert\.)?encoder\.layer\.(\d+)\.output\.dense\.(weight|bias)"#, "blocks.$1.mlp.fc2.$2"),
     KeyRule(#"(?:bert\.)?encoder\.layer\.(\d+)\.output\.LayerNorm\.(weight|bias)"#, "blocks.$1.norm2.$2"),
 ]
+
+/// The additive attention mask [B, 1, N] of a padding mask [B][N] (1 token, 0 padding):
+/// 0 for tokens, -1e30 for padding, so that no query attends to padding.
+public func additivePaddingMask(_ mask: [[Int]]) -> Tensor {
+    let (b, n) = (mask.count, mask.first?.count ?? 0)
+    let additive = Tensor(shape: [b, 1, n])
+    for (bi, row) in mask.enumerated() {
+        for (j, keep) in row.enumerated() where keep == 0 { additive.data[bi * n + j] = -1e30 }
+    }
+    return additive
+}
 
 /// How token states become one sentence vector (sentence-transformers' Pooling and
 /// Normalize modules).
@@ -198,6 +204,14 @@ public struct SentenceEncoder {
     /// Sentence vectors [B, C]: mean over real tokens (or the [CLS] state), then L2-normalized
     /// when the model says so.
     public func embed(_ texts: [String]) -> Tensor { embed(encoded: texts.map(tokenizer.encode)) }
+
+    /// The encoder's token states for texts, padded to the longest: states [B, N, C] and the
+    /// additive mask [B, 1, N] that hides the padding (what a cross-attention to the texts
+    /// takes).
+    public func tokenStates(_ texts: [String]) -> (states: Tensor, mask: Tensor) {
+        let (ids, mask) = tokenizer.padded(texts.map(tokenizer.encode))
+        return (encoder(ids: ids, mask: mask), additivePaddingMask(mask))
+    }
 
     /// Sentence vectors for already encoded texts (ids with [CLS] and [SEP]), padded here.
     func embed(encoded: [[Int]]) -> Tensor {

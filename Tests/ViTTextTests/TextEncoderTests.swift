@@ -49,4 +49,30 @@ func corpusLines() throws -> [String] {
             #expect(dot / norms >= 0.99999, "line \(i + 1): cosine \(dot / norms)")
         }
     }
+
+    /// Token states for captions of different lengths: padding is masked (0 for tokens,
+    /// -1e30 for padding), each caption's states equal those it gets alone, and their mean
+    /// over real tokens, normalized, is its sentence embedding.
+    @Test func tokenStatesForCaptions() throws {
+        let encoder = try SentenceEncoder.load(folder: miniLM)
+        let captions = ["a small red circle in the top left", "a big blue box", "on the right, a tiny violet cross"]
+        let (states, mask) = encoder.tokenStates(captions)
+        let lengths = captions.map { encoder.tokenizer.encode($0).count }
+        let (n, d) = (states.shape[1], states.shape[2])
+        #expect(states.shape == [3, lengths.max()!, 384] && mask.shape == [3, 1, n])
+        let embeddings = encoder.embed(captions)
+        for (b, caption) in captions.enumerated() {
+            let row = Array(mask.scalars[(b * n)..<((b + 1) * n)])
+            #expect(row == (0..<n).map { $0 < lengths[b] ? 0 : -1e30 })
+            let alone = encoder.tokenStates([caption]).states
+            let batched = Array(states.scalars[(b * n * d)..<((b * n + lengths[b]) * d)])
+            let result = compare(batched, alone.scalars, atol: 1e-5)
+            #expect(result.passed, "\(caption): \(result)")
+            var mean = [Float](repeating: 0, count: d)
+            for i in 0..<lengths[b] { for j in 0..<d { mean[j] += batched[i * d + j] / Float(lengths[b]) } }
+            let norm = mean.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            let pooled = compare(mean.map { $0 / norm }, Array(embeddings.scalars[(b * d)..<((b + 1) * d)]), atol: 1e-5)
+            #expect(pooled.passed, "\(caption) pooled: \(pooled)")
+        }
+    }
 }

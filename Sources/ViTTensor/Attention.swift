@@ -10,6 +10,11 @@ struct AttentionOperand {
     let base: UnsafePointer<Float>
     let batchStride: Int
     let rowStride: Int
+
+    /// The columns from `column` on of a [B, R, W] tensor (q, k or v inside fused projections).
+    init(_ t: Tensor, column: Int) {
+        (base, batchStride, rowStride) = (UnsafePointer(t.data + column), t.shape[1] * t.shape[2], t.shape[2])
+    }
 }
 
 /// out[b, i, h * headDim + d] = sum_j softmax_j(q_bih . k_bjh * scale + mask[b, i, j]) v_bjh[d].
@@ -72,10 +77,9 @@ public func multiHeadSelfAttention(qkv: Tensor, numHeads: Int, mask: Tensor? = n
     let out = Tensor(shape: [b, n, c])
     let (mb, mr) = maskStrides(mask, batch: b, n: n, m: n)
     precondition(weights == nil || weights!.shape == [b, numHeads, n, n], "weights must be [B, H, N, N]")
-    let operand = { (offset: Int) in AttentionOperand(base: qkv.data + offset, batchStride: n * 3 * c, rowStride: 3 * c)
-    }
     attentionForward(
-        out: out.data, outRowStride: c, q: operand(0), k: operand(c), v: operand(2 * c),
+        out: out.data, outRowStride: c, q: AttentionOperand(qkv, column: 0), k: AttentionOperand(qkv, column: c),
+        v: AttentionOperand(qkv, column: 2 * c),
         batch: b, heads: numHeads, n: n, m: n, headDim: c / numHeads,
         mask: mask.map { UnsafePointer($0.data) }, maskBatchStride: mb, maskRowStride: mr,
         weights: weights?.data)
@@ -97,9 +101,7 @@ public func multiHeadCrossAttention(
     let (mb, mr) = maskStrides(mask, batch: b, n: n, m: m)
     attentionForward(
         out: out.data, outRowStride: c,
-        q: AttentionOperand(base: q.data, batchStride: n * c, rowStride: c),
-        k: AttentionOperand(base: kv.data, batchStride: m * 2 * c, rowStride: 2 * c),
-        v: AttentionOperand(base: kv.data + c, batchStride: m * 2 * c, rowStride: 2 * c),
+        q: AttentionOperand(q, column: 0), k: AttentionOperand(kv, column: 0), v: AttentionOperand(kv, column: c),
         batch: b, heads: numHeads, n: n, m: m, headDim: c / numHeads,
         mask: mask.map { UnsafePointer($0.data) }, maskBatchStride: mb, maskRowStride: mr, weights: weights?.data)
     return out
@@ -110,6 +112,11 @@ struct AttentionGradient {
     let base: UnsafeMutablePointer<Float>
     let batchStride: Int
     let rowStride: Int
+
+    /// The columns from `column` on of a [B, R, W] tensor.
+    init(_ t: Tensor, column: Int) {
+        (base, batchStride, rowStride) = (t.data + column, t.shape[1] * t.shape[2], t.shape[2])
+    }
 }
 
 /// Backward of `attentionForward` with the probabilities [B, H, N, M] it kept (an additive

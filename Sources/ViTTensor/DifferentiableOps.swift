@@ -161,17 +161,12 @@ public func multiHeadSelfAttention(qkv: Variable, numHeads: Int) -> Variable {
     let out = multiHeadSelfAttention(qkv: qkv.value, numHeads: numHeads, weights: probabilities)
     return Variable(value: out, inputs: [qkv]) { g in
         let dqkv = Tensor(shape: qkv.shape)
-        let (x, dx, row) = (UnsafePointer(qkv.value.data), dqkv.data, 3 * c)
-        func operand(_ offset: Int) -> AttentionOperand {
-            AttentionOperand(base: x + offset, batchStride: n * row, rowStride: row)
-        }
-        func gradient(_ offset: Int) -> AttentionGradient {
-            AttentionGradient(base: dx + offset, batchStride: n * row, rowStride: row)
-        }
         attentionBackward(
-            dout: g.data, doutRowStride: c, q: operand(0), k: operand(c), v: operand(2 * c), dq: gradient(0),
-            dk: gradient(c), dv: gradient(2 * c), probabilities: probabilities.data, batch: b, heads: numHeads, n: n,
-            m: n, headDim: c / numHeads)
+            dout: g.data, doutRowStride: c, q: AttentionOperand(qkv.value, column: 0),
+            k: AttentionOperand(qkv.value, column: c), v: AttentionOperand(qkv.value, column: 2 * c),
+            dq: AttentionGradient(dqkv, column: 0), dk: AttentionGradient(dqkv, column: c),
+            dv: AttentionGradient(dqkv, column: 2 * c), probabilities: probabilities.data, batch: b, heads: numHeads,
+            n: n, m: n, headDim: c / numHeads)
         return [dqkv]
     }
 }
@@ -184,16 +179,12 @@ public func multiHeadCrossAttention(q: Variable, kv: Variable, numHeads: Int, ma
     let out = multiHeadCrossAttention(q: q.value, kv: kv.value, numHeads: numHeads, mask: mask, weights: probabilities)
     return Variable(value: out, inputs: [q, kv]) { g in
         let dq = Tensor(shape: q.shape), dkv = Tensor(shape: kv.shape)
-        let (kvData, dkvData) = (UnsafePointer(kv.value.data), dkv.data)
         attentionBackward(
-            dout: g.data, doutRowStride: c,
-            q: AttentionOperand(base: q.value.data, batchStride: n * c, rowStride: c),
-            k: AttentionOperand(base: kvData, batchStride: m * 2 * c, rowStride: 2 * c),
-            v: AttentionOperand(base: kvData + c, batchStride: m * 2 * c, rowStride: 2 * c),
-            dq: AttentionGradient(base: dq.data, batchStride: n * c, rowStride: c),
-            dk: AttentionGradient(base: dkvData, batchStride: m * 2 * c, rowStride: 2 * c),
-            dv: AttentionGradient(base: dkvData + c, batchStride: m * 2 * c, rowStride: 2 * c),
-            probabilities: probabilities.data, batch: b, heads: numHeads, n: n, m: m, headDim: c / numHeads)
+            dout: g.data, doutRowStride: c, q: AttentionOperand(q.value, column: 0),
+            k: AttentionOperand(kv.value, column: 0), v: AttentionOperand(kv.value, column: c),
+            dq: AttentionGradient(dq, column: 0), dk: AttentionGradient(dkv, column: 0),
+            dv: AttentionGradient(dkv, column: c), probabilities: probabilities.data, batch: b, heads: numHeads, n: n,
+            m: m, headDim: c / numHeads)
         return [dq, dkv]
     }
 }

@@ -91,10 +91,13 @@ public struct FlowTransformer: Layer {
             source.scoped("final_layer.linear"), inFeatures: c.dim, outFeatures: patchValues, initializer: .zeros)
     }
 
-    /// Time embedding [B, C]: the sinusoidal features of 1000 t through Linear, SiLU, Linear.
-    func timeCondition(_ times: [Float]) -> Tensor {
-        timeSecond(timeFirst(timestepEmbedding(times.map { $0 * 1000 }, dim: config.frequencyDim)).silu())
+    /// Sinusoidal features of 1000 t, [B, frequencyDim]: the time MLP's input.
+    func timeFeatures(_ times: [Float]) -> Tensor {
+        timestepEmbedding(times.map { $0 * 1000 }, dim: config.frequencyDim)
     }
+
+    /// Time embedding [B, C]: the time features through Linear, SiLU, Linear.
+    func timeCondition(_ times: [Float]) -> Tensor { timeSecond(timeFirst(timeFeatures(times)).silu()) }
 
     /// images [B, C, H, W], times B values in [0, 1], context [B, M, D] with an additive
     /// mask [B, 1, M] (or nil) -> velocities [B, C, H, W].
@@ -115,13 +118,25 @@ public struct FlowTransformer: Layer {
     }
 }
 
-/// [B, gh * gw, C * p * p] patches back to images [B, C, gh * p, gw * p] (the inverse of
+/// [B, g * g, C * p * p] patches back to images [B, C, g * p, g * p] (the inverse of
 /// `patchify`).
 public func unpatchify(_ patches: Tensor, channels: Int, patchSize p: Int, gridSize g: Int) -> Tensor {
-    let b = patches.shape[0]
-    return patches.reshaped([b, g, g, channels, p, p]).permuted([0, 3, 1, 4, 2, 5]).reshaped([
-        b, channels, g * p, g * p,
-    ])
+    let (grid, order, image) = unpatchifySteps(batch: patches.shape[0], channels: channels, patchSize: p, gridSize: g)
+    return patches.reshaped(grid).permuted(order).reshaped(image)
+}
+
+/// `unpatchify` on Variables.
+public func unpatchify(_ patches: Variable, channels: Int, patchSize p: Int, gridSize g: Int) -> Variable {
+    let (grid, order, image) = unpatchifySteps(batch: patches.shape[0], channels: channels, patchSize: p, gridSize: g)
+    return patches.reshaped(grid).permuted(order).reshaped(image)
+}
+
+/// Patches [B, (gy, gx), (C, py, px)] are viewed as [B, gy, gx, C, py, px], permuted to
+/// [B, C, gy, py, gx, px] and viewed as images.
+private func unpatchifySteps(batch b: Int, channels: Int, patchSize p: Int, gridSize g: Int) -> (
+    grid: [Int], order: [Int], image: [Int]
+) {
+    ([b, g, g, channels, p, p], [0, 3, 1, 4, 2, 5], [b, channels, g * p, g * p])
 }
 
 // MARK: - Training forward
@@ -131,9 +146,7 @@ extension FlowBlock {
     public func callAsFunction(
         _ x: Variable, condition: Variable, context: Variable, mask: Tensor?, _ p: ParameterSet
     ) -> Variable {
-        let c = x.shape[2]
-        let (ones, zeros) = (Variable(Tensor(shape: [c], repeating: 1)), Variable(Tensor(shape: [c])))
-        func plainNorm(_ x: Variable) -> Variable { layerNorm(x, weight: ones, bias: zeros, eps: eps) }
+        func plainNorm(_ x: Variable) -> Variable { layerNorm(x, weight: nil, bias: nil, eps: eps) }
         let m = modulation(condition, p)
         var x = x + m[2] * attn(modulate(plainNorm(x), shift: m[0], scale: m[1]), p)
         x = x + crossAttn(crossNorm(x, p), context: context, mask: mask, p)
@@ -147,18 +160,13 @@ extension FlowTransformer {
     public func callAsFunction(
         _ images: Tensor, times: [Float], context: Tensor, mask: Tensor? = nil, _ p: ParameterSet
     ) -> Variable {
-        let b = images.shape[0], c = config.dim
-        let frequencies = Variable(timestepEmbedding(times.map { $0 * 1000 }, dim: config.frequencyDim))
-        let condition = timeSecond(timeFirst(frequencies, p).silu(), p)
+        let condition = timeSecond(timeFirst(Variable(timeFeatures(times)), p).silu(), p)
         var x = xEmbedder(Variable(patchify(images, patchSize: config.patchSize)), p) + p[posEmbed]
         let contextVariable = Variable(context)
         for block in blocks { x = block(x, condition: condition, context: contextVariable, mask: mask, p) }
         let m = finalModulation(condition, p)
-        let normed = layerNorm(
-            x, weight: Variable(Tensor(shape: [c], repeating: 1)), bias: Variable(Tensor(shape: [c])), eps: 1e-6)
+        let normed = layerNorm(x, weight: nil, bias: nil, eps: 1e-6)
         let patches = finalLinear(modulate(normed, shift: m[0], scale: m[1]), p)
-        let (g, ps) = (config.gridSize, config.patchSize)
-        return patches.reshaped([b, g, g, config.channels, ps, ps]).permuted([0, 3, 1, 4, 2, 5])
-            .reshaped([b, config.channels, g * ps, g * ps])
+        return unpatchify(patches, channels: config.channels, patchSize: config.patchSize, gridSize: config.gridSize)
     }
 }

@@ -138,18 +138,22 @@ public func linear(_ x: Variable, weight: Variable, bias: Variable?) -> Variable
     }
 }
 
-/// Layer normalization over the last axis: x [..., C], weight and bias [C].
-public func layerNorm(_ x: Variable, weight: Variable, bias: Variable, eps: Float) -> Variable {
+/// Layer normalization over the last axis: x [..., C], weight and bias [C] (or both nil:
+/// no affine part, as torch's elementwise_affine=False).
+public func layerNorm(_ x: Variable, weight: Variable?, bias: Variable?, eps: Float) -> Variable {
+    precondition((weight == nil) == (bias == nil), "layerNorm needs both weight and bias, or neither")
     let c = x.shape.last ?? 1, rows = x.value.count / max(c, 1)
     let out = Tensor(shape: x.shape), mean = Tensor(shape: [rows]), rstd = Tensor(shape: [rows])
     layerNormForward(
-        out.data, mean.data, rstd.data, x.value.data, weight.value.data, bias.value.data, rows: rows, c: c, eps: eps)
-    return Variable(value: out, inputs: [x, weight, bias]) { g in
+        out.data, mean.data, rstd.data, x.value.data, weight?.value.data, bias?.value.data, rows: rows, c: c, eps: eps)
+    let affine = weight.map { [$0, bias!] } ?? []
+    return Variable(value: out, inputs: [x] + affine) { g in
+        // Without an affine part the backward runs with a weight of ones; dw and db are dropped.
+        let scale = weight?.value ?? Tensor(shape: [c], repeating: 1)
         let dx = Tensor(shape: x.shape), dw = Tensor(shape: [c]), db = Tensor(shape: [c])
         layerNormBackward(
-            dx.data, dw.data, db.data, g.data, x.value.data, weight.value.data, mean.data, rstd.data,
-            rows: rows, c: c)
-        return [dx, dw, db]
+            dx.data, dw.data, db.data, g.data, x.value.data, scale.data, mean.data, rstd.data, rows: rows, c: c)
+        return affine.isEmpty ? [dx] : [dx, dw, db]
     }
 }
 

@@ -61,6 +61,7 @@ func checkGradients(
         checkGradients("linear without bias", [x, w]) { linear($0[0], weight: $0[1], bias: nil) }
         let (y, gamma, beta) = (normal([4, 6]), normal([6], std: 0.3) + 1, normal([6]))
         checkGradients("layerNorm", [y, gamma, beta]) { layerNorm($0[0], weight: $0[1], bias: $0[2], eps: 1e-5) }
+        checkGradients("layerNorm without affine", [y]) { layerNorm($0[0], weight: nil, bias: nil, eps: 1e-5) }
     }
 
     @Test mutating func attention() {

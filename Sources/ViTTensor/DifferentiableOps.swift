@@ -87,7 +87,7 @@ extension Variable {
         Variable(value: value.silu(), inputs: [self]) { g in
             let dx = Tensor(shape: g.shape)
             for i in 0..<g.count {
-                let x = self.value.data[i], s = 1 / (1 + Foundation.exp(-x))
+                let x = self.value.data[i], s = sigmoid(x)
                 dx.data[i] = g.data[i] * (s + x * s * (1 - s))
             }
             return [dx]

@@ -31,10 +31,7 @@ extension Tensor {
     /// SiLU (swish, Elfwing et al. 2018; torch.nn.functional.silu): x sigmoid(x).
     public func silu() -> Tensor {
         let out = Tensor(shape: shape)
-        for i in 0..<count {
-            let x = data[i]
-            out.data[i] = x / (1 + Foundation.exp(-x))
-        }
+        for i in 0..<count { out.data[i] = data[i] * sigmoid(data[i]) }
         return out
     }
 
@@ -58,13 +55,17 @@ extension Tensor {
 /// column when dim is odd. times: B values -> [B, dim].
 public func timestepEmbedding(_ times: [Float], dim: Int, maxPeriod: Float = 10_000) -> Tensor {
     let half = dim / 2
+    let frequencies = (0..<half).map { Foundation.exp(-Foundation.log(maxPeriod) * Float($0) / Float(half)) }
     let out = Tensor(shape: [times.count, dim])
     for (b, t) in times.enumerated() {
-        for i in 0..<half {
-            let frequency = Foundation.exp(-Foundation.log(maxPeriod) * Float(i) / Float(half))
+        for (i, frequency) in frequencies.enumerated() {
             out.data[b * dim + i] = Foundation.cos(t * frequency)
             out.data[b * dim + half + i] = Foundation.sin(t * frequency)
         }
     }
     return out
 }
+
+/// 1 / (1 + e^-x).
+@inline(__always)
+func sigmoid(_ x: Float) -> Float { 1 / (1 + Foundation.exp(-x)) }

@@ -7,7 +7,6 @@
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <zlib.h>
 #include <string.h>
 
 #include <jpeglib.h>
@@ -329,52 +328,4 @@ int cic_jpeg_decode(const uint8_t *data, size_t size, uint8_t *pixels, size_t pi
                     char *message, size_t message_size) {
     cic_info info;
     return jpeg_run(data, size, &info, pixels, pixels_size, message, message_size);
-}
-
-int cic_gunzip(const uint8_t *data, size_t size, uint8_t **out, size_t *out_size,
-               char *message, size_t message_size) {
-    z_stream stream;
-    memset(&stream, 0, sizeof stream);
-    if (inflateInit2(&stream, 16 + MAX_WBITS) != Z_OK) {
-        snprintf(message, message_size, "zlib could not start");
-        return 1;
-    }
-    size_t capacity = size * 4 + 1024, length = 0;
-    uint8_t *buffer = malloc(capacity);
-    if (!buffer) {
-        inflateEnd(&stream);
-        snprintf(message, message_size, "out of memory");
-        return 1;
-    }
-    stream.next_in = (Bytef *)data;
-    stream.avail_in = (uInt)size;
-    int status = Z_OK;
-    while (status != Z_STREAM_END) {
-        if (length == capacity) {
-            capacity *= 2;
-            uint8_t *larger = realloc(buffer, capacity);
-            if (!larger) {
-                free(buffer);
-                inflateEnd(&stream);
-                snprintf(message, message_size, "out of memory");
-                return 1;
-            }
-            buffer = larger;
-        }
-        stream.next_out = buffer + length;
-        stream.avail_out = (uInt)(capacity - length);
-        status = inflate(&stream, Z_NO_FLUSH);
-        length = capacity - stream.avail_out;
-        if (status == Z_STREAM_END) break;
-        if (status != Z_OK || (stream.avail_in == 0 && stream.avail_out != 0)) {
-            free(buffer);
-            inflateEnd(&stream);
-            snprintf(message, message_size, "corrupt or truncated gzip data");
-            return 1;
-        }
-    }
-    inflateEnd(&stream);
-    *out = buffer;
-    *out_size = length;
-    return 0;
 }

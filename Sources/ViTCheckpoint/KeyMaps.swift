@@ -101,4 +101,19 @@ public struct JSONFields {
         if object[key] == nil, let value { return value }
         throw CheckpointError(path: path, reason: "'\(key)' is missing or not a string")
     }
+
+    /// A Hugging Face activation name (default "gelu"), the one parser for every HF config:
+    /// "gelu" is the exact erf GELU; "gelu_new", "gelu_pytorch_tanh" and "gelu_fast" are
+    /// the tanh approximation, 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))), written
+    /// in three ways in transformers' activations.py.
+    public func activation(_ key: String) throws -> GELUApproximation {
+        let name = try string(key, default: "gelu")
+        switch name {
+        case "gelu": return .none
+        case "gelu_new", "gelu_pytorch_tanh", "gelu_fast": return .tanh
+        default:
+            throw CheckpointError(
+                path: path, reason: "'\(key)' is '\(name)', not one of gelu, gelu_new, gelu_pytorch_tanh, gelu_fast")
+        }
+    }
 }

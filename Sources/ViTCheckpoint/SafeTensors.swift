@@ -2,7 +2,7 @@ import Foundation
 import ViTTensor
 
 /// A problem with a checkpoint file; the description is one line naming the file.
-public struct CheckpointError: Error, CustomStringConvertible {
+public struct CheckpointError: ReportableError {
     public let path: String
     public let reason: String
     public init(path: String, reason: String) {

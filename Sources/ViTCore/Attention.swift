@@ -13,12 +13,12 @@ public struct Attention: Layer {
         self.numHeads = numHeads
     }
 
-    /// mask: additive, broadcastable to [B, N, N] (0 keeps, -inf drops); nil for the ViT.
+    /// mask: additive, broadcastable to [B, N, N] (0 keeps, -1e30 drops); nil for the ViT.
     /// weights: when given, receives the attention probabilities [B, H, N, N].
-    /// residual: [B, N, C], added to the output inside the projection.
+    /// residual: [B, N, C], added to the output (inside the projection when not recording).
     public func callAsFunction(
-        _ x: Tensor, mask: Tensor? = nil, weights: Tensor? = nil, residual: Tensor? = nil
-    ) -> Tensor {
+        _ x: Variable, mask: Tensor? = nil, weights: Tensor? = nil, residual: Variable? = nil
+    ) -> Variable {
         let y = multiHeadSelfAttention(qkv: qkv(x), numHeads: numHeads, mask: mask, weights: weights)  // [B, N, C]
         return proj(y, residual: residual)
     }
@@ -41,8 +41,11 @@ public struct CrossAttention: Layer {
     }
 
     /// mask: additive, broadcastable to [B, N, M], e.g. [B, 1, M] for context padding.
-    public func callAsFunction(_ x: Tensor, context: Tensor, mask: Tensor? = nil) -> Tensor {
-        proj(multiHeadCrossAttention(q: q(x), kv: kv(context), numHeads: numHeads, mask: mask))
+    /// residual: [B, N, C], added to the output.
+    public func callAsFunction(
+        _ x: Variable, context: Variable, mask: Tensor? = nil, residual: Variable? = nil
+    ) -> Variable {
+        proj(multiHeadCrossAttention(q: q(x), kv: kv(context), numHeads: numHeads, mask: mask), residual: residual)
     }
 
     public var parameters: NamedParameters { scoped("q", q) + scoped("kv", kv) + scoped("proj", proj) }

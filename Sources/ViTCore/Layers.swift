@@ -3,10 +3,10 @@ import ViTTensor
 /// A fully connected layer (torch.nn.Linear): [..., inFeatures] -> [..., outFeatures].
 /// Keys: "weight" [out, in], "bias" [out].
 public struct Linear: Layer {
-    public let weight: Tensor
-    public let bias: Tensor?
+    public let weight: Variable
+    public let bias: Variable?
 
-    public init(weight: Tensor, bias: Tensor?) {
+    public init(weight: Variable, bias: Variable?) {
         self.weight = weight
         self.bias = bias
     }
@@ -16,21 +16,19 @@ public struct Linear: Layer {
         _ source: ParameterSource, inFeatures: Int, outFeatures: Int, bias: Bool = true,
         initializer: Initializer = .truncatedNormal(std: 0.02)
     ) throws {
-        weight = try source.tensor("weight", shape: [outFeatures, inFeatures], initializer: initializer)
-        self.bias = bias ? try source.tensor("bias", shape: [outFeatures], initializer: .zeros) : nil
+        weight = try source.parameter("weight", shape: [outFeatures, inFeatures], initializer: initializer)
+        self.bias = bias ? try source.parameter("bias", shape: [outFeatures], initializer: .zeros) : nil
     }
 
     public var inFeatures: Int { weight.shape[1] }
     public var outFeatures: Int { weight.shape[0] }
 
-    /// x: [..., in] -> [..., out]; residual: [..., out], added to the result.
-    public func callAsFunction(_ x: Tensor, residual: Tensor? = nil) -> Tensor {
-        ViTTensor.linear(x, weight: weight, bias: bias, residual: residual)
-    }
-
-    /// activation(x weight^T + bias), fused into the product.
-    public func callAsFunction(_ x: Tensor, activation: GELUApproximation) -> Tensor {
-        ViTTensor.linear(x, weight: weight, bias: bias, activation: activation)
+    /// x: [..., in] -> residual + activation(x weight^T + bias), [..., out]; residual
+    /// [..., out]. Without gradient recording both are fused into the product.
+    public func callAsFunction(
+        _ x: Variable, activation: GELUApproximation? = nil, residual: Variable? = nil
+    ) -> Variable {
+        linear(x, weight: weight, bias: bias, activation: activation, residual: residual)
     }
 
     public var parameters: NamedParameters {
@@ -41,17 +39,18 @@ public struct Linear: Layer {
 /// Layer normalization over the last axis (Ba et al. 2016; torch.nn.LayerNorm):
 /// [..., dim] -> [..., dim]. Keys: "weight", "bias" [dim].
 public struct LayerNorm: Layer {
-    public let weight: Tensor
-    public let bias: Tensor
+    public let weight: Variable
+    public let bias: Variable
     public let eps: Float
 
     public init(_ source: ParameterSource, dim: Int, eps: Float) throws {
-        weight = try source.tensor("weight", shape: [dim], initializer: .ones)
-        bias = try source.tensor("bias", shape: [dim], initializer: .zeros)
+        weight = try source.parameter("weight", shape: [dim], initializer: .ones)
+        bias = try source.parameter("bias", shape: [dim], initializer: .zeros)
         self.eps = eps
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor { x.layerNorm(weight: weight, bias: bias, eps: eps) }
+    /// x: [..., dim] -> [..., dim].
+    public func callAsFunction(_ x: Variable) -> Variable { layerNorm(x, weight: weight, bias: bias, eps: eps) }
 
     public var parameters: NamedParameters { [("weight", weight), ("bias", bias)] }
 }
@@ -69,7 +68,7 @@ public struct MLP: Layer {
     }
 
     /// x: [..., dim] -> [..., dim]; residual: [..., dim], added to the result.
-    public func callAsFunction(_ x: Tensor, residual: Tensor? = nil) -> Tensor {
+    public func callAsFunction(_ x: Variable, residual: Variable? = nil) -> Variable {
         fc2(fc1(x, activation: activation), residual: residual)
     }
 
@@ -91,8 +90,8 @@ public struct Modulation: Layer {
         self.chunks = chunks
     }
 
-    /// c: [B, conditionDim] -> `chunks` tensors [B, 1, dim].
-    public func callAsFunction(_ c: Tensor) -> [Tensor] {
+    /// c: [B, conditionDim] -> `chunks` values [B, 1, dim].
+    public func callAsFunction(_ c: Variable) -> [Variable] {
         let all = linear(c.silu())
         let (b, dim) = (c.shape[0], all.shape[1] / chunks)
         return (0..<chunks).map { all.sliced(axis: 1, ($0 * dim)..<(($0 + 1) * dim)).reshaped([b, 1, dim]) }
@@ -102,4 +101,4 @@ public struct Modulation: Layer {
 }
 
 /// x (1 + scale) + shift, the adaLN modulation: x [B, N, C], shift and scale [B, 1, C].
-public func modulate(_ x: Tensor, shift: Tensor, scale: Tensor) -> Tensor { x + x * scale + shift }
+public func modulate(_ x: Variable, shift: Variable, scale: Variable) -> Variable { x + x * scale + shift }

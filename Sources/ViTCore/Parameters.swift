@@ -1,16 +1,63 @@
 import ViTTensor
 
-/// Named tensors, under their checkpoint keys.
-public typealias NamedParameters = [(name: String, tensor: Tensor)]
-
-/// Anything with parameters listed under checkpoint keys.
+/// Anything with parameters listed under checkpoint keys. A layer owns its parameters
+/// (Variables that require gradients unless frozen) and has one forward pass on Variables,
+/// which records gradients only inside `lossAndGradients` (docs/ARCHITECTURE.md).
 public protocol Layer {
+    /// Every parameter under its dotted checkpoint key, in a fixed order.
     var parameters: NamedParameters { get }
 }
 
 /// A layer's parameters with `prefix.` before each name.
 public func scoped(_ prefix: String, _ layer: Layer) -> NamedParameters {
-    layer.parameters.map { ("\(prefix).\($0.name)", $0.tensor) }
+    layer.parameters.map { ("\(prefix).\($0.name)", $0.variable) }
+}
+
+extension Layer {
+    /// The parameters' values under their keys, as a checkpoint stores them.
+    public var namedTensors: [(name: String, tensor: Tensor)] { parameters.map { ($0.name, $0.variable.value) } }
+
+    /// Freezes (or unfreezes) the parameters whose keys are in `group`.
+    public func setTrainable(_ trainable: Bool, _ group: ParameterGroup) {
+        for (name, variable) in parameters where group.contains(name) { variable.requiresGradient = trainable }
+    }
+}
+
+/// Runs `loss` with gradient recording on, then back-propagates: afterwards every
+/// trainable parameter of `model` holds the gradient of the returned scalar (earlier
+/// gradients are cleared first). Returns the loss.
+@discardableResult
+public func lossAndGradients(of model: Layer, _ loss: () throws -> Variable) rethrows -> Variable {
+    let parameters = model.parameters
+    parameters.zeroGradients()
+    let value = try recordingGradients(loss)
+    value.backward()
+    return value
+}
+
+/// Parameters selected by key prefix (timm's names), for freezing: a key belongs to the
+/// group when its leading dot-separated components equal a pattern's, where `*` in a
+/// pattern stands for any one component (a block index). "blocks.*.attn" holds
+/// "blocks.3.attn.qkv.weight" but not "blocks.3.attn_norm.weight" nor "attn".
+public struct ParameterGroup: Sendable, Equatable {
+    public let name: String
+    public let patterns: [String]
+
+    /// A group called `name` (as `--freeze` spells it) of the keys under `patterns`.
+    public init(_ name: String, _ patterns: [String]) {
+        self.name = name
+        self.patterns = patterns
+    }
+
+    /// Whether the parameter `key` ("blocks.0.attn.qkv.weight") is in the group.
+    public func contains(_ key: String) -> Bool {
+        let components = key.split(separator: ".", omittingEmptySubsequences: false)
+        return patterns.contains { pattern in
+            let parts = pattern.split(separator: ".", omittingEmptySubsequences: false)
+            return parts.count <= components.count
+                && zip(parts, components).allSatisfy { $0 == "*" || $0 == $1 }
+        }
+    }
 }
 
 /// How a fresh parameter is filled when it is not loaded from a checkpoint.
@@ -22,7 +69,7 @@ public enum Initializer: Sendable {
 }
 
 /// A problem with model parameters; the description is one line naming the tensor.
-public struct ParameterError: Error, CustomStringConvertible {
+public struct ParameterError: ReportableError {
     public let description: String
     public init(_ description: String) { self.description = description }
 }
@@ -31,11 +78,14 @@ public struct ParameterError: Error, CustomStringConvertible {
 /// Layers ask by name and shape; the same construction code serves both.
 public protocol ParameterSource: AnyObject {
     func tensor(_ name: String, shape: [Int], initializer: Initializer) throws -> Tensor
-    /// Whether the source holds `name` (for optional parameters such as biases).
-    func contains(_ name: String) -> Bool
 }
 
 extension ParameterSource {
+    /// A trainable parameter: the tensor named `name` as a Variable that requires gradients.
+    public func parameter(_ name: String, shape: [Int], initializer: Initializer) throws -> Variable {
+        Variable(try tensor(name, shape: shape, initializer: initializer), requiresGradient: true)
+    }
+
     /// A view of this source with `prefix.` before every name.
     public func scoped(_ prefix: String) -> ScopedParameterSource {
         ScopedParameterSource(base: self, prefix: prefix)
@@ -55,8 +105,6 @@ public final class ScopedParameterSource: ParameterSource {
     public func tensor(_ name: String, shape: [Int], initializer: Initializer) throws -> Tensor {
         try base.tensor("\(prefix).\(name)", shape: shape, initializer: initializer)
     }
-
-    public func contains(_ name: String) -> Bool { base.contains("\(prefix).\(name)") }
 }
 
 /// Parameters from a checkpoint: every request must find a tensor of exactly that shape,
@@ -82,8 +130,6 @@ public final class WeightStore: ParameterSource {
         used.insert(name)
         return t
     }
-
-    public func contains(_ name: String) -> Bool { tensors[name] != nil }
 
     /// Throws when the checkpoint holds tensors the model did not use.
     public func finish() throws {
@@ -118,6 +164,4 @@ public final class RandomParameters: ParameterSource {
             return out
         }
     }
-
-    public func contains(_ name: String) -> Bool { true }
 }

@@ -22,3 +22,12 @@ public func patchify(_ images: Tensor, patchSize p: Int) -> Tensor {
     }
     return out
 }
+
+/// [B, g * g, C * p * p] patches back to images [B, C, g * p, g * p] (the inverse of
+/// `patchify`): viewed as [B, gy, gx, C, py, px], permuted to [B, C, gy, py, gx, px].
+public func unpatchify(_ patches: Variable, channels: Int, patchSize p: Int, gridSize g: Int) -> Variable {
+    let b = patches.shape[0]
+    return patches.reshaped([b, g, g, channels, p, p]).permuted([0, 3, 1, 4, 2, 5]).reshaped([
+        b, channels, g * p, g * p,
+    ])
+}

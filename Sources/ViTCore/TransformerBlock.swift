@@ -46,7 +46,8 @@ public struct TransformerBlock: Layer {
     }
 
     /// mask: additive attention mask; weights: receives the attention probabilities.
-    public func callAsFunction(_ x: Tensor, mask: Tensor? = nil, attentionWeights: Tensor? = nil) -> Tensor {
+    /// x: [B, N, C] -> [B, N, C].
+    public func callAsFunction(_ x: Variable, mask: Tensor? = nil, attentionWeights: Tensor? = nil) -> Variable {
         switch placement {
         case .preNorm:
             let x = attn(norm1(x), mask: mask, weights: attentionWeights, residual: x)
@@ -72,7 +73,7 @@ public struct TransformerEncoder: Layer {
 
     /// x: [B, N, C] -> [B, N, C]. attentionWeights, when given, has one [B, H, N, N]
     /// tensor per block to receive that block's attention probabilities.
-    public func callAsFunction(_ x: Tensor, mask: Tensor? = nil, attentionWeights: [Tensor]? = nil) -> Tensor {
+    public func callAsFunction(_ x: Variable, mask: Tensor? = nil, attentionWeights: [Tensor]? = nil) -> Variable {
         var x = x
         for (i, block) in blocks.enumerated() {
             x = block(x, mask: mask, attentionWeights: attentionWeights?[i])

@@ -86,3 +86,20 @@ public func sampleFlow(
 public func guidedVelocity(conditional: Tensor, unconditional: Tensor, scale: Float) -> Tensor {
     unconditional + (conditional - unconditional) * scale
 }
+
+/// Sinusoidal embeddings of (diffusion or flow) times, as DiT and GLIDE compute them:
+/// for i < dim / 2, frequency f_i = maxPeriod^(-i / (dim / 2)); the row for t is
+/// [cos(t f_0), ..., cos(t f_{h-1}), sin(t f_0), ..., sin(t f_{h-1})], with a zero last
+/// column when dim is odd. times: B values -> [B, dim].
+public func timestepEmbedding(_ times: [Float], dim: Int, maxPeriod: Float = 10_000) -> Tensor {
+    let half = dim / 2
+    let frequencies = (0..<half).map { Foundation.exp(-Foundation.log(maxPeriod) * Float($0) / Float(half)) }
+    let out = Tensor(shape: [times.count, dim])
+    for (b, t) in times.enumerated() {
+        for (i, frequency) in frequencies.enumerated() {
+            out.data[b * dim + i] = Foundation.cos(t * frequency)
+            out.data[b * dim + half + i] = Foundation.sin(t * frequency)
+        }
+    }
+    return out
+}

@@ -51,11 +51,12 @@ public struct FlowBlock: Layer {
     }
 
     /// x [B, N, C], condition [B, C], context [B, M, D], mask [B, 1, M] -> [B, N, C].
-    public func callAsFunction(_ x: Tensor, condition: Tensor, context: Tensor, mask: Tensor?) -> Tensor {
+    public func callAsFunction(_ x: Variable, condition: Variable, context: Variable, mask: Tensor?) -> Variable {
+        func plainNorm(_ x: Variable) -> Variable { layerNorm(x, weight: nil, bias: nil, eps: eps) }
         let m = modulation(condition)  // shift, scale, gate for attention; the same for the MLP
-        var x = x + m[2] * attn(modulate(x.layerNorm(weight: nil, bias: nil, eps: eps), shift: m[0], scale: m[1]))
-        x = x + crossAttn(crossNorm(x), context: context, mask: mask)
-        return x + m[5] * mlp(modulate(x.layerNorm(weight: nil, bias: nil, eps: eps), shift: m[3], scale: m[4]))
+        var x = x + m[2] * attn(modulate(plainNorm(x), shift: m[0], scale: m[1]))
+        x = crossAttn(crossNorm(x), context: context, mask: mask, residual: x)
+        return x + m[5] * mlp(modulate(plainNorm(x), shift: m[3], scale: m[4]))
     }
 
     public var parameters: NamedParameters {
@@ -71,7 +72,7 @@ public struct FlowBlock: Layer {
 /// "final_layer.linear" (zero at the start, so the first prediction is zero).
 public struct FlowTransformer: Layer {
     public let config: FlowTransformerConfig
-    public let xEmbedder: Linear, posEmbed: Tensor, timeFirst: Linear, timeSecond: Linear
+    public let xEmbedder: Linear, posEmbed: Variable, timeFirst: Linear, timeSecond: Linear
     public let blocks: [FlowBlock]
     public let finalModulation: Modulation, finalLinear: Linear
 
@@ -80,7 +81,7 @@ public struct FlowTransformer: Layer {
         config = c
         let patchValues = c.channels * c.patchSize * c.patchSize
         xEmbedder = try Linear(source.scoped("x_embedder"), inFeatures: patchValues, outFeatures: c.dim)
-        posEmbed = try source.tensor(
+        posEmbed = try source.parameter(
             "pos_embed", shape: [1, c.gridSize * c.gridSize, c.dim], initializer: .truncatedNormal(std: 0.02))
         timeFirst = try Linear(source.scoped("t_embedder.mlp.0"), inFeatures: c.frequencyDim, outFeatures: c.dim)
         timeSecond = try Linear(source.scoped("t_embedder.mlp.2"), inFeatures: c.dim, outFeatures: c.dim)
@@ -91,22 +92,17 @@ public struct FlowTransformer: Layer {
             source.scoped("final_layer.linear"), inFeatures: c.dim, outFeatures: patchValues, initializer: .zeros)
     }
 
-    /// Sinusoidal features of 1000 t, [B, frequencyDim]: the time MLP's input.
-    func timeFeatures(_ times: [Float]) -> Tensor {
-        timestepEmbedding(times.map { $0 * 1000 }, dim: config.frequencyDim)
-    }
-
-    /// Time embedding [B, C]: the time features through Linear, SiLU, Linear.
-    func timeCondition(_ times: [Float]) -> Tensor { timeSecond(timeFirst(timeFeatures(times)).silu()) }
-
     /// images [B, C, H, W], times B values in [0, 1], context [B, M, D] with an additive
     /// mask [B, 1, M] (or nil) -> velocities [B, C, H, W].
-    public func callAsFunction(_ images: Tensor, times: [Float], context: Tensor, mask: Tensor? = nil) -> Tensor {
-        let condition = timeCondition(times)
-        var x = xEmbedder(patchify(images, patchSize: config.patchSize)) + posEmbed
+    public func callAsFunction(_ images: Tensor, times: [Float], context: Variable, mask: Tensor? = nil) -> Variable {
+        // The time embedding: sinusoidal features of 1000 t through Linear, SiLU, Linear.
+        let features = timestepEmbedding(times.map { $0 * 1000 }, dim: config.frequencyDim)  // [B, frequencyDim]
+        let condition = timeSecond(timeFirst(Variable(features)).silu())  // [B, C]
+        var x = xEmbedder(Variable(patchify(images, patchSize: config.patchSize))) + posEmbed  // [B, N, C]
         for block in blocks { x = block(x, condition: condition, context: context, mask: mask) }
         let m = finalModulation(condition)
-        let patches = finalLinear(modulate(x.layerNorm(weight: nil, bias: nil, eps: 1e-6), shift: m[0], scale: m[1]))
+        let normed = layerNorm(x, weight: nil, bias: nil, eps: 1e-6)
+        let patches = finalLinear(modulate(normed, shift: m[0], scale: m[1]))  // [B, N, C p p]
         return unpatchify(patches, channels: config.channels, patchSize: config.patchSize, gridSize: config.gridSize)
     }
 
@@ -115,58 +111,5 @@ public struct FlowTransformer: Layer {
             + scoped("t_embedder.mlp.2", timeSecond)
             + blocks.enumerated().flatMap { scoped("blocks.\($0.offset)", $0.element) }
             + scoped("final_layer.adaLN_modulation", finalModulation) + scoped("final_layer.linear", finalLinear)
-    }
-}
-
-/// [B, g * g, C * p * p] patches back to images [B, C, g * p, g * p] (the inverse of
-/// `patchify`).
-public func unpatchify(_ patches: Tensor, channels: Int, patchSize p: Int, gridSize g: Int) -> Tensor {
-    let (grid, order, image) = unpatchifySteps(batch: patches.shape[0], channels: channels, patchSize: p, gridSize: g)
-    return patches.reshaped(grid).permuted(order).reshaped(image)
-}
-
-/// `unpatchify` on Variables.
-public func unpatchify(_ patches: Variable, channels: Int, patchSize p: Int, gridSize g: Int) -> Variable {
-    let (grid, order, image) = unpatchifySteps(batch: patches.shape[0], channels: channels, patchSize: p, gridSize: g)
-    return patches.reshaped(grid).permuted(order).reshaped(image)
-}
-
-/// Patches [B, (gy, gx), (C, py, px)] are viewed as [B, gy, gx, C, py, px], permuted to
-/// [B, C, gy, py, gx, px] and viewed as images.
-private func unpatchifySteps(batch b: Int, channels: Int, patchSize p: Int, gridSize g: Int) -> (
-    grid: [Int], order: [Int], image: [Int]
-) {
-    ([b, g, g, channels, p, p], [0, 3, 1, 4, 2, 5], [b, channels, g * p, g * p])
-}
-
-// MARK: - Training forward
-
-extension FlowBlock {
-    /// The block on Variables, parameters looked up in `p`.
-    public func callAsFunction(
-        _ x: Variable, condition: Variable, context: Variable, mask: Tensor?, _ p: ParameterSet
-    ) -> Variable {
-        func plainNorm(_ x: Variable) -> Variable { layerNorm(x, weight: nil, bias: nil, eps: eps) }
-        let m = modulation(condition, p)
-        var x = x + m[2] * attn(modulate(plainNorm(x), shift: m[0], scale: m[1]), p)
-        x = x + crossAttn(crossNorm(x, p), context: context, mask: mask, p)
-        return x + m[5] * mlp(modulate(plainNorm(x), shift: m[3], scale: m[4]), p)
-    }
-}
-
-extension FlowTransformer {
-    /// The forward pass for training: images and context are constants; gradients are
-    /// recorded for the parameters in `p`.
-    public func callAsFunction(
-        _ images: Tensor, times: [Float], context: Tensor, mask: Tensor? = nil, _ p: ParameterSet
-    ) -> Variable {
-        let condition = timeSecond(timeFirst(Variable(timeFeatures(times)), p).silu(), p)
-        var x = xEmbedder(Variable(patchify(images, patchSize: config.patchSize)), p) + p[posEmbed]
-        let contextVariable = Variable(context)
-        for block in blocks { x = block(x, condition: condition, context: contextVariable, mask: mask, p) }
-        let m = finalModulation(condition, p)
-        let normed = layerNorm(x, weight: nil, bias: nil, eps: 1e-6)
-        let patches = finalLinear(modulate(normed, shift: m[0], scale: m[1]), p)
-        return unpatchify(patches, channels: config.channels, patchSize: config.patchSize, gridSize: config.gridSize)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import ViTTensor
 
 /// An 8-bit image: rows of pixels, each `channels` samples (1 gray, 3 RGB, 4 RGBA).
 public struct Image: Sendable, Equatable {
@@ -50,7 +51,7 @@ public struct Image: Sendable, Equatable {
 }
 
 /// A problem with an image file; the description is one line naming the file.
-public struct ImageError: Error, CustomStringConvertible {
+public struct ImageError: ReportableError {
     public let path: String
     public let reason: String
     public init(path: String, reason: String) {

@@ -211,23 +211,6 @@ private enum ImageFormat {
     var name: String { self == .png ? "PNG" : "JPEG" }
 }
 
-/// Inflates gzip data (zlib); `name` is used in error messages.
-public func gunzip(_ data: Data, name: String) throws -> [UInt8] {
-    var out: UnsafeMutablePointer<UInt8>?
-    var size = 0
-    var message = [CChar](repeating: 0, count: 256)
-    let status = data.withUnsafeBytes { raw in
-        cic_gunzip(raw.bindMemory(to: UInt8.self).baseAddress, raw.count, &out, &size, &message, message.count)
-    }
-    guard status == 0, let out else {
-        throw ImageError(
-            path: name,
-            reason: String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
-    }
-    defer { cic_free(out) }
-    return Array(UnsafeBufferPointer(start: out, count: size))
-}
-
 /// The text of a NUL-terminated C message buffer.
 private func cString(_ buffer: [CChar]) -> String {
     String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)

@@ -3,7 +3,7 @@ import ViTTensor
 
 /// How an image becomes a model input: resize, optional center crop, rescale, normalize.
 ///
-/// The shipped profiles are plain values (design.md section 4); a checkpoint's
+/// The shipped profiles are plain values (docs/ARCHITECTURE.md, "Preprocessing"); a checkpoint's
 /// preprocessing config decodes into the same struct.
 public struct PreprocessProfile: Sendable, Equatable, Codable {
     public enum Resize: Sendable, Equatable, Codable {

@@ -95,16 +95,6 @@ extension Tensor {
     public static func / (s: Float, a: Tensor) -> Tensor { unaryKernel(a) { s / $0 } }
     public static prefix func - (a: Tensor) -> Tensor { unaryKernel(a) { -$0 } }
 
-    /// Elementwise maximum with broadcasting.
-    public func maximum(_ other: Tensor) -> Tensor { binaryKernel(self, other) { Swift.max($0, $1) } }
-    /// Elementwise power with a scalar exponent.
-    public func pow(_ exponent: Float) -> Tensor { unaryKernel(self) { Foundation.pow($0, exponent) } }
-    public func exp() -> Tensor { unaryKernel(self) { Foundation.exp($0) } }
-    public func log() -> Tensor { unaryKernel(self) { Foundation.log($0) } }
-    public func sqrt() -> Tensor { unaryKernel(self) { $0.squareRoot() } }
-    public func tanh() -> Tensor { unaryKernel(self) { Foundation.tanh($0) } }
-    public func abs() -> Tensor { unaryKernel(self) { Swift.abs($0) } }
-    public func relu() -> Tensor { unaryKernel(self) { Swift.max($0, 0) } }
     /// Applies `transform` to every element.
     public func map(_ transform: (Float) -> Float) -> Tensor { unaryKernel(self, transform) }
 }

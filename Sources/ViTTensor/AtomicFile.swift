@@ -1,14 +1,18 @@
 import Foundation
 
+/// An error described in one line for the user, naming the file, field or value at fault.
+/// Every library error conforms; the CLI catches this protocol once and prints the line.
+public protocol ReportableError: Error, CustomStringConvertible {}
+
 /// Errors from writing files.
-public struct FileWriteError: Error, CustomStringConvertible {
+public struct FileWriteError: ReportableError {
     public let path: String
     public let reason: String
     public var description: String { "\(path): \(reason)" }
 }
 
 /// A problem with a file (or with what it holds): one line naming it, for the CLI to print.
-public struct FileError: Error, CustomStringConvertible {
+public struct FileError: ReportableError {
     public let path: String?
     public let reason: String
     public init(path: String?, reason: String) {

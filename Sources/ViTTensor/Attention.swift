@@ -17,6 +17,9 @@ struct AttentionOperand {
     }
 }
 
+/// The fewest (image, head) tasks worth a thread: about a million multiply-adds.
+func attentionTasksPerChunk(n: Int, m: Int, headDim: Int) -> Int { max(1, 1_000_000 / max(n * m * headDim, 1)) }
+
 /// out[b, i, h * headDim + d] = sum_j softmax_j(q_bih . k_bjh * scale + mask[b, i, j]) v_bjh[d].
 /// q: [B, N, ...], k and v: [B, M, ...], out: [B, N, outRowStride]; mask additive, read at
 /// `mask[b * maskBatchStride + i * maskRowStride + j]`. `weights`, when given, receives the
@@ -29,8 +32,7 @@ func attentionForward(
 ) {
     let scale = 1 / Float(headDim).squareRoot()
     // One task per (batch, head); each runs its products on one thread.
-    let work = n * m * headDim
-    parallelChunks(batch * heads, minimumPerChunk: max(1, 1_000_000 / max(work, 1))) { tasks in
+    parallelChunks(batch * heads, minimumPerChunk: attentionTasksPerChunk(n: n, m: m, headDim: headDim)) { tasks in
         let scores = UnsafeMutablePointer<Float>.allocate(capacity: n * m)
         defer { scores.deallocate() }
         for task in tasks {
@@ -130,7 +132,7 @@ func attentionBackward(
     probabilities: UnsafePointer<Float>, batch: Int, heads: Int, n: Int, m: Int, headDim: Int
 ) {
     let scale = 1 / Float(headDim).squareRoot()
-    parallelChunks(batch * heads, minimumPerChunk: max(1, 1_000_000 / max(n * m * headDim, 1))) { tasks in
+    parallelChunks(batch * heads, minimumPerChunk: attentionTasksPerChunk(n: n, m: m, headDim: headDim)) { tasks in
         let dp = UnsafeMutablePointer<Float>.allocate(capacity: n * m)
         defer { dp.deallocate() }
         for task in tasks {

@@ -1,8 +1,25 @@
 // Reverse-mode automatic differentiation. A Variable holds a tensor, the Variables it was
 // computed from and a pullback: given the gradient of the loss with respect to this value,
 // the gradients with respect to each input (the vector-Jacobian product). `backward`
-// visits the graph in reverse topological order. Inference never builds one: the layers'
-// Tensor methods run without Variables.
+// visits the graph in reverse topological order.
+//
+// Recording is a mode (docs/ARCHITECTURE.md, "One forward"): layers have one forward on
+// Variables, and an operation keeps its inputs and pullback only inside
+// `recordingGradients` and only when an input requires a gradient. Outside it (inference)
+// the same forward builds no graph, retains nothing and may fuse what training keeps apart.
+
+/// Whether operations on this thread record pullbacks; see `recordingGradients`.
+public var isRecordingGradients: Bool { GradientRecording.isOn }
+
+private enum GradientRecording {
+    @TaskLocal static var isOn = false
+}
+
+/// Runs `body` with gradient recording on: operations whose inputs require gradients keep
+/// what their pullbacks need, so that `backward` can follow them.
+public func recordingGradients<Result>(_ body: () throws -> Result) rethrows -> Result {
+    try GradientRecording.$isOn.withValue(true, operation: body)
+}
 
 /// A tensor in a differentiable computation. [any shape]
 public final class Variable: @unchecked Sendable {
@@ -24,17 +41,23 @@ public final class Variable: @unchecked Sendable {
     }
 
     /// The result of an operation: `pullback(gradient of value)` returns one gradient per
-    /// input, shaped like it (or nil where none flows). When no input needs a gradient the
-    /// pullback is dropped and nothing is retained.
+    /// input, shaped like it (or nil where none flows). When nothing is recorded (see
+    /// `records`) the pullback is dropped and nothing is retained.
     public init(value: Tensor, inputs: [Variable], pullback: @escaping (Tensor) -> [Tensor?]) {
         self.value = value
-        let needed = inputs.contains { $0.requiresGradient }
+        let needed = Variable.records(inputs)
         requiresGradient = needed
         self.inputs = needed ? inputs : []
         self.pullback = needed ? pullback : nil
     }
 
     public var shape: [Int] { value.shape }
+
+    /// Whether an operation on `inputs` records its pullback: recording is on and some
+    /// input requires a gradient. Operations ask before choosing a fused inference path.
+    public static func records(_ inputs: [Variable?]) -> Bool {
+        isRecordingGradients && inputs.contains { $0?.requiresGradient ?? false }
+    }
 
     /// Forgets the accumulated gradient.
     public func zeroGradient() { gradient = nil }
@@ -56,6 +79,10 @@ public final class Variable: @unchecked Sendable {
     /// for this pass only.
     public func backward(seed: Tensor? = nil) {
         precondition(seed != nil || value.count == 1, "backward from a non-scalar needs a seed gradient")
+        precondition(
+            requiresGradient,
+            "backward from a value that recorded nothing: compute it inside recordingGradients from parameters that require gradients"
+        )
         // Reverse topological order by depth-first search.
         var order: [Variable] = []
         var visited = Set<ObjectIdentifier>()
@@ -81,39 +108,16 @@ public final class Variable: @unchecked Sendable {
     }
 }
 
-/// The trainable variables of a model, one per parameter tensor, found by identity: layers
-/// keep their Tensors, and a training forward pass looks up the Variable that wraps each.
-/// Optimizers update the tensors in place, so the layers see the new values.
-public final class ParameterSet: @unchecked Sendable {
-    /// Names and variables, in the model's parameter order.
-    public let named: [(name: String, variable: Variable)]
-    private let byTensor: [ObjectIdentifier: Variable]
+/// A model's parameters under their checkpoint keys ("blocks.0.attn.qkv.weight"), in the
+/// model's order: what layers list and optimizers update.
+public typealias NamedParameters = [(name: String, variable: Variable)]
 
-    /// Every parameter trainable; freeze with `freeze(where:)`.
-    public init(_ parameters: [(String, Tensor)]) {
-        named = parameters.map { ($0.0, Variable($0.1, requiresGradient: true)) }
-        byTensor = Dictionary(named.map { (ObjectIdentifier($0.variable.value.storage), $0.variable) }) { a, _ in a }
-    }
-
-    /// The variable for a parameter tensor of the model, found by its storage, in the
-    /// tensor's own shape (a layer may hold a reshaped view, as the patch embedding does).
-    public subscript(_ tensor: Tensor) -> Variable {
-        guard let variable = byTensor[ObjectIdentifier(tensor.storage)] else {
-            preconditionFailure("tensor of shape \(tensor.shape) is not a parameter of this set")
-        }
-        return variable.shape == tensor.shape ? variable : variable.reshaped(tensor.shape)
-    }
-
-    /// Stops gradients to the parameters whose names satisfy `predicate`.
-    public func freeze(where predicate: (String) -> Bool) {
-        for (name, variable) in named where predicate(name) { variable.requiresGradient = false }
-    }
-
-    /// The parameters that train.
-    public var trainable: [(name: String, variable: Variable)] { named.filter { $0.variable.requiresGradient } }
+extension Array where Element == (name: String, variable: Variable) {
+    /// The parameters that train (require gradients).
+    public var trainable: NamedParameters { filter { $0.variable.requiresGradient } }
 
     /// Forgets all accumulated gradients.
     public func zeroGradients() {
-        for (_, variable) in named { variable.zeroGradient() }
+        for (_, variable) in self { variable.zeroGradient() }
     }
 }

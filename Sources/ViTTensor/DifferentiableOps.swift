@@ -104,8 +104,25 @@ extension Variable {
     }
 }
 
-/// A fully connected layer: x [..., in], weight [out, in], bias [out] -> [..., out].
-public func linear(_ x: Variable, weight: Variable, bias: Variable?) -> Variable {
+/// A fully connected layer: x [..., in], weight [out, in], bias [out] ->
+/// residual + activation(x weight^T + bias), [..., out]. Without recording, bias,
+/// activation and residual are fused into the product's tiles; with recording the
+/// activation and the residual sum are separate operations with their own pullbacks.
+public func linear(
+    _ x: Variable, weight: Variable, bias: Variable?, activation: GELUApproximation? = nil, residual: Variable? = nil
+) -> Variable {
+    guard Variable.records([x, weight, bias, residual]) else {
+        return Variable(
+            linear(x.value, weight: weight.value, bias: bias?.value, activation: activation, residual: residual?.value))
+    }
+    var y = affine(x, weight: weight, bias: bias)
+    if let activation { y = y.gelu(approximation: activation) }
+    if let residual { y = residual + y }
+    return y
+}
+
+/// x weight^T + bias with its pullback: dx = g W, dW = g^T x, db = column sums of g.
+private func affine(_ x: Variable, weight: Variable, bias: Variable?) -> Variable {
     let y = linear(x.value, weight: weight.value, bias: bias?.value)
     let (outFeatures, inFeatures) = (weight.shape[0], weight.shape[1])
     let rows = x.value.count / max(inFeatures, 1)
@@ -157,12 +174,19 @@ public func layerNorm(_ x: Variable, weight: Variable?, bias: Variable?, eps: Fl
     }
 }
 
-/// Multi-head self-attention from fused projections: qkv [B, N, 3C] -> [B, N, C]; the
-/// probabilities are kept for the pullback, `attentionBackward`.
-public func multiHeadSelfAttention(qkv: Variable, numHeads: Int) -> Variable {
+/// Multi-head self-attention from fused projections: qkv [B, N, 3C] -> [B, N, C]. mask:
+/// additive, broadcastable to [B, N, N] (no gradient). `weights`, when given, receives
+/// the probabilities [B, H, N, N]; when recording they are kept for the pullback,
+/// `attentionBackward` (a mask is already in them).
+public func multiHeadSelfAttention(
+    qkv: Variable, numHeads: Int, mask: Tensor? = nil, weights: Tensor? = nil
+) -> Variable {
     let (b, n, c) = (qkv.shape[0], qkv.shape[1], qkv.shape[2] / 3)
-    let probabilities = Tensor(shape: [b, numHeads, n, n])
-    let out = multiHeadSelfAttention(qkv: qkv.value, numHeads: numHeads, weights: probabilities)
+    guard Variable.records([qkv]) else {
+        return Variable(multiHeadSelfAttention(qkv: qkv.value, numHeads: numHeads, mask: mask, weights: weights))
+    }
+    let probabilities = weights ?? Tensor(shape: [b, numHeads, n, n])
+    let out = multiHeadSelfAttention(qkv: qkv.value, numHeads: numHeads, mask: mask, weights: probabilities)
     return Variable(value: out, inputs: [qkv]) { g in
         let dqkv = Tensor(shape: qkv.shape)
         attentionBackward(
@@ -176,10 +200,17 @@ public func multiHeadSelfAttention(qkv: Variable, numHeads: Int) -> Variable {
 }
 
 /// Multi-head cross-attention: queries q [B, N, C], keys and values fused in kv [B, M, 2C]
-/// (keys first) -> [B, N, C]; mask additive, broadcastable to [B, N, M] (no gradient).
-public func multiHeadCrossAttention(q: Variable, kv: Variable, numHeads: Int, mask: Tensor? = nil) -> Variable {
+/// (keys first) -> [B, N, C]; mask additive, broadcastable to [B, N, M] (no gradient);
+/// `weights` as for self-attention, [B, H, N, M].
+public func multiHeadCrossAttention(
+    q: Variable, kv: Variable, numHeads: Int, mask: Tensor? = nil, weights: Tensor? = nil
+) -> Variable {
     let (b, n, c, m) = (q.shape[0], q.shape[1], q.shape[2], kv.shape[1])
-    let probabilities = Tensor(shape: [b, numHeads, n, m])
+    guard Variable.records([q, kv]) else {
+        return Variable(
+            multiHeadCrossAttention(q: q.value, kv: kv.value, numHeads: numHeads, mask: mask, weights: weights))
+    }
+    let probabilities = weights ?? Tensor(shape: [b, numHeads, n, m])
     let out = multiHeadCrossAttention(q: q.value, kv: kv.value, numHeads: numHeads, mask: mask, weights: probabilities)
     return Variable(value: out, inputs: [q, kv]) { g in
         let dq = Tensor(shape: q.shape), dkv = Tensor(shape: kv.shape)
@@ -190,6 +221,25 @@ public func multiHeadCrossAttention(q: Variable, kv: Variable, numHeads: Int, ma
             dv: AttentionGradient(dkv, column: c), probabilities: probabilities.data, batch: b, heads: numHeads, n: n,
             m: m, headDim: c / numHeads)
         return [dq, dkv]
+    }
+}
+
+/// Rows of an embedding table (torch.nn.functional.embedding): table [V, C], ids K values
+/// in 0..<V -> [K, C]; the pullback adds each row's gradient into its id's row.
+public func embeddingRows(_ table: Variable, ids: [Int]) -> Variable {
+    let (v, c) = (table.shape[0], table.shape[1])
+    let out = Tensor(shape: [ids.count, c])
+    for (row, id) in ids.enumerated() {
+        precondition(id >= 0 && id < v, "id \(id) outside a table of \(v) rows")
+        (out.data + row * c).update(from: table.value.data + id * c, count: c)
+    }
+    return Variable(value: out, inputs: [table]) { g in
+        let dtable = Tensor(shape: [v, c])
+        for (row, id) in ids.enumerated() {
+            let (dst, src) = (dtable.data + id * c, g.data + row * c)
+            for j in 0..<c { dst[j] += src[j] }
+        }
+        return [dtable]
     }
 }
 

@@ -1,7 +1,8 @@
 import Foundation
 
-// Forward kernels over raw buffers with explicit shapes (llm.c style). The backward halves
-// will stand beside them. Tensor-level wrappers are in Functional.swift. Rows (or elements)
+// Kernel pairs over raw buffers with explicit shapes (llm.c style): each forward with its
+// backward below it. Tensor-level wrappers are in Functional.swift, the Variable operations
+// that call the backward halves in DifferentiableOps.swift. Rows (or elements)
 // are split across threads; each is computed by one thread in a fixed order, so results
 // do not depend on the thread count.
 

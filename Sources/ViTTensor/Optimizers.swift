@@ -23,7 +23,7 @@ public final class AdamW {
     }
 
     /// One step over the parameters that have gradients; `decays(name)` says which decay.
-    public func update(_ parameters: ParameterSet, decays: (String) -> Bool = { _ in true }) {
+    public func update(_ parameters: NamedParameters, decays: (String) -> Bool = { _ in true }) {
         step += 1
         let correction1 = 1 - Foundation.pow(Double(beta1), Double(step))
         let correction2 = 1 - Foundation.pow(Double(beta2), Double(step))
@@ -67,7 +67,7 @@ public final class SGD {
         self.weightDecay = weightDecay
     }
 
-    public func update(_ parameters: ParameterSet, decays: (String) -> Bool = { _ in true }) {
+    public func update(_ parameters: NamedParameters, decays: (String) -> Bool = { _ in true }) {
         for (name, variable) in parameters.trainable {
             guard let g = variable.gradient else { continue }
             let p = variable.value
@@ -97,7 +97,7 @@ public func warmupCosineLearningRate(
 /// Scales all gradients so that their global L2 norm is at most `maxNorm`
 /// (torch.nn.utils.clip_grad_norm_); returns the norm before clipping.
 @discardableResult
-public func clipGradientNorm(_ parameters: ParameterSet, maxNorm: Float) -> Float {
+public func clipGradientNorm(_ parameters: NamedParameters, maxNorm: Float) -> Float {
     var total = 0.0
     for (_, variable) in parameters.trainable {
         guard let g = variable.gradient else { continue }

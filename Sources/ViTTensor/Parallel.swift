@@ -1,20 +1,39 @@
 import Dispatch
 import Foundation
 
-/// Threads used by products and kernels (OpenBLAS itself runs single-threaded).
-nonisolated(unsafe) private(set) var threadCount = max(1, ProcessInfo.processInfo.activeProcessorCount)
+/// The process-wide thread count (`setThreadCount`).
+nonisolated(unsafe) private var processThreadCount = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
-/// Sets the threads for matrix products and row-parallel kernels.
+private enum ScopedThreads {
+    @TaskLocal static var count: Int?
+}
+
+/// Threads used by products and kernels (OpenBLAS itself runs single-threaded): the
+/// innermost `withThreadCount` on this thread or task, else `setThreadCount`'s.
+var threadCount: Int { ScopedThreads.count ?? processThreadCount }
+
+/// Sets the threads for matrix products and row-parallel kernels, for the whole process
+/// (the CLI's `--threads`).
 public func setThreadCount(_ count: Int) {
     precondition(count >= 1, "thread count must be at least 1")
-    threadCount = count
+    processThreadCount = count
 }
+
+/// Runs `body` with `count` threads for the products and kernels it starts, leaving the
+/// rest of the process (other tasks, other threads) as it is.
+public func withThreadCount<Result>(_ count: Int, _ body: () throws -> Result) rethrows -> Result {
+    precondition(count >= 1, "thread count must be at least 1")
+    return try ScopedThreads.$count.withValue(count, operation: body)
+}
+
+/// How many chunks `parallelChunks` makes of `count` items of at least `minimumPerChunk`.
+func chunkCount(_ count: Int, minimumPerChunk: Int) -> Int { min(threadCount, count / max(minimumPerChunk, 1)) }
 
 /// Runs `body` over `0..<count` split into contiguous chunks, one per thread, when the
 /// work is large enough to pay for the threads. Each index is handled exactly once, so
 /// results do not depend on the thread count.
 func parallelChunks(_ count: Int, minimumPerChunk: Int, _ body: (Range<Int>) -> Void) {
-    let chunks = min(threadCount, count / max(minimumPerChunk, 1))
+    let chunks = chunkCount(count, minimumPerChunk: minimumPerChunk)
     if chunks <= 1 {
         body(0..<count)
         return

@@ -37,11 +37,6 @@ extension Tensor {
         return sum(axis: axis, keepingDimension: keepingDimension) / n
     }
 
-    /// Maximum along `axis`.
-    public func max(axis: Int, keepingDimension: Bool = false) -> Tensor {
-        reduce(axis: axis, keepingDimension: keepingDimension, initial: -.infinity) { Swift.max($0, $1) }
-    }
-
     /// Index of the maximum along the last axis, one per row (ties take the first).
     public func argmaxLastAxis() -> [Int] {
         let n = shape.last ?? 1

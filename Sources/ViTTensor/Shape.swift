@@ -53,14 +53,6 @@ extension Tensor {
         return out
     }
 
-    /// Index `index` along `axis`, with that axis removed.
-    public func selecting(axis: Int, _ index: Int) -> Tensor {
-        let axis = normalizedAxis(axis)
-        var outShape = shape
-        outShape.remove(at: axis)
-        return sliced(axis: axis, index..<(index + 1)).reshaped(outShape)
-    }
-
     /// Tensors joined along `axis`; all other dimensions must agree (torch.cat).
     public static func concatenate(_ tensors: [Tensor], axis: Int) -> Tensor {
         precondition(!tensors.isEmpty, "concatenate needs at least one tensor")

@@ -70,20 +70,10 @@ public final class Tensor: @unchecked Sendable {
         self.init(shape: [], values: [scalar])
     }
 
-    /// Zeros of the given shape.
-    public static func zeros(_ shape: [Int]) -> Tensor { Tensor(shape: shape) }
-
     /// The n x n identity matrix, [n, n].
     public static func eye(_ n: Int) -> Tensor {
         let out = Tensor(shape: [n, n])
         for i in 0..<n { out.data[i * n + i] = 1 }
-        return out
-    }
-
-    /// A tensor whose elements are `body(i)` for flat index i.
-    public static func generate(_ shape: [Int], _ body: (Int) -> Float) -> Tensor {
-        let out = Tensor(shape: shape)
-        for i in 0..<out.count { out.data[i] = body(i) }
         return out
     }
 

@@ -15,6 +15,21 @@ public struct TextEncoderConfig: Sendable, Equatable, Codable {
     public var layerNormEps: Float
     public var activation: GELUApproximation
 
+    public init(
+        vocabSize: Int, maxLength: Int, typeVocabSize: Int, dim: Int, depth: Int, numHeads: Int, hiddenDim: Int,
+        layerNormEps: Float, activation: GELUApproximation
+    ) {
+        self.vocabSize = vocabSize
+        self.maxLength = maxLength
+        self.typeVocabSize = typeVocabSize
+        self.dim = dim
+        self.depth = depth
+        self.numHeads = numHeads
+        self.hiddenDim = hiddenDim
+        self.layerNormEps = layerNormEps
+        self.activation = activation
+    }
+
     public var block: BlockConfig {
         BlockConfig(
             dim: dim, numHeads: numHeads, hiddenDim: hiddenDim, layerNormEps: layerNormEps, qkvBias: true,
@@ -28,38 +43,49 @@ public struct TextEncoderConfig: Sendable, Equatable, Codable {
 /// "type_embed.weight", "embed_norm", "blocks.N.*".
 public struct TextEncoder: Layer {
     public let config: TextEncoderConfig
-    public let wordEmbed: Tensor  // [vocabSize, C]
-    public let posEmbed: Tensor  // [maxLength, C]
-    public let typeEmbed: Tensor  // [typeVocabSize, C]
+    public let wordEmbed: Variable  // [vocabSize, C]
+    public let posEmbed: Variable  // [maxLength, C]
+    public let typeEmbed: Variable  // [typeVocabSize, C]
     public let embedNorm: LayerNorm
     public let blocks: TransformerEncoder
 
     public init(_ source: ParameterSource, config c: TextEncoderConfig) throws {
         config = c
-        wordEmbed = try source.tensor(
+        wordEmbed = try source.parameter(
             "word_embed.weight", shape: [c.vocabSize, c.dim], initializer: .normal(std: 0.02))
-        posEmbed = try source.tensor("pos_embed.weight", shape: [c.maxLength, c.dim], initializer: .normal(std: 0.02))
-        typeEmbed = try source.tensor(
+        posEmbed = try source.parameter(
+            "pos_embed.weight", shape: [c.maxLength, c.dim], initializer: .normal(std: 0.02))
+        typeEmbed = try source.parameter(
             "type_embed.weight", shape: [c.typeVocabSize, c.dim], initializer: .normal(std: 0.02))
         embedNorm = try LayerNorm(source.scoped("embed_norm"), dim: c.dim, eps: c.layerNormEps)
         blocks = try TransformerEncoder(source.scoped("blocks"), depth: c.depth, config: c.block)
     }
 
-    /// ids and mask: [B][N] (mask 1 for tokens, 0 for padding) -> [B, N, C].
-    public func callAsFunction(ids: [[Int]], mask: [[Int]]) -> Tensor {
+    /// Word, position and token-type (0) embeddings summed, then normalized:
+    /// ids [B][N] -> [B, N, C].
+    public func embed(ids: [[Int]]) -> Variable {
         let (b, n, d) = (ids.count, ids.first?.count ?? 0, config.dim)
         precondition(n <= config.maxLength, "\(n) tokens, the model takes \(config.maxLength)")
-        let x = Tensor(shape: [b, n, d])
-        for (bi, row) in ids.enumerated() {
-            for (i, id) in row.enumerated() {
-                precondition(id >= 0 && id < config.vocabSize, "token id \(id) outside the vocabulary")
-                let dst = x.data + (bi * n + i) * d
-                let (w, p, t) = (wordEmbed.data + id * d, posEmbed.data + i * d, typeEmbed.data)
-                for j in 0..<d { dst[j] = w[j] + p[j] + t[j] }
-            }
-        }
-        return blocks(embedNorm(x), mask: additivePaddingMask(mask))
+        precondition(ids.allSatisfy { $0.count == n }, "token rows of different lengths")
+        let words = embeddingRows(wordEmbed, ids: ids.flatMap { $0 }).reshaped([b, n, d])
+        let positions = embeddingRows(posEmbed, ids: Array(0..<n)).reshaped([1, n, d])
+        let types = embeddingRows(typeEmbed, ids: [0]).reshaped([1, 1, d])
+        return embedNorm(words + positions + types)
     }
+
+    /// ids and mask: [B][N] (mask 1 for tokens, 0 for padding) -> token states [B, N, C];
+    /// padding is hidden from every query by an additive mask.
+    public func callAsFunction(ids: [[Int]], mask: [[Int]]) -> Variable {
+        blocks(embed(ids: ids), mask: additivePaddingMask(mask))
+    }
+
+    /// Parameter groups for freezing (`setTrainable`), by key prefix.
+    public static let parameterGroups: [ParameterGroup] = [
+        ParameterGroup("embeddings", ["word_embed", "pos_embed", "type_embed"]),
+        ParameterGroup("attention", ["blocks.*.attn"]),
+        ParameterGroup("mlp", ["blocks.*.mlp"]),
+        ParameterGroup("norms", ["embed_norm", "blocks.*.norm1", "blocks.*.norm2"]),
+    ]
 
     public var parameters: NamedParameters {
         [("word_embed.weight", wordEmbed), ("pos_embed.weight", posEmbed), ("type_embed.weight", typeEmbed)]
@@ -128,13 +154,7 @@ public struct SentenceEncoder {
         guard modelType == "bert" else {
             throw TextModelError(path: f.path, reason: "model_type '\(modelType)' is not supported (bert)")
         }
-        let act = try f.string("hidden_act", default: "gelu")
-        let activation: GELUApproximation
-        switch act {
-        case "gelu": activation = .none
-        case "gelu_new", "gelu_pytorch_tanh": activation = .tanh
-        default: throw TextModelError(path: f.path, reason: "activation '\(act)' is not supported")
-        }
+        let activation = try f.activation("hidden_act")
         let config = TextEncoderConfig(
             vocabSize: try f.int("vocab_size"), maxLength: try f.int("max_position_embeddings"),
             typeVocabSize: try f.int("type_vocab_size", default: 2), dim: try f.int("hidden_size"),
@@ -210,13 +230,13 @@ public struct SentenceEncoder {
     /// takes).
     public func tokenStates(_ texts: [String]) -> (states: Tensor, mask: Tensor) {
         let (ids, mask) = tokenizer.padded(texts.map(tokenizer.encode))
-        return (encoder(ids: ids, mask: mask), additivePaddingMask(mask))
+        return (encoder(ids: ids, mask: mask).value, additivePaddingMask(mask))
     }
 
     /// Sentence vectors for already encoded texts (ids with [CLS] and [SEP]), padded here.
     func embed(encoded: [[Int]]) -> Tensor {
         let (ids, mask) = tokenizer.padded(encoded)
-        let states = encoder(ids: ids, mask: mask)  // [B, N, C]
+        let states = encoder(ids: ids, mask: mask).value  // [B, N, C]
         let (b, n, d) = (encoded.count, ids.first?.count ?? 0, encoder.config.dim)
         let out = Tensor(shape: [b, d])
         for bi in 0..<b {

@@ -67,9 +67,6 @@ public struct WordPieceTokenizer: Sendable {
         return [classID] + ids.prefix(max(0, maxLength - 2)) + [separatorID]
     }
 
-    /// Encodes texts and pads them to the longest: ids [B, N] and mask (1 real, 0 padding).
-    public func encodeBatch(_ texts: [String]) -> (ids: [[Int]], mask: [[Int]]) { padded(texts.map(encode)) }
-
     /// Encoded texts padded with [PAD] to the longest, and their mask (1 real, 0 padding).
     public func padded(_ encoded: [[Int]]) -> (ids: [[Int]], mask: [[Int]]) {
         let length = encoded.map(\.count).max() ?? 0

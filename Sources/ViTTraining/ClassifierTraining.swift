@@ -81,7 +81,6 @@ public struct EpochRecord: Sendable, Codable, Equatable {
 public final class ClassifierTrainer {
     public let classifier: ImageClassifier
     public let options: TrainingOptions
-    public let parameters: ParameterSet
     public let optimizer: AdamW
     /// Epochs completed.
     public private(set) var epoch = 0
@@ -96,22 +95,19 @@ public final class ClassifierTrainer {
     /// The model to evaluate and to save: the moving average when kept, else the weights.
     public var result: ImageClassifier { averaged ?? classifier }
 
-    /// Parameter groups for freezing, by name prefix (timm key names).
-    public static let parameterGroups: [String: @Sendable (String) -> Bool] = [
-        "patch-embedding": { $0.hasPrefix("patch_embed.") },
-        "position-embedding": { $0 == "pos_embed" || $0 == "cls_token" },
-        "attention": { $0.contains(".attn.") },
-        "mlp": { $0.contains(".mlp.") },
-        "norms": { $0.contains("norm") },
-        "head": { $0.hasPrefix("head.") },
-    ]
+    /// Key prefixes of what a checkpoint holds beside the model's weights: the optimizer's
+    /// moments and the moving average of the weights.
+    static let auxiliaryPrefixes = ["optimizer.", "ema."]
 
+    /// `options.frozen` names groups of `VisionTransformer.parameterGroups`; the
+    /// classifier's parameters in them stop training.
     public init(classifier: ImageClassifier, options: TrainingOptions) {
         self.classifier = classifier
         self.options = options
-        parameters = ParameterSet(classifier.model.parameters)
-        for group in options.frozen {
-            if let matches = Self.parameterGroups[group] { parameters.freeze(where: matches) }
+        for name in options.frozen {
+            if let group = VisionTransformer.parameterGroups.first(where: { $0.name == name }) {
+                classifier.model.setTrainable(false, group)
+            }
         }
         optimizer = AdamW(learningRate: options.learningRate, weightDecay: options.weightDecay)
         if options.emaDecay != nil { averaged = classifier.withCopiedWeights() }
@@ -120,7 +116,7 @@ public final class ClassifierTrainer {
     /// One moving-average step toward the current weights.
     func updateAverage() {
         guard let decay = options.emaDecay, let averaged else { return }
-        for ((name, average), (other, weight)) in zip(averaged.model.parameters, classifier.model.parameters) {
+        for ((name, average), (other, weight)) in zip(averaged.model.namedTensors, classifier.model.namedTensors) {
             precondition(name == other, "moving average: \(name) against \(other)")
             movingAverageStep(average, toward: weight, decay: decay)
         }
@@ -166,16 +162,19 @@ public final class ClassifierTrainer {
                 step: step, totalSteps: total, warmupSteps: options.warmupEpochs * perEpoch,
                 peak: options.learningRate, minimum: options.minimumLearningRate)
             optimizer.learningRate = learningRate
-            parameters.zeroGradients()
-            let logits = model(images, parameters)
-            let loss = crossEntropy(logits, labels: labels, labelSmoothing: options.labelSmoothing)
-            loss.backward()
+            var logits = Tensor(shape: [])
+            let loss = lossAndGradients(of: model) {
+                let output = model(images)
+                logits = output.value
+                return crossEntropy(output, labels: labels, labelSmoothing: options.labelSmoothing)
+            }
+            let parameters = model.parameters.trainable
             if options.gradientClip > 0 { clipGradientNorm(parameters, maxNorm: options.gradientClip) }
             optimizer.update(parameters, decays: Self.decays)
             updateAverage()
             step += 1
             lossSum += Double(loss.value.item) * Double(labels.count)
-            correct += zip(logits.value.argmaxLastAxis(), labels).filter { $0 == $1 }.count
+            correct += zip(logits.argmaxLastAxis(), labels).filter { $0 == $1 }.count
             seen += labels.count
             progress(i + 1, perEpoch, loss.value.item)
         }
@@ -194,8 +193,8 @@ public final class ClassifierTrainer {
     /// Writes model, optimizer moments and training state atomically.
     public func saveCheckpoint(path: String) throws {
         var tensors: [String: Tensor] = [:]
-        for (name, tensor) in classifier.model.parameters { tensors[name] = tensor }
-        for (name, tensor) in averaged?.model.parameters ?? [] { tensors["ema.\(name)"] = tensor }
+        for (name, tensor) in classifier.model.namedTensors { tensors[name] = tensor }
+        for (name, tensor) in averaged?.model.namedTensors ?? [] { tensors["ema.\(name)"] = tensor }
         for (name, state) in optimizer.moments {
             tensors["optimizer.m.\(name)"] = state.m
             tensors["optimizer.v.\(name)"] = state.v
@@ -206,14 +205,15 @@ public final class ClassifierTrainer {
             epoch: epoch, step: step, optimizerStep: optimizer.step, options: options, history: history)
         var metadata = try classifier.metadata()
         metadata["training_state"] = String(decoding: try encoder.encode(state), as: UTF8.self)
+        metadata[ImageClassifier.auxiliaryPrefixesKey] = String(
+            decoding: try encoder.encode(Self.auxiliaryPrefixes), as: UTF8.self)
         try writeSafeTensors(tensors, metadata: metadata, toPath: path)
     }
 
     /// A trainer continuing from a checkpoint written by `saveCheckpoint`.
     public static func resume(path: String) throws -> ClassifierTrainer {
         let file = try SafeTensorsFile(path: path)
-        let classifier = try ImageClassifier.swiftViT(
-            file: file, path: path, ignoring: ImageClassifier.trainingStatePrefixes)
+        let classifier = try ImageClassifier.swiftViT(file: file, path: path)
         guard let text = file.metadata["training_state"],
             let state = try? JSONDecoder().decode(TrainingState.self, from: Data(text.utf8))
         else {
@@ -223,7 +223,7 @@ public final class ClassifierTrainer {
         let owned = classifier.withCopiedWeights()
         let trainer = ClassifierTrainer(classifier: owned, options: state.options)
         var moments: [String: (m: Tensor, v: Tensor)] = [:]
-        for (name, _) in owned.model.parameters {
+        for (name, _) in owned.model.namedTensors {
             if let m = try? file.tensor("optimizer.m.\(name)"), let v = try? file.tensor("optimizer.v.\(name)") {
                 moments[name] = (m.copy(), v.copy())
             }
@@ -231,7 +231,7 @@ public final class ClassifierTrainer {
         trainer.optimizer.restore(step: state.optimizerStep, moments: moments)
         if state.options.emaDecay != nil {
             var tensors: [String: Tensor] = [:]
-            for (name, _) in owned.model.parameters {
+            for (name, _) in owned.model.namedTensors {
                 guard let tensor = try? file.tensor("ema.\(name)") else {
                     throw ModelError(path: path, reason: "the moving average has no 'ema.\(name)'")
                 }
@@ -280,7 +280,7 @@ public func evaluate(_ classifier: ImageClassifier, on data: LabeledImages, batc
     for start in stride(from: 0, to: data.count, by: batchSize) {
         let indices = Array(start..<min(data.count, start + batchSize))
         let (images, labels) = maker.batch(indices, epoch: 0)
-        for (predicted, label) in zip(classifier.model(images).argmaxLastAxis(), labels) where label < k {
+        for (predicted, label) in zip(classifier.logits(images).argmaxLastAxis(), labels) where label < k {
             confusion[label][predicted] += 1
         }
     }
@@ -292,41 +292,4 @@ public func evaluate(_ classifier: ImageClassifier, on data: LabeledImages, batc
     return Evaluation(
         count: data.count, accuracy: Float(correct) / Float(max(data.count, 1)), classNames: classifier.labels,
         perClassAccuracy: perClass, confusion: confusion)
-}
-
-extension ImageClassifier {
-    /// The same classifier with its weights in memory it owns (not a mapped file).
-    public func withCopiedWeights() -> ImageClassifier {
-        let tensors = Dictionary(uniqueKeysWithValues: model.parameters.map { ($0.0, $0.1.copy()) })
-        let store = WeightStore(tensors, origin: path)
-        // The same names and shapes: this cannot fail.
-        let copied = try! VisionTransformer(store, config: model.config)
-        return ImageClassifier(model: copied, labels: labels, profile: profile, format: format, path: path)
-    }
-}
-
-extension ImageClassifier {
-    /// This model prepared to learn other classes at another input size: every weight kept
-    /// but the head, which starts afresh (truncated normal 0.02, zero bias) for `labels`;
-    /// position embeddings resampled when `imageSize` differs.
-    public func withNewHead(labels: [String], imageSize: Int, seed: UInt64) throws -> ImageClassifier {
-        var config = model.config
-        let grid = imageSize / config.patchSize
-        var tensors = Dictionary(
-            uniqueKeysWithValues: model.parameters.filter { !$0.0.hasPrefix("head.") }.map { ($0.0, $0.1.copy()) })
-        if imageSize != config.imageSize {
-            tensors["pos_embed"] = model.positionEmbedding(gridHeight: grid, gridWidth: grid)
-        }
-        config.imageSize = imageSize
-        config.numClasses = labels.count
-        let random = RandomParameters(seed: seed)
-        tensors["head.weight"] = try random.tensor(
-            "head.weight", shape: [labels.count, config.dim], initializer: .truncatedNormal(std: 0.02))
-        tensors["head.bias"] = try random.tensor("head.bias", shape: [labels.count], initializer: .zeros)
-        let store = WeightStore(tensors, origin: path)
-        let model = try VisionTransformer(store, config: config)
-        try store.finish()
-        return ImageClassifier(
-            model: model, labels: labels, profile: profile.forInputSize(imageSize), format: .swiftViT, path: path)
-    }
 }

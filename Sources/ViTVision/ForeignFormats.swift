@@ -7,7 +7,7 @@ import ViTTensor
 // Hugging Face and timm folders: their configs become a ViTConfig and a preprocessing
 // profile, and their tensor names map onto ours by the rules below.
 
-/// HF `ViTForImageClassification` keys -> timm keys (design.md section 4). Query, key and
+/// HF `ViTForImageClassification` keys -> timm keys (docs/ARCHITECTURE.md, "Checkpoints"). Query, key and
 /// value are renamed to "qkv.q", "qkv.k", "qkv.v" and fused afterwards.
 let huggingFaceViTRules = [
     KeyRule(#"vit\.embeddings\.cls_token"#, "cls_token"),
@@ -24,14 +24,6 @@ let huggingFaceViTRules = [
     KeyRule(#"vit\.layernorm\.(weight|bias)"#, "norm.$1"),
     KeyRule(#"classifier\.(weight|bias)"#, "head.$1"),
 ]
-
-func activation(named name: String, path: String) throws -> GELUApproximation {
-    switch name {
-    case "gelu": return .none
-    case "gelu_new", "gelu_pytorch_tanh", "gelu_fast": return .tanh
-    default: throw ModelError(path: path, reason: "activation '\(name)' is not supported (gelu, gelu_new)")
-    }
-}
 
 /// Validates a config, naming the file it came from when it is inconsistent.
 func validated(_ config: ViTConfig, path: String) throws -> ViTConfig {
@@ -75,7 +67,7 @@ extension ImageClassifier {
             depth: try f.int("num_hidden_layers"), numHeads: try f.int("num_attention_heads"),
             hiddenDim: try f.int("intermediate_size"), numClasses: labels.count,
             layerNormEps: try f.float("layer_norm_eps", default: 1e-12), qkvBias: try f.bool("qkv_bias", default: true),
-            pool: .token, activation: try activation(named: f.string("hidden_act", default: "gelu"), path: configPath),
+            pool: .token, activation: try f.activation("hidden_act"),
             positionResampling: .bicubic)
         try _ = validated(config, path: configPath)
         let weightsPath = "\(path)/model.safetensors"

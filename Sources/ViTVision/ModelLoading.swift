@@ -62,8 +62,11 @@ public struct ImageClassifier {
         ImageClassifier(model: model, labels: labels, profile: profile, format: format, path: path)
     }
 
+    /// Logits for a batch of images [B, 3, H, W] -> [B, numClasses].
+    public func logits(_ images: Tensor) -> Tensor { model(images).value }
+
     /// Softmax probabilities for a batch of images [B, 3, H, W] -> [B, numClasses].
-    public func probabilities(_ images: Tensor) -> Tensor { model(images).softmax(axis: -1) }
+    public func probabilities(_ images: Tensor) -> Tensor { logits(images).softmax(axis: -1) }
 
     /// The model's input for an image file, [3, H, W].
     public func input(for image: Image) -> Tensor { profile.tensor(from: image) }
@@ -78,19 +81,17 @@ extension ImageClassifier {
     /// The metadata format written by `save`.
     public static let formatVersion = "1"
 
-    /// Key prefixes of what a training checkpoint holds beside the model's weights: the
-    /// optimizer's moments and the moving average of the weights.
-    public static let trainingStatePrefixes = ["optimizer.", "ema."]
+    /// The metadata key under which a file lists, as a JSON array, the key prefixes of
+    /// tensors it holds beside the model's weights (a training checkpoint's optimizer state);
+    /// loading leaves those out and stays strict about everything else.
+    public static let auxiliaryPrefixesKey = "auxiliary_prefixes"
 
     static func loadSwiftViT(path: String) throws -> ImageClassifier {
-        // A training checkpoint loads as its current weights.
-        try swiftViT(file: try SafeTensorsFile(path: path), path: path, ignoring: trainingStatePrefixes)
+        try swiftViT(file: try SafeTensorsFile(path: path), path: path)
     }
 
-    /// The model in an open SwiftViT file; tensors whose names start with one of
-    /// `ignoring` (a training checkpoint's optimizer state) are left out.
-    public static func swiftViT(file: SafeTensorsFile, path: String, ignoring: [String] = []) throws -> ImageClassifier
-    {
+    /// The model in an open SwiftViT file (a training checkpoint loads as its current weights).
+    public static func swiftViT(file: SafeTensorsFile, path: String) throws -> ImageClassifier {
         func metadata<T: Decodable>(_ key: String, _ type: T.Type) throws -> T {
             guard let text = file.metadata[key] else {
                 throw ModelError(path: path, reason: "metadata has no '\(key)' (not a SwiftViT model file?)")
@@ -107,7 +108,9 @@ extension ImageClassifier {
         guard labels.count == config.numClasses else {
             throw ModelError(path: path, reason: "\(labels.count) labels for \(config.numClasses) classes")
         }
-        let tensors = try file.allTensors().filter { name, _ in !ignoring.contains { name.hasPrefix($0) } }
+        let auxiliary =
+            try file.metadata[auxiliaryPrefixesKey] == nil ? [] : metadata(auxiliaryPrefixesKey, [String].self)
+        let tensors = try file.allTensors().filter { name, _ in !auxiliary.contains { name.hasPrefix($0) } }
         let store = WeightStore(tensors, origin: path)
         let model = try VisionTransformer(store, config: config)
         try store.finish()
@@ -132,7 +135,7 @@ extension ImageClassifier {
     public func save(path: String, extraMetadata: [String: String] = [:]) throws {
         let metadata = try self.metadata().merging(extraMetadata) { own, _ in own }
         var tensors: [String: Tensor] = [:]
-        for (name, tensor) in model.parameters { tensors[name] = tensor }
+        for (name, tensor) in model.namedTensors { tensors[name] = tensor }
         try writeSafeTensors(tensors, metadata: metadata, toPath: path)
     }
 }

@@ -77,15 +77,38 @@ public struct ViTConfig: Sendable, Equatable, Codable {
     }
 }
 
+/// The patch embedding (timm `PatchEmbed`): a p x p convolution with stride p, computed as
+/// a product over flattened patches. images [B, C, H, W] -> [B, gh * gw, D].
+/// Keys: "proj.weight" [D, C, p, p], "proj.bias" [D].
+public struct PatchEmbedding: Layer {
+    public let weight: Variable  // [D, C, p, p]
+    public let bias: Variable  // [D]
+    public let patchSize: Int
+
+    public init(_ source: ParameterSource, inChannels: Int, dim: Int, patchSize p: Int) throws {
+        let proj = source.scoped("proj")
+        weight = try proj.parameter("weight", shape: [dim, inChannels, p, p], initializer: .truncatedNormal(std: 0.02))
+        bias = try proj.parameter("bias", shape: [dim], initializer: .zeros)
+        patchSize = p
+    }
+
+    /// images [B, C, H, W] -> [B, gh * gw, D].
+    public func callAsFunction(_ images: Tensor) -> Variable {
+        let (d, k) = (weight.shape[0], weight.shape[1] * patchSize * patchSize)
+        return linear(Variable(patchify(images, patchSize: patchSize)), weight: weight.reshaped([d, k]), bias: bias)
+    }
+
+    public var parameters: NamedParameters { [("proj.weight", weight), ("proj.bias", bias)] }
+}
+
 /// The Vision Transformer classifier (timm `VisionTransformer` names and layout).
 /// images [B, C, H, W] -> logits [B, numClasses]. Keys: "patch_embed.proj.{weight,bias}",
 /// "cls_token", "pos_embed", "blocks.N.*", "norm", "fc_norm" (avg pool), "head".
 public struct VisionTransformer: Layer {
     public let config: ViTConfig
-    /// The patch convolution as a product: weight [C, inChannels * p * p].
-    public let patchEmbed: Linear
-    public let clsToken: Tensor  // [1, 1, C]
-    public let posEmbed: Tensor  // [1, numPatches + 1, C]
+    public let patchEmbed: PatchEmbedding
+    public let clsToken: Variable  // [1, 1, C]
+    public let posEmbed: Variable  // [1, numPatches + 1, C]
     public let blocks: TransformerEncoder
     /// The final norm: "norm" for the token pool, "fc_norm" (after pooling) for avg.
     public let norm: LayerNorm
@@ -94,24 +117,27 @@ public struct VisionTransformer: Layer {
     public init(_ source: ParameterSource, config c: ViTConfig) throws {
         try c.validate()
         config = c
-        let p = c.patchSize
-        let proj = source.scoped("patch_embed.proj")
-        let convWeight = try proj.tensor(
-            "weight", shape: [c.dim, c.inChannels, p, p],
-            initializer: .truncatedNormal(std: 0.02))
-        patchEmbed = Linear(
-            weight: convWeight.reshaped([c.dim, c.inChannels * p * p]),
-            bias: try proj.tensor("bias", shape: [c.dim], initializer: .zeros))
-        clsToken = try source.tensor("cls_token", shape: [1, 1, c.dim], initializer: .normal(std: 1e-6))
-        posEmbed = try source.tensor(
-            "pos_embed", shape: [1, c.numPatches + 1, c.dim],
-            initializer: .truncatedNormal(std: 0.02))
+        patchEmbed = try PatchEmbedding(
+            source.scoped("patch_embed"), inChannels: c.inChannels, dim: c.dim, patchSize: c.patchSize)
+        clsToken = try source.parameter("cls_token", shape: [1, 1, c.dim], initializer: .normal(std: 1e-6))
+        posEmbed = try source.parameter(
+            "pos_embed", shape: [1, c.numPatches + 1, c.dim], initializer: .truncatedNormal(std: 0.02))
         blocks = try TransformerEncoder(source.scoped("blocks"), depth: c.depth, config: c.block)
         norm = try LayerNorm(source.scoped(c.pool == .token ? "norm" : "fc_norm"), dim: c.dim, eps: c.layerNormEps)
         head =
             c.numClasses > 0
             ? try Linear(source.scoped("head"), inFeatures: c.dim, outFeatures: c.numClasses) : nil
     }
+
+    /// Parameter groups for freezing (`setTrainable`), by timm key prefix.
+    public static let parameterGroups: [ParameterGroup] = [
+        ParameterGroup("patch-embedding", ["patch_embed"]),
+        ParameterGroup("position-embedding", ["pos_embed", "cls_token"]),
+        ParameterGroup("attention", ["blocks.*.attn"]),
+        ParameterGroup("mlp", ["blocks.*.mlp"]),
+        ParameterGroup("norms", ["blocks.*.norm1", "blocks.*.norm2", "norm", "fc_norm"]),
+        ParameterGroup("head", ["head"]),
+    ]
 
     /// Whether images of this height and width can be embedded: the model's channels and
     /// whole patches. Sizes other than `config.imageSize` resample the position embeddings.
@@ -122,107 +148,39 @@ public struct VisionTransformer: Layer {
 
     /// Position embeddings for a patch grid of gh x gw: [1, gh * gw + 1, D]. The class
     /// token's embedding is kept; the grid is resampled (config.positionResampling) when
-    /// it differs from the trained one.
-    public func positionEmbedding(gridHeight gh: Int, gridWidth gw: Int) -> Tensor {
+    /// it differs from the trained one, as a constant (no gradient flows through resampling).
+    public func positionEmbedding(gridHeight gh: Int, gridWidth gw: Int) -> Variable {
         let g = config.gridSize, d = config.dim
         if gh == g && gw == g { return posEmbed }
         let grid = resampledGrid(
-            posEmbed.data + d, height: g, width: g, dim: d, newHeight: gh, newWidth: gw,
+            posEmbed.value.data + d, height: g, width: g, dim: d, newHeight: gh, newWidth: gw,
             method: config.positionResampling ?? .bicubicAntialiased)
         let out = Tensor(shape: [1, gh * gw + 1, d])
-        out.data.update(from: posEmbed.data, count: d)
+        out.data.update(from: posEmbed.value.data, count: d)
         grid.withUnsafeBufferPointer { (out.data + d).update(from: $0.baseAddress!, count: grid.count) }
-        return out
+        return Variable(out)
     }
 
     /// Patch embedding, class token and position embedding: [B, C, H, W] -> [B, N + 1, D].
-    public func embed(_ images: Tensor) -> Tensor {
-        let (b, ch, h, w) = (images.shape[0], images.shape[1], images.shape[2], images.shape[3])
-        let p = config.patchSize, (gh, gw) = (h / p, w / p), d = config.dim
+    public func embed(_ images: Tensor) -> Variable {
+        let (ch, h, w) = (images.shape[1], images.shape[2], images.shape[3])
+        let p = config.patchSize
         precondition(
             accepts(height: h, width: w, channels: ch),
             "input \(images.shape) does not match the model: \(config.inChannels) channels, sides multiples of \(p)")
-        let tokens = patchEmbed(patchify(images))  // [B, gh * gw, D]
-        let position = positionEmbedding(gridHeight: gh, gridWidth: gw)
-        let out = Tensor(shape: [b, gh * gw + 1, d])
-        let n = gh * gw + 1
-        for bi in 0..<b {
-            let dst = out.data + bi * n * d
-            dst.update(from: clsToken.data, count: d)
-            (dst + d).update(from: tokens.data + bi * (n - 1) * d, count: (n - 1) * d)
-            for i in 0..<(n * d) { dst[i] += position.data[i] }
-        }
-        return out
+        let tokens = patchEmbed(images)  // [B, gh * gw, D]
+        return prependingClassToken(tokens) + positionEmbedding(gridHeight: h / p, gridWidth: w / p)
     }
 
-    /// Non-overlapping patches of the configured size: [B, C, H, W] -> [B, gh * gw, C * p * p].
-    public func patchify(_ images: Tensor) -> Tensor { ViTCore.patchify(images, patchSize: config.patchSize) }
-
-    /// The final token states after the blocks and final norm (token pool), [B, N + 1, D].
-    /// attentionWeights: one [B, H, N + 1, N + 1] tensor per block to receive probabilities.
-    public func forwardFeatures(_ images: Tensor, attentionWeights: [Tensor]? = nil) -> Tensor {
-        let x = blocks(embed(images), attentionWeights: attentionWeights)
-        return config.pool == .token ? norm(x) : x
-    }
-
-    /// The pooled representation and the head: [B, N + 1, D] -> [B, numClasses].
-    public func forwardHead(_ features: Tensor) -> Tensor {
-        let pooled: Tensor
-        switch config.pool {
-        case .token:
-            pooled = features.selecting(axis: 1, 0)  // [B, D]
-        case .avg:
-            let n = features.shape[1]
-            pooled = norm(features.sliced(axis: 1, 1..<n).mean(axis: 1))
-        }
-        return head.map { $0(pooled) } ?? pooled
-    }
-
-    /// images [B, C, H, W] -> logits [B, numClasses].
-    public func callAsFunction(_ images: Tensor) -> Tensor { forwardHead(forwardFeatures(images)) }
-
-    public var parameters: NamedParameters {
-        [
-            (
-                "patch_embed.proj.weight",
-                patchEmbed.weight.reshaped([config.dim, config.inChannels, config.patchSize, config.patchSize])
-            ),
-            ("patch_embed.proj.bias", patchEmbed.bias!), ("cls_token", clsToken), ("pos_embed", posEmbed),
-        ]
-            + scoped("blocks", blocks) + scoped(config.pool == .token ? "norm" : "fc_norm", norm)
-            + (head.map { scoped("head", $0) } ?? [])
-    }
-}
-
-extension VisionTransformer {
-    /// The forward pass for training: images [B, C, H, W] (constant) -> logits [B, numClasses],
-    /// recording gradients for the parameters in `p`.
-    public func callAsFunction(_ images: Tensor, _ p: ParameterSet) -> Variable {
-        let (b, h, w) = (images.shape[0], images.shape[2], images.shape[3])
-        let (gh, gw) = (h / config.patchSize, w / config.patchSize)
-        precondition(gh == config.gridSize && gw == config.gridSize, "training runs at the configured image size")
-        let tokens = patchEmbed(Variable(patchify(images)), p)  // [B, P, D]
-        let x = prependingClassToken(tokens, p[clsToken], batch: b) + p[posEmbed]  // [B, P + 1, D]
-        let features = blocks(x, p)
-        switch config.pool {
-        case .token:
-            let cls = norm(features, p).sliced(axis: 1, 0..<1).reshaped([b, config.dim])
-            return head.map { $0(cls, p) } ?? cls
-        case .avg:
-            let pooled = norm(features.sliced(axis: 1, 1..<(gh * gw + 1)).mean(axis: 1), p)
-            return head.map { $0(pooled, p) } ?? pooled
-        }
-    }
-
-    /// [cls, tokens]: tokens [B, P, D], cls [1, 1, D] -> [B, P + 1, D].
-    func prependingClassToken(_ tokens: Variable, _ cls: Variable, batch b: Int) -> Variable {
-        let (n, d) = (tokens.shape[1], tokens.shape[2])
+    /// [cls, tokens]: tokens [B, P, D] -> [B, P + 1, D].
+    func prependingClassToken(_ tokens: Variable) -> Variable {
+        let (b, n, d) = (tokens.shape[0], tokens.shape[1], tokens.shape[2])
         let out = Tensor(shape: [b, n + 1, d])
         for bi in 0..<b {
-            (out.data + bi * (n + 1) * d).update(from: cls.value.data, count: d)
+            (out.data + bi * (n + 1) * d).update(from: clsToken.value.data, count: d)
             (out.data + bi * (n + 1) * d + d).update(from: tokens.value.data + bi * n * d, count: n * d)
         }
-        return Variable(value: out, inputs: [tokens, cls]) { g in
+        return Variable(value: out, inputs: [tokens, clsToken]) { g in
             let dtokens = Tensor(shape: [b, n, d]), dcls = Tensor(shape: [1, 1, d])
             for bi in 0..<b {
                 (dtokens.data + bi * n * d).update(from: g.data + bi * (n + 1) * d + d, count: n * d)
@@ -230,5 +188,34 @@ extension VisionTransformer {
             }
             return [dtokens, dcls]
         }
+    }
+
+    /// The final token states after the blocks and final norm (token pool), [B, N + 1, D].
+    /// attentionWeights: one [B, H, N + 1, N + 1] tensor per block to receive probabilities.
+    public func forwardFeatures(_ images: Tensor, attentionWeights: [Tensor]? = nil) -> Variable {
+        let x = blocks(embed(images), attentionWeights: attentionWeights)
+        return config.pool == .token ? norm(x) : x
+    }
+
+    /// The pooled representation and the head: [B, N + 1, D] -> [B, numClasses].
+    public func forwardHead(_ features: Variable) -> Variable {
+        let (b, n) = (features.shape[0], features.shape[1])
+        let pooled: Variable
+        switch config.pool {
+        case .token:
+            pooled = features.sliced(axis: 1, 0..<1).reshaped([b, config.dim])  // [B, D]
+        case .avg:
+            pooled = norm(features.sliced(axis: 1, 1..<n).mean(axis: 1))
+        }
+        return head.map { $0(pooled) } ?? pooled
+    }
+
+    /// images [B, C, H, W] -> logits [B, numClasses].
+    public func callAsFunction(_ images: Tensor) -> Variable { forwardHead(forwardFeatures(images)) }
+
+    public var parameters: NamedParameters {
+        scoped("patch_embed", patchEmbed) + [("cls_token", clsToken), ("pos_embed", posEmbed)]
+            + scoped("blocks", blocks) + scoped(config.pool == .token ? "norm" : "fc_norm", norm)
+            + (head.map { scoped("head", $0) } ?? [])
     }
 }

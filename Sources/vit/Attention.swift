@@ -56,40 +56,38 @@ struct AttentionCommand: ParsableCommand {
     }
 
     func run() throws {
-        try reportingFileErrors {
-            var classifier = try ImageClassifier.load(path: model ?? defaultModelPath())
-            if let profile { classifier = classifier.withProfile(PreprocessProfile.named(profile)!) }
-            let input = classifier.profile.apply(to: try Image.read(path: image))
-            let pixels = classifier.profile.normalizedTensor(input)
-            let maps = classifier.model.attentionMaps(pixels.reshaped([1] + pixels.shape))
-            let (gh, gw) = (maps.gridHeight, maps.gridWidth)
-            if let output {
-                let overlay = { (values: [Float]) in
-                    input.overlaid(heatMap: values, gridWidth: gw, gridHeight: gh, opacity: opacity)
-                }
-                let tiles = [input, overlay(maps.rollout)] + maps.lastLayerHeads.map(overlay)
-                try Image.tiled(tiles, columns: columns).writePNG(
-                    path: output,
-                    text: [
-                        ("Software", "SwiftViT \(swiftViTVersion)"),
-                        ("Source", image),
-                        (
-                            "Description",
-                            "input, attention rollout, last block's class-token attention for heads 1-\(maps.lastLayerHeads.count)"
-                        ),
-                    ])
-                print(
-                    "\(output): input, rollout and \(maps.lastLayerHeads.count) heads, \(input.width)x\(input.height) tiles"
-                )
+        var classifier = try ImageClassifier.load(path: model ?? defaultModelPath())
+        if let profile { classifier = classifier.withProfile(PreprocessProfile.named(profile)!) }
+        let input = classifier.profile.apply(to: try Image.read(path: image))
+        let pixels = classifier.profile.normalizedTensor(input)
+        let maps = classifier.model.attentionMaps(pixels.reshaped([1] + pixels.shape))
+        let (gh, gw) = (maps.gridHeight, maps.gridWidth)
+        if let output {
+            let overlay = { (values: [Float]) in
+                input.overlaid(heatMap: values, gridWidth: gw, gridHeight: gh, opacity: opacity)
             }
-            if let tensor {
-                let heads = Tensor(
-                    shape: [maps.lastLayerHeads.count, gh, gw], values: maps.lastLayerHeads.flatMap { $0 })
-                try writeSafeTensors(
-                    ["rollout": Tensor(shape: [gh, gw], values: maps.rollout), "heads": heads],
-                    metadata: ["source": image, "model": model ?? defaultModelPath()], toPath: tensor)
-                print("\(tensor): rollout [\(gh), \(gw)], heads [\(maps.lastLayerHeads.count), \(gh), \(gw)]")
-            }
+            let tiles = [input, overlay(maps.rollout)] + maps.lastLayerHeads.map(overlay)
+            try Image.tiled(tiles, columns: columns).writePNG(
+                path: output,
+                text: [
+                    ("Software", "SwiftViT \(swiftViTVersion)"),
+                    ("Source", image),
+                    (
+                        "Description",
+                        "input, attention rollout, last block's class-token attention for heads 1-\(maps.lastLayerHeads.count)"
+                    ),
+                ])
+            print(
+                "\(output): input, rollout and \(maps.lastLayerHeads.count) heads, \(input.width)x\(input.height) tiles"
+            )
+        }
+        if let tensor {
+            let heads = Tensor(
+                shape: [maps.lastLayerHeads.count, gh, gw], values: maps.lastLayerHeads.flatMap { $0 })
+            try writeSafeTensors(
+                ["rollout": Tensor(shape: [gh, gw], values: maps.rollout), "heads": heads],
+                metadata: ["source": image, "model": model ?? defaultModelPath()], toPath: tensor)
+            print("\(tensor): rollout [\(gh), \(gw)], heads [\(maps.lastLayerHeads.count), \(gh), \(gw)]")
         }
     }
 }

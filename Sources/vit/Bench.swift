@@ -79,20 +79,16 @@ struct Bench: ParsableCommand {
         setThreadCount(threads)
         let vit: VisionTransformer
         let name: String
-        do {
-            if let model {
-                vit = try ImageClassifier.load(path: model).model
-                name = model
-            } else {
-                var config = Self.architectures[architecture]!
-                config.imageSize = imageSize ?? config.imageSize
-                config.patchSize = patchSize ?? config.patchSize
-                config.numClasses = classes ?? config.numClasses
-                vit = try VisionTransformer(RandomParameters(seed: 0), config: config)
-                name = "\(architecture) (random weights)"
-            }
-        } catch {
-            throw CLIFailure(error)
+        if let model {
+            vit = try ImageClassifier.load(path: model).model
+            name = model
+        } else {
+            var config = Self.architectures[architecture]!
+            config.imageSize = imageSize ?? config.imageSize
+            config.patchSize = patchSize ?? config.patchSize
+            config.numClasses = classes ?? config.numClasses
+            vit = try VisionTransformer(RandomParameters(seed: 0), config: config)
+            name = "\(architecture) (random weights)"
         }
         let c = vit.config
         print(
@@ -101,17 +97,14 @@ struct Bench: ParsableCommand {
         )
         // A training step costs about three forward passes of products.
         let flopsPerImage = c.gflops * (train ? 3 : 1)
-        let parameters = ParameterSet(vit.parameters)
         let optimizer = AdamW(learningRate: 1e-4, weightDecay: 0.05)
         func pass(_ input: Tensor, labels: [Int]) {
             guard train else {
                 _ = vit(input)
                 return
             }
-            parameters.zeroGradients()
-            let loss = crossEntropy(vit(input, parameters), labels: labels)
-            loss.backward()
-            optimizer.update(parameters)
+            lossAndGradients(of: vit) { crossEntropy(vit(input), labels: labels) }
+            optimizer.update(vit.parameters.trainable)
         }
         print("batch  median ms  min ms   images/s  GFLOP/s")
         var generator = SeededGenerator(seed: 1)

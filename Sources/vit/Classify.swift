@@ -77,12 +77,7 @@ struct Classify: ParsableCommand {
 
     func run() throws {
         if let threads { setThreadCount(threads) }
-        var classifier: ImageClassifier
-        do {
-            classifier = try ImageClassifier.load(path: model ?? defaultModelPath())
-        } catch {
-            throw CLIFailure(error)
-        }
+        var classifier = try ImageClassifier.load(path: model ?? defaultModelPath())
         if let profile { classifier = classifier.withProfile(PreprocessProfile.named(profile)!) }
         if let imageSize {
             let channels = classifier.model.config.inChannels
@@ -115,7 +110,7 @@ struct Classify: ParsableCommand {
             }
             progress.advance(by: batchFiles.count)
             guard !inputs.isEmpty else { continue }
-            let logitsBatch = classifier.model(Tensor.stack(inputs))
+            let logitsBatch = classifier.logits(Tensor.stack(inputs))
             let probabilities = logitsBatch.softmax(axis: -1)
             let classes = logitsBatch.shape[1]
             for (row, name) in names.enumerated() {

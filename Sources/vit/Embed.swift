@@ -55,12 +55,7 @@ struct Embed: ParsableCommand {
             if lines.last == "" { lines.removeLast() }
             all += lines
         }
-        let encoder: SentenceEncoder
-        do {
-            encoder = try SentenceEncoder.load(folder: model ?? defaultTextModelPath())
-        } catch {
-            throw CLIFailure("\(error)")
-        }
+        let encoder = try SentenceEncoder.load(folder: model ?? defaultTextModelPath())
         let out = encoder.embed(all, batchSize: batchSize)
         let (d, scalars) = (out.shape.last ?? 0, out.scalars)
         let vectors = all.indices.map { Array(scalars[($0 * d)..<(($0 + 1) * d)]) }

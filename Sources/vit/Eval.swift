@@ -40,38 +40,36 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         if let threads { setThreadCount(threads) }
-        try reportingFileErrors {
-            let classifier = try ImageClassifier.load(path: model ?? defaultModelPath())
-            let test = try DataSource.load(data, test: true)
-            guard test.classNames.count == classifier.labels.count else {
-                throw CLIFailure("\(data) has \(test.classNames.count) classes, the model \(classifier.labels.count)")
+        let classifier = try ImageClassifier.load(path: model ?? defaultModelPath())
+        let test = try LabeledImages.named(data, test: true)
+        guard test.classNames.count == classifier.labels.count else {
+            throw CLIFailure("\(data) has \(test.classNames.count) classes, the model \(classifier.labels.count)")
+        }
+        let result = evaluate(classifier, on: test, batchSize: batchSize)
+        if format == .json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+        } else {
+            print(String(format: "accuracy: %.4f (%d images)", result.accuracy, result.count))
+            let width = max(12, (result.classNames.map(\.count).max() ?? 0) + 2)
+            for (name, accuracy) in zip(result.classNames, result.perClassAccuracy) {
+                print(
+                    "  " + name.padding(toLength: width, withPad: " ", startingAt: 0)
+                        + String(format: "%.4f", accuracy))
             }
-            let result = evaluate(classifier, on: test, batchSize: batchSize)
-            if format == .json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys]
-                print(String(decoding: try encoder.encode(result), as: UTF8.self))
-            } else {
-                print(String(format: "accuracy: %.4f (%d images)", result.accuracy, result.count))
-                let width = max(12, (result.classNames.map(\.count).max() ?? 0) + 2)
-                for (name, accuracy) in zip(result.classNames, result.perClassAccuracy) {
-                    print(
-                        "  " + name.padding(toLength: width, withPad: " ", startingAt: 0)
-                            + String(format: "%.4f", accuracy))
-                }
-                print("confusion (rows: true, columns: predicted):")
-                for row in result.confusion {
-                    print(row.map { String(format: "%5d", $0) }.joined())
-                }
+            print("confusion (rows: true, columns: predicted):")
+            for row in result.confusion {
+                print(row.map { String(format: "%5d", $0) }.joined())
             }
-            if let confusionPNG {
-                try confusionImage(result.confusion).writePNG(
-                    path: confusionPNG,
-                    text: [
-                        ("Software", "SwiftViT \(swiftViTVersion)"),
-                        ("Description", "confusion matrix, rows true class, columns predicted; darker is more"),
-                    ])
-            }
+        }
+        if let confusionPNG {
+            try confusionImage(result.confusion).writePNG(
+                path: confusionPNG,
+                text: [
+                    ("Software", "SwiftViT \(swiftViTVersion)"),
+                    ("Description", "confusion matrix, rows true class, columns predicted; darker is more"),
+                ])
         }
     }
 

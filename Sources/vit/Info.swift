@@ -10,14 +10,9 @@ struct Info: ParsableCommand {
     var model: String
 
     func run() throws {
-        let classifier: ImageClassifier
-        do {
-            classifier = try ImageClassifier.load(path: model)
-        } catch {
-            throw CLIFailure(error)
-        }
+        let classifier = try ImageClassifier.load(path: model)
         let c = classifier.model.config
-        let parameterCount = classifier.model.parameters.reduce(0) { $0 + $1.tensor.count }
+        let parameterCount = classifier.model.parameters.reduce(0) { $0 + $1.variable.value.count }
         let p = classifier.profile
         let resize: String
         switch p.resize {

@@ -44,26 +44,24 @@ struct Preprocess: ParsableCommand {
 
     func run() throws {
         let profile = PreprocessProfile.named(profile)!
-        try reportingFileErrors {
-            let decoded = try Image.read(path: image, maxPixels: maxPixels)
-            let input = profile.apply(to: decoded)
-            if let output {
-                try input.writePNG(
-                    path: output,
-                    text: [
-                        ("Software", "SwiftViT \(swiftViTVersion)"),
-                        ("Source", image),
-                        ("Profile", profile.name),
-                    ])
-            }
-            if let tensor {
-                let pixels = profile.normalizedTensor(input)
-                let description = String(data: try JSONEncoder().encode(profile), encoding: .utf8)!
-                try writeSafeTensors(
-                    ["pixel_values": pixels],
-                    metadata: ["source": image, "preprocess": description],
-                    toPath: tensor)
-            }
+        let decoded = try Image.read(path: image, maxPixels: maxPixels)
+        let input = profile.apply(to: decoded)
+        if let output {
+            try input.writePNG(
+                path: output,
+                text: [
+                    ("Software", "SwiftViT \(swiftViTVersion)"),
+                    ("Source", image),
+                    ("Profile", profile.name),
+                ])
+        }
+        if let tensor {
+            let pixels = profile.normalizedTensor(input)
+            let description = String(data: try JSONEncoder().encode(profile), encoding: .utf8)!
+            try writeSafeTensors(
+                ["pixel_values": pixels],
+                metadata: ["source": image, "preprocess": description],
+                toPath: tensor)
         }
     }
 }

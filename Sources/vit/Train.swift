@@ -12,49 +12,6 @@ struct Train: ParsableCommand {
         abstract: "Train models.", subcommands: [TrainClassifier.self])
 }
 
-/// Where training and evaluation data come from.
-enum DataSource {
-    /// Training and test images of the Shapes data set labeled by one attribute
-    /// ("shapes:color"): indices 0..<20000 of seed 0 and 0..<2000 of seed 1, every pair.
-    static let shapesCounts = (train: 20_000, test: 2_000)
-
-    /// "fashion-mnist" (Debian's dataset-fashion-mnist), "shapes:ATTRIBUTE", an IDX folder,
-    /// or an ImageFolder.
-    static func load(_ name: String, test: Bool) throws -> LabeledImages {
-        if name.hasPrefix("shapes:") {
-            let attribute = String(name.dropFirst("shapes:".count))
-            guard Shapes.values(of: attribute) != nil else {
-                throw CLIFailure("\(name): the attribute must be shape, color, size, position or background")
-            }
-            return LabeledImages.shapes(
-                attribute: attribute, count: test ? shapesCounts.test : shapesCounts.train, seed: test ? 1 : 0)
-        }
-        if name == "fashion-mnist" {
-            guard FileManager.default.fileExists(atPath: LabeledImages.fashionMNISTFolder) else {
-                throw FileError(
-                    path: LabeledImages.fashionMNISTFolder,
-                    reason: "Fashion-MNIST is not installed (apt-get install -y dataset-fashion-mnist)")
-            }
-            return try LabeledImages.idxFolder(
-                LabeledImages.fashionMNISTFolder, test: test, classNames: LabeledImages.fashionMNISTClasses)
-        }
-        guard FileManager.default.fileExists(atPath: name) else {
-            throw FileError(
-                path: name,
-                reason:
-                    "no such data (fashion-mnist, shapes:ATTRIBUTE, an IDX folder, or an ImageFolder with train/ and test/)"
-            )
-        }
-        let prefix = test ? "t10k" : "train"
-        if ["", ".gz"].contains(where: {
-            FileManager.default.fileExists(atPath: "\(name)/\(prefix)-images-idx3-ubyte\($0)")
-        }) {
-            return try LabeledImages.idxFolder(name, test: test)
-        }
-        return try LabeledImages.imageFolder(test ? "\(name)/test" : "\(name)/train")
-    }
-}
-
 struct TrainClassifier: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "classifier",
@@ -105,7 +62,7 @@ struct TrainClassifier: ParsableCommand {
     var emaDecay: Float?
     @Option(help: "Random erasing probability.") var randomErasing: Float = 0
     @Option(
-        help: "Parameter groups to freeze: \(ClassifierTrainer.parameterGroups.keys.sorted().joined(separator: ", ")).")
+        help: "Parameter groups to freeze: \(VisionTransformer.parameterGroups.map(\.name).joined(separator: ", ")).")
     var freeze: [String] = []
     @Option(help: "Seed for initialization, shuffling and augmentation.") var seed: UInt64 = 0
     @Option(help: "Threads (default: all cores).") var threads: Int?
@@ -128,7 +85,7 @@ struct TrainClassifier: ParsableCommand {
         if flip && data == "shapes:position" {
             throw ValidationError("--flip would swap left and right and so change shapes:position labels")
         }
-        for group in freeze where ClassifierTrainer.parameterGroups[group] == nil {
+        for group in freeze where !VisionTransformer.parameterGroups.contains(where: { $0.name == group }) {
             throw ValidationError("unknown --freeze group '\(group)'")
         }
     }
@@ -141,95 +98,93 @@ struct TrainClassifier: ParsableCommand {
 
     func run() throws {
         if let threads { setThreadCount(threads) }
-        try reportingFileErrors {
-            let paths = TrainingOutput(output)
-            let checkpoint = paths.checkpoint
-            let train = try DataSource.load(data, test: false), test = try DataSource.load(data, test: true)
-            let trainer: ClassifierTrainer
-            if resume {
-                trainer = try ClassifierTrainer.resume(path: checkpoint)
-                printError("resuming after epoch \(trainer.epoch), step \(trainer.step)", prefix: "note")
+        let paths = TrainingOutput(output)
+        let checkpoint = paths.checkpoint
+        let train = try LabeledImages.named(data, test: false), test = try LabeledImages.named(data, test: true)
+        let trainer: ClassifierTrainer
+        if resume {
+            trainer = try ClassifierTrainer.resume(path: checkpoint)
+            printError("resuming after epoch \(trainer.epoch), step \(trainer.step)", prefix: "note")
+        } else {
+            let size = train.images.first.map { max($0.width, $0.height) } ?? 28
+            let classifier: ImageClassifier
+            if let from {
+                // The same classes at the same size continue training as they are; others
+                // get a new head (and resampled position embeddings).
+                let start = try ImageClassifier.load(path: from)
+                classifier =
+                    start.labels == train.classNames && start.model.config.imageSize == size
+                    ? start.withCopiedWeights()
+                    : try start.withNewHead(labels: train.classNames, imageSize: size, seed: seed)
             } else {
-                let size = train.images.first.map { max($0.width, $0.height) } ?? 28
-                let classifier: ImageClassifier
-                if let from {
-                    // The same classes at the same size continue training as they are; others
-                    // get a new head (and resampled position embeddings).
-                    let start = try ImageClassifier.load(path: from)
-                    classifier =
-                        start.labels == train.classNames && start.model.config.imageSize == size
-                        ? start.withCopiedWeights()
-                        : try start.withNewHead(labels: train.classNames, imageSize: size, seed: seed)
-                } else {
-                    let (d, depth, h, hidden) = sizes
-                    let config = ViTConfig(
-                        imageSize: size, patchSize: patchSize, dim: d, depth: depth, numHeads: h, hiddenDim: hidden,
-                        numClasses: train.classNames.count, layerNormEps: 1e-6)
-                    try config.validate()
-                    let model = try VisionTransformer(RandomParameters(seed: seed), config: config)
-                    var profile = data.hasPrefix("shapes:") ? PreprocessProfile.shapes : PreprocessProfile.fashionMNIST
-                    profile.resize = .exact(width: size, height: size)
-                    classifier = ImageClassifier(
-                        model: model, labels: train.classNames, profile: profile, format: .swiftViT, path: checkpoint)
-                }
-                let stepsPerEpoch = (train.count + batchSize - 1) / batchSize
-                let options = TrainingOptions(
-                    epochs: steps.map { ($0 + stepsPerEpoch - 1) / stepsPerEpoch } ?? epochs, batchSize: batchSize,
-                    learningRate: learningRate, minimumLearningRate: minimumLearningRate, weightDecay: weightDecay,
-                    warmupEpochs: warmupEpochs, labelSmoothing: labelSmoothing, gradientClip: clip, seed: seed,
-                    augmentation: Augmentation(
-                        cropPadding: cropPadding, horizontalFlip: flip, erasingProbability: randomErasing),
-                    frozen: freeze, maxSteps: steps, emaDecay: emaDecay)
-                trainer = ClassifierTrainer(classifier: classifier, options: options)
+                let (d, depth, h, hidden) = sizes
+                let config = ViTConfig(
+                    imageSize: size, patchSize: patchSize, dim: d, depth: depth, numHeads: h, hiddenDim: hidden,
+                    numClasses: train.classNames.count, layerNormEps: 1e-6)
+                try config.validate()
+                let model = try VisionTransformer(RandomParameters(seed: seed), config: config)
+                var profile = data.hasPrefix("shapes:") ? PreprocessProfile.shapes : PreprocessProfile.fashionMNIST
+                profile.resize = .exact(width: size, height: size)
+                classifier = ImageClassifier(
+                    model: model, labels: train.classNames, profile: profile, format: .swiftViT, path: checkpoint)
             }
-            let options = trainer.options
-            // Only now that data and model are ready: a failed start leaves nothing behind.
-            try FileManager.default.createDirectory(atPath: paths.folder, withIntermediateDirectories: true)
-            defer { fflush(nil) }
-            print(
-                "training \(trainer.classifier.model.config.dim)-wide, \(trainer.classifier.model.config.depth)-deep ViT on \(train.count) images, testing on \(test.count); seed \(options.seed)"
-            )
-            let batches = BatchMaker(
-                data: train, profile: trainer.classifier.profile, augmentation: options.augmentation, seed: options.seed
-            )
-            while !trainer.isFinished {
-                let started = Date()
-                let bar = ProgressBar(
-                    total: (train.count + options.batchSize - 1) / options.batchSize,
-                    label: "epoch \(trainer.epoch + 1)/\(options.epochs)")
-                let (loss, accuracy, rate, images) = trainer.trainEpoch(batches) { _, _, loss in
-                    bar.advance(by: 1, detail: String(format: "loss %.4f", loss))
-                }
-                bar.finish()
-                let seconds = Date().timeIntervalSince(started)
-                let evaluation = evaluate(trainer.result, on: test)
-                let entry = EpochRecord(
-                    epoch: trainer.epoch, step: trainer.step, trainLoss: loss, trainAccuracy: accuracy,
-                    testAccuracy: evaluation.accuracy, learningRate: rate, seconds: seconds,
-                    imagesPerSecond: Double(images) / seconds)
-                trainer.record(entry)
-                try trainer.saveCheckpoint(path: checkpoint)
-                try writeLog(trainer.history, to: paths.log)
-                try trainingCurves(trainer.history).writePNG(
-                    path: paths.curves,
-                    text: [
-                        ("Software", "SwiftViT \(swiftViTVersion)"),
-                        (
-                            "Description",
-                            "left: training loss (red) per epoch; right: accuracy per epoch, training (blue) and test (green)"
-                        ),
-                    ])
-                print(
-                    String(
-                        format: "epoch %d: loss %.4f, train accuracy %.4f, test accuracy %.4f, %.0f images/s, %.0f s",
-                        trainer.epoch, loss, accuracy, evaluation.accuracy, entry.imagesPerSecond, seconds))
-                fflush(nil)
-            }
-            try trainer.result.save(
-                path: paths.model,
-                extraMetadata: ["training": String(decoding: try JSONEncoder().encode(trainer.history), as: UTF8.self)])
-            print("wrote \(paths.model)")
+            let stepsPerEpoch = (train.count + batchSize - 1) / batchSize
+            let options = TrainingOptions(
+                epochs: steps.map { ($0 + stepsPerEpoch - 1) / stepsPerEpoch } ?? epochs, batchSize: batchSize,
+                learningRate: learningRate, minimumLearningRate: minimumLearningRate, weightDecay: weightDecay,
+                warmupEpochs: warmupEpochs, labelSmoothing: labelSmoothing, gradientClip: clip, seed: seed,
+                augmentation: Augmentation(
+                    cropPadding: cropPadding, horizontalFlip: flip, erasingProbability: randomErasing),
+                frozen: freeze, maxSteps: steps, emaDecay: emaDecay)
+            trainer = ClassifierTrainer(classifier: classifier, options: options)
         }
+        let options = trainer.options
+        // Only now that data and model are ready: a failed start leaves nothing behind.
+        try FileManager.default.createDirectory(atPath: paths.folder, withIntermediateDirectories: true)
+        defer { fflush(nil) }
+        print(
+            "training \(trainer.classifier.model.config.dim)-wide, \(trainer.classifier.model.config.depth)-deep ViT on \(train.count) images, testing on \(test.count); seed \(options.seed)"
+        )
+        let batches = BatchMaker(
+            data: train, profile: trainer.classifier.profile, augmentation: options.augmentation, seed: options.seed
+        )
+        while !trainer.isFinished {
+            let started = Date()
+            let bar = ProgressBar(
+                total: (train.count + options.batchSize - 1) / options.batchSize,
+                label: "epoch \(trainer.epoch + 1)/\(options.epochs)")
+            let (loss, accuracy, rate, images) = trainer.trainEpoch(batches) { _, _, loss in
+                bar.advance(by: 1, detail: String(format: "loss %.4f", loss))
+            }
+            bar.finish()
+            let seconds = Date().timeIntervalSince(started)
+            let evaluation = evaluate(trainer.result, on: test)
+            let entry = EpochRecord(
+                epoch: trainer.epoch, step: trainer.step, trainLoss: loss, trainAccuracy: accuracy,
+                testAccuracy: evaluation.accuracy, learningRate: rate, seconds: seconds,
+                imagesPerSecond: Double(images) / seconds)
+            trainer.record(entry)
+            try trainer.saveCheckpoint(path: checkpoint)
+            try writeLog(trainer.history, to: paths.log)
+            try trainingCurves(trainer.history).writePNG(
+                path: paths.curves,
+                text: [
+                    ("Software", "SwiftViT \(swiftViTVersion)"),
+                    (
+                        "Description",
+                        "left: training loss (red) per epoch; right: accuracy per epoch, training (blue) and test (green)"
+                    ),
+                ])
+            print(
+                String(
+                    format: "epoch %d: loss %.4f, train accuracy %.4f, test accuracy %.4f, %.0f images/s, %.0f s",
+                    trainer.epoch, loss, accuracy, evaluation.accuracy, entry.imagesPerSecond, seconds))
+            fflush(nil)
+        }
+        try trainer.result.save(
+            path: paths.model,
+            extraMetadata: ["training": String(decoding: try JSONEncoder().encode(trainer.history), as: UTF8.self)])
+        print("wrote \(paths.model)")
     }
 
     /// The log as JSON lines, one per epoch, rewritten whole (atomically) each epoch.

@@ -21,13 +21,14 @@ struct Vit: ParsableCommand {
             Preprocess.self, Bench.self,
         ])
 
-    /// Runs the command; known failures print one line on stderr and exit 1.
+    /// Runs the command; the libraries' and the command's own failures (each one line
+    /// naming the file or value) print on stderr and exit 1; usage errors exit 64.
     static func runMain() {
         do {
             var command = try parseAsRoot()
             try command.run()
-        } catch let error as CLIFailure {
-            printError(error.message)
+        } catch let error as ReportableError {
+            printError(error.description)
             Foundation.exit(1)
         } catch {
             exit(withError: error)
@@ -47,30 +48,10 @@ struct Vit: ParsableCommand {
 @_silgen_name("mallopt")
 func mallopt(_ parameter: Int32, _ value: Int32) -> Int32
 
-/// A failure already described in one line for the user.
-struct CLIFailure: Error {
-    let message: String
-    init(_ message: String) { self.message = message }
-    init(_ error: Error) { self.message = "\(error)" }
-}
-
-/// Runs `body`, turning the libraries' file errors (each already one line naming the file;
-/// models, datasets and text models share FileError) into CLI failures; anything else
-/// propagates.
-func reportingFileErrors(_ body: () throws -> Void) throws {
-    do {
-        try body()
-    } catch let error as ModelError {
-        throw CLIFailure(error)
-    } catch let error as ImageError {
-        throw CLIFailure(error)
-    } catch let error as CheckpointError {
-        throw CLIFailure(error)
-    } catch let error as FileWriteError {
-        throw CLIFailure(error)
-    } catch let error as ParameterError {
-        throw CLIFailure(error)
-    }
+/// A failure of the command itself, described in one line for the user.
+struct CLIFailure: ReportableError {
+    let description: String
+    init(_ description: String) { self.description = description }
 }
 
 func printError(_ message: String, prefix: String = "error") {

@@ -79,12 +79,28 @@ import ViTTestSupport
         usleep(200_000)
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
+        // The kill landed before the run finished: the process died of the signal, and its
+        // checkpoint stands before the last step of the uninterrupted run.
+        #expect(process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGKILL)
+        func state(_ path: String) throws -> (epoch: Int, step: Int) {
+            let text = try #require(try SafeTensorsFile(path: path).metadata["training_state"])
+            let object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any]
+            return ((object["epoch"] as! NSNumber).intValue, (object["step"] as! NSNumber).intValue)
+        }
+        let killedAt = try state(checkpoint), finished = try state("\(folder)/whole/checkpoint.safetensors")
+        #expect(killedAt.epoch >= 1 && killedAt.epoch < 3 && killedAt.step < finished.step, "\(killedAt)")
         // Whatever the moment, the checkpoint is a whole file.
         let info = try runVit(["info", checkpoint])
         #expect(info.status == 0, "\(info.stderr)")
         let resumed = try runVit(trainArguments(data: data, output: output) + ["--resume"])
         #expect(resumed.status == 0, "\(resumed.stderr)")
+        // It continued from that checkpoint rather than starting again.
+        #expect(
+            resumed.stderr.contains("resuming after epoch \(killedAt.epoch), step \(killedAt.step)"),
+            "\(resumed.stderr)")
         #expect(try losses(output) == expected)
+        let end = try state(checkpoint)
+        #expect(end.epoch == finished.epoch && end.step == finished.step)
 
         // The trained model learned the corners; vit eval reports it.
         let eval = try runVit([

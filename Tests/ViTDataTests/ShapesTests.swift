@@ -53,10 +53,16 @@ import ViTTestSupport
         #expect(edge[0] > 20 && edge[0] < 220 && edge[1] > 24 && edge[1] < 40 && edge[2] > 40 && edge[2] < 70)
     }
 
-    @Test func sameSeedSameSampleWhateverTheCount() {
-        for index in [0, 1, 17, 999] {
-            let a = Shapes.sample(index: index, seed: 5), b = Shapes.sample(index: index, seed: 5)
-            #expect(a.image.pixels == b.image.pixels && a.caption == b.caption && a.attributes == b.attributes)
+    /// Sample i depends on (seed, i) alone: the same sample whether it is drawn alone, in a
+    /// rendered set of any size, or after other samples; other seeds give other images.
+    @Test func sampleDependsOnSeedAndIndexAlone() throws {
+        let first = Shapes.sample(index: 17, seed: 5)
+        for index in [3, 999, 0] { _ = Shapes.sample(index: index, seed: 5) }  // other draws between
+        let again = Shapes.sample(index: 17, seed: 5)
+        #expect(first.image.pixels == again.image.pixels && first.caption == again.caption)
+        for count in [18, 40] {
+            let set = LabeledImages.shapes(attribute: "color", count: count, seed: 5)
+            #expect(set.images[17].pixels == first.image.pixels, "sample 17 in a set of \(count)")
         }
         let differing = (0..<20).filter {
             Shapes.sample(index: $0, seed: 5).image.pixels != Shapes.sample(index: $0, seed: 6).image.pixels

@@ -6,6 +6,16 @@ import ViTTestSupport
 
 /// Flow matching and the samplers against values computed by hand.
 @Suite struct FlowMatchingTests {
+    @Test func timestepEmbeddingByHand() {
+        // dim 5: half 2, frequencies 1 and 10000^(-1/2) = 0.01, a zero last column.
+        let e = timestepEmbedding([0, 3], dim: 5)
+        #expect(e.shape == [2, 5])
+        #expect(e.scalars[0..<5] == [1, 1, 0, 0, 0])
+        let expected: [Float] = [Foundation.cos(3), Foundation.cos(0.03), Foundation.sin(3), Foundation.sin(0.03), 0]
+        let result = compare(Array(e.scalars[5..<10]), expected, atol: 1e-6)
+        #expect(result.passed, "\(result)")
+    }
+
     @Test func pathsAndVelocities() {
         let data = Tensor(shape: [2, 2], values: [1, 2, 3, 4]), noise = Tensor(shape: [2, 2], values: [0, -2, 1, 8])
         // Sample 0 at t = 0.25: 0.75 [1, 2] + 0.25 [0, -2] = [0.75, 1]; sample 1 at t = 1: noise.

@@ -129,42 +129,69 @@ let decodeFolder = repositoryPath("Tests/ViTImageTests/Golden/decode")
     }
 }
 
-/// Mutated files (flipped bytes, overwritten runs, cuts) either decode or throw an
-/// ImageError: no crash, no hang. Deterministic: the mutations come from a fixed seed.
-@Suite struct FuzzedImageTests {
-    @Test(arguments: [
-        "rgb8.png", "palette4.png", "rgba8-interlaced.png", "gray16.png", "ycbcr420.jpg",
-        "progressive.jpg", "cmyk.jpg", "gray.jpg",
-    ])
-    func mutationsNeverCrash(name: String) {
-        let original = [UInt8](FileManager.default.contents(atPath: "\(decodeFolder)/\(name)")!)
-        var state: UInt64 = 0x5EED ^ UInt64(name.utf8.reduce(0) { $0 &* 31 &+ Int($1) }.magnitude)
-        func next(_ bound: Int) -> Int {
+/// Mutated files, with properties that a wrong decoder breaks. Deterministic: the mutations
+/// come from a fixed seed.
+/// - A cut file (any proper prefix) is rejected, or decodes to exactly the original pixels
+///   (a PNG cut inside its closing IEND chunk, after all the image data, which Pillow reads
+///   too): no decoder may return a partial or altered image.
+/// - A PNG with one byte changed after its signature is rejected, or decodes to exactly the
+///   original pixels: every chunk carries a CRC-32, which detects any change of one byte,
+///   and only ancillary chunks (whose loss leaves the pixels unchanged) may be dropped.
+/// - Every rejection is one line naming the file.
+@Suite struct MutatedImageTests {
+    static let files = [
+        "rgb8.png", "palette4.png", "rgba8-interlaced.png", "gray16.png", "ycbcr420.jpg", "progressive.jpg",
+        "cmyk.jpg", "gray.jpg",
+    ]
+
+    struct Mutations {
+        var state: UInt64
+        init(_ name: String) { state = 0x5EED ^ UInt64(name.utf8.reduce(0) { $0 &* 31 &+ Int($1) }.magnitude) }
+        mutating func next(_ bound: Int) -> Int {
             state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
             return Int((state >> 33) % UInt64(bound))
         }
-        var decoded = 0, rejected = 0
-        for _ in 0..<150 {
-            var bytes = original
-            switch next(3) {
-            case 0:
-                for _ in 0..<(1 + next(8)) { bytes[next(bytes.count)] ^= UInt8(1 + next(255)) }
-            case 1:
-                let start = next(bytes.count), length = min(1 + next(64), bytes.count - start)
-                for i in start..<(start + length) { bytes[i] = UInt8(next(256)) }
-            default:
-                bytes = Array(bytes.prefix(next(bytes.count)))
-            }
+    }
+
+    /// A rejection is an ImageError of one line that starts with the file's name.
+    func expectOneLine(_ error: Error, name: String, _ what: String) {
+        guard let error = error as? ImageError else {
+            Issue.record("\(name), \(what): unexpected error \(error)")
+            return
+        }
+        let text = "\(error)"
+        #expect(text.hasPrefix("\(name): ") && !text.contains("\n"), "\(what): \(text)")
+    }
+
+    @Test(arguments: files) func cutFilesAreRejectedOrWhole(name: String) throws {
+        let original = [UInt8](FileManager.default.contents(atPath: "\(decodeFolder)/\(name)")!)
+        let pixels = try Image.decode(Data(original), name: name).pixels
+        var mutations = Mutations(name)
+        for _ in 0..<60 {
+            let length = mutations.next(original.count)
             do {
-                let image = try Image.decode(Data(bytes), name: name, maxPixels: 1 << 24)
-                #expect(image.pixels.count == image.width * image.height * 3)
-                decoded += 1
-            } catch is ImageError {
-                rejected += 1
+                let image = try Image.decode(Data(original.prefix(length)), name: name, maxPixels: 1 << 24)
+                #expect(image.pixels == pixels, "cut at \(length) of \(original.count) decoded to other pixels")
             } catch {
-                Issue.record("\(name): unexpected error \(error)")
+                expectOneLine(error, name: name, "cut at \(length)")
             }
         }
-        #expect(decoded + rejected == 150)
+    }
+
+    @Test(arguments: files.filter { $0.hasSuffix(".png") }) func changedPNGBytesAreCaught(name: String) throws {
+        let original = [UInt8](FileManager.default.contents(atPath: "\(decodeFolder)/\(name)")!)
+        let pixels = try Image.decode(Data(original), name: name).pixels
+        var mutations = Mutations(name)
+        for _ in 0..<150 {
+            var bytes = original
+            let at = 8 + mutations.next(bytes.count - 8)
+            bytes[at] ^= UInt8(1 + mutations.next(255))
+            do {
+                let image = try Image.decode(Data(bytes), name: name, maxPixels: 1 << 24)
+                #expect(image.pixels == pixels, "byte \(at) changed, yet the image decoded to other pixels")
+            } catch {
+                expectOneLine(error, name: name, "byte \(at) changed")
+            }
+        }
     }
 }

@@ -33,13 +33,31 @@ import ViTTestSupport
         #expect(names.allSatisfy { !$0.hasSuffix(".tmp") }, "\(names)")
     }
 
-    @Test func unwritableDestinationLeavesNothing() throws {
-        let path = "\(folder)/missing-folder/out.png"
-        #expect(throws: ImageError.self) { try sample(channels: 3).writePNG(path: path) }
-        // Replacing an existing file either fully succeeds or leaves the old one.
-        let existing = "\(folder)/keep.png"
+    /// A failed write leaves no file of its own, and whatever stood at the destination stays
+    /// as it was, in each of three places the write can fail: before anything is written (no
+    /// such folder), while encoding (an empty image), and at the final rename (the
+    /// destination is a folder), after the temporary file was written in full.
+    @Test func failedWritesLeaveNothingAndKeepTheOldFile() throws {
+        let base = makeTemporaryFolder()
+        func entries() throws -> [String] { try FileManager.default.subpathsOfDirectory(atPath: base).sorted() }
+
+        #expect(throws: ImageError.self) { try sample(channels: 3).writePNG(path: "\(base)/missing-folder/out.png") }
+        #expect(try entries().isEmpty)
+
+        let existing = "\(base)/keep.png"
         try sample(channels: 1).writePNG(path: existing)
-        let before = FileManager.default.contents(atPath: existing)
+        let before = try #require(FileManager.default.contents(atPath: existing))
+        #expect(throws: ImageError.self) { try Image(width: 0, height: 3, channels: 3).writePNG(path: existing) }
+        #expect(FileManager.default.contents(atPath: existing) == before)
+        #expect(try entries() == ["keep.png"])
+
+        let folderInTheWay = "\(base)/taken.png"
+        try FileManager.default.createDirectory(atPath: folderInTheWay, withIntermediateDirectories: false)
+        FileManager.default.createFile(atPath: "\(folderInTheWay)/inside", contents: Data("x".utf8))
+        #expect(throws: ImageError.self) { try sample(channels: 3).writePNG(path: folderInTheWay) }
+        #expect(try entries() == ["keep.png", "taken.png", "taken.png/inside"])
+
+        // A write that succeeds replaces the old file whole.
         try sample(channels: 4).writePNG(path: existing)
         #expect(FileManager.default.contents(atPath: existing) != before)
         #expect(try Image.read(path: existing).pixels.count == 5 * 3 * 3)

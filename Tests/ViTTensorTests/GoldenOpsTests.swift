@@ -34,18 +34,10 @@ import ViTTestSupport
         try check(try t("div.a") / t("div.b"), "div.out")
     }
 
-    @Test func unaryFunctions() throws {
-        try check(try t("exp.x").exp(), "exp.out")
-        try check(try t("log.x").log(), "log.out")
-        try check(try t("log.x").sqrt(), "log.sqrt")
-        try check(try t("tanh.x").tanh(), "tanh.out")
-    }
-
     @Test(arguments: 0..<3) func reductions(axis: Int) throws {
         let x = try t("reduce\(axis).x")
         try check(x.sum(axis: axis), "reduce\(axis).sum")
         try check(x.mean(axis: axis), "reduce\(axis).mean")
-        try check(x.max(axis: axis), "reduce\(axis).max", atol: 0, rtol: 0)
     }
 
     @Test(arguments: 0..<3) func softmax(axis: Int) throws {

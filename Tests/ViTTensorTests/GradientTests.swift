@@ -12,7 +12,7 @@ func checkGradients(
     _ f: ([Variable]) -> Variable
 ) {
     let variables = inputs.map { Variable($0, requiresGradient: true) }
-    let out = f(variables)
+    let out = recordingGradients { f(variables) }
     var rng = SeededGenerator(seed: seed)
     let dout = Tensor.normal(out.shape, using: &rng)
     out.backward(seed: dout)
@@ -66,7 +66,22 @@ func checkGradients(
 
     @Test mutating func attention() {
         // B = 2, N = 5, C = 6 with 2 heads: qkv [2, 5, 18].
-        checkGradients("self-attention", [normal([2, 5, 18])]) { multiHeadSelfAttention(qkv: $0[0], numHeads: 2) }
+        let qkv = normal([2, 5, 18])
+        checkGradients("self-attention", [qkv]) { multiHeadSelfAttention(qkv: $0[0], numHeads: 2) }
+        // A padding mask [B, 1, N] hiding the last two tokens of the second item from every
+        // query: their keys and values get no gradient.
+        let mask = Tensor(shape: [2, 1, 5], values: [0, 0, 0, 0, 0, 0, 0, 0, -1e30, -1e30])
+        checkGradients("masked self-attention", [qkv]) { multiHeadSelfAttention(qkv: $0[0], numHeads: 2, mask: mask) }
+        let variable = Variable(qkv, requiresGradient: true)
+        recordingGradients { multiHeadSelfAttention(qkv: variable, numHeads: 2, mask: mask).sum() }.backward()
+        // Rows 3 and 4 of item 1: keys in columns 6..<12, values in 12..<18.
+        let gradient = variable.gradient!.scalars
+        var hiddenKeysAndValues: [Float] = []
+        for row in 3..<5 {
+            let start = (5 + row) * 18
+            hiddenKeysAndValues += gradient[(start + 6)..<(start + 18)]
+        }
+        #expect(hiddenKeysAndValues.allSatisfy { $0 == 0 }, "\(hiddenKeysAndValues)")
     }
 
     @Test mutating func silu() {
@@ -93,16 +108,6 @@ func checkGradients(
         checkGradients("mse", [normal([2, 5])]) { meanSquaredError($0[0], target: target) }
     }
 
-    @Test func timestepEmbeddingByHand() {
-        // dim 5: half 2, frequencies 1 and 10000^(-1/2) = 0.01, a zero last column.
-        let e = timestepEmbedding([0, 3], dim: 5)
-        #expect(e.shape == [2, 5])
-        #expect(e.scalars[0..<5] == [1, 1, 0, 0, 0])
-        let expected: [Float] = [Foundation.cos(3), Foundation.cos(0.03), Foundation.sin(3), Foundation.sin(0.03), 0]
-        let result = compare(Array(e.scalars[5..<10]), expected, atol: 1e-6)
-        #expect(result.passed, "\(result)")
-    }
-
     @Test mutating func broadcastModulation() {
         // adaLN: x + x * scale + shift with scale and shift [B, 1, C] broadcast over N.
         checkGradients("modulation", [normal([2, 3, 4]), normal([2, 1, 4]), normal([2, 1, 4])]) {
@@ -121,7 +126,7 @@ func checkGradients(
             multiHeadCrossAttention(q: $0[0], kv: $0[1], numHeads: 2, mask: mask)
         }
         let (qv, kvv) = (Variable(q, requiresGradient: true), Variable(kv, requiresGradient: true))
-        multiHeadCrossAttention(q: qv, kv: kvv, numHeads: 2, mask: mask).sum().backward()
+        recordingGradients { multiHeadCrossAttention(q: qv, kv: kvv, numHeads: 2, mask: mask).sum() }.backward()
         let hidden = kvv.gradient!.scalars[(4 * 12 + 3 * 12)..<(4 * 12 + 4 * 12)]
         #expect(hidden.allSatisfy { $0 == 0 }, "\(Array(hidden))")
     }
@@ -141,12 +146,11 @@ func checkGradients(
 
 /// Optimizers, schedule and clipping against values worked by hand.
 @Suite struct OptimizerTests {
-    func parameterSet(_ values: [Float], gradient: [Float]) -> ParameterSet {
-        let set = ParameterSet([("w", Tensor(shape: [values.count], values: values))])
-        let w = set.named[0].variable
+    func parameterSet(_ values: [Float], gradient: [Float]) -> NamedParameters {
+        let w = Variable(Tensor(shape: [values.count], values: values), requiresGradient: true)
         // L = sum(w * g) has gradient g.
-        (Variable(Tensor(shape: [gradient.count], values: gradient)) * w).sum().backward()
-        return set
+        recordingGradients { (Variable(Tensor(shape: [gradient.count], values: gradient)) * w).sum() }.backward()
+        return [("w", w)]
     }
 
     @Test func sgdWithMomentum() {
@@ -155,7 +159,7 @@ func checkGradients(
         let set = parameterSet([1, -2], gradient: [0.5, 0.25])
         let sgd = SGD(learningRate: 0.1, momentum: 0.9, weightDecay: 0.01)
         sgd.update(set)
-        let w = set.named[0].variable.value
+        let w = set[0].variable.value
         #expect(Swift.abs(w[0] - (1 - 0.1 * 0.51)) < 1e-6 && Swift.abs(w[1] - (-2 - 0.1 * 0.23)) < 1e-6)
         sgd.update(set)  // same gradient
         let b0 = 0.9 * 0.51 + 0.5 + 0.01 * (1 - 0.051)
@@ -166,7 +170,7 @@ func checkGradients(
         // Step 1: m^ = g, v^ = g^2, so w -= lr (g / (|g| + eps)) after w *= 1 - lr wd.
         let set = parameterSet([1, -2], gradient: [0.5, -0.25])
         AdamW(learningRate: 0.1, weightDecay: 0.1).update(set)
-        let w = set.named[0].variable.value
+        let w = set[0].variable.value
         #expect(Swift.abs(w[0] - (0.99 - 0.1)) < 1e-5 && Swift.abs(w[1] - (-1.98 + 0.1)) < 1e-5)
     }
 
@@ -185,21 +189,33 @@ func checkGradients(
         // Gradient (3, 4) has norm 5; clipping to 1 scales it to (0.6, 0.8).
         let set = parameterSet([0, 0], gradient: [3, 4])
         #expect(Swift.abs(clipGradientNorm(set, maxNorm: 1) - 5) < 1e-6)
-        let g = set.named[0].variable.gradient!
+        let g = set[0].variable.gradient!
         #expect(Swift.abs(g[0] - 0.6) < 1e-5 && Swift.abs(g[1] - 0.8) < 1e-5)
     }
 
     @Test func frozenParametersGetNoGradient() {
-        let set = ParameterSet([("a", Tensor(shape: [2], values: [1, 2])), ("b", Tensor(shape: [2], values: [3, 4]))])
-        set.freeze { $0 == "a" }
-        let (a, b) = (set.named[0].variable, set.named[1].variable)
-        (a * b).sum().backward()
+        let a = Variable(Tensor(shape: [2], values: [1, 2])), b = Variable(Tensor(shape: [2], values: [3, 4]))
+        let set: NamedParameters = [("a", a), ("b", b)]
+        b.requiresGradient = true
+        recordingGradients { (a * b).sum() }.backward()
         #expect(a.gradient == nil && b.gradient!.scalars == [1, 2])
         #expect(set.trainable.map(\.name) == ["b"])
         // Accumulation over two passes, then zeroing.
-        (a * b).sum().backward()
+        recordingGradients { (a * b).sum() }.backward()
         #expect(b.gradient!.scalars == [2, 4])
         set.zeroGradients()
         #expect(b.gradient == nil)
+    }
+
+    @Test func nothingIsRecordedOutsideTheMode() {
+        // The same product outside `recordingGradients` keeps no inputs: it does not
+        // require a gradient, so nothing could flow back from it.
+        let w = Variable(Tensor(shape: [2], values: [1, 2]), requiresGradient: true)
+        let outside = (w * w).sum()
+        let inside = recordingGradients { (w * w).sum() }
+        #expect(!outside.requiresGradient && inside.requiresGradient)
+        #expect(outside.value.item == 5 && inside.value.item == 5)
+        inside.backward()
+        #expect(w.gradient!.scalars == [2, 4])
     }
 }

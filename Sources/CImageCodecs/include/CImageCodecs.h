@@ -40,9 +40,4 @@ int cic_png_encode(const uint8_t *pixels, int width, int height, int channels,
 
 void cic_free(void *pointer);
 
-/// Inflates a gzip stream (zlib). On success *out holds a malloc'ed buffer of *out_size
-/// bytes that the caller releases with cic_free.
-int cic_gunzip(const uint8_t *data, size_t size, uint8_t **out, size_t *out_size,
-               char *message, size_t message_size);
-
 #endif

@@ -15,7 +15,8 @@ let package = Package(
         .executable(name: "vit", targets: ["vit"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
@@ -41,10 +42,14 @@ let package = Package(
         .target(
             name: "ViTText", dependencies: ["ViTCore", "ViTTensor", "ViTCheckpoint"], swiftSettings: optimize),
         .target(name: "ViTData", dependencies: ["CZlib", "ViTImage", "ViTTensor"], swiftSettings: optimize),
-        .target(name: "ViTGenerator", dependencies: ["ViTCore", "ViTTensor"], swiftSettings: optimize),
+        .target(
+            name: "ViTGenerator", dependencies: ["ViTText", "ViTCheckpoint", "ViTImage", "ViTCore", "ViTTensor"],
+            swiftSettings: optimize),
         .target(
             name: "ViTTraining",
-            dependencies: ["ViTVision", "ViTData", "ViTCheckpoint", "ViTImage", "ViTCore", "ViTTensor"],
+            dependencies: [
+                "ViTVision", "ViTText", "ViTGenerator", "ViTData", "ViTCheckpoint", "ViTImage", "ViTCore", "ViTTensor",
+            ],
             swiftSettings: optimize),
         // Examples/LibraryUse: the library used from a program of its own.
         .executableTarget(
@@ -55,7 +60,9 @@ let package = Package(
             name: "vit",
             dependencies: [
                 "ViTTensor", "ViTCore", "ViTImage", "ViTCheckpoint", "ViTVision", "ViTData", "ViTTraining", "ViTText",
+                "ViTGenerator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]),
         // Shared by the test targets: element-wise comparison and paths into the repository.
         .target(name: "ViTTestSupport", dependencies: ["ViTTensor"], path: "Tests/TestSupport"),
@@ -85,6 +92,9 @@ let package = Package(
             ]),
         .testTarget(
             name: "CLITests",
-            dependencies: ["vit", "library-example", "ViTImage", "ViTCheckpoint", "ViTData", "ViTTestSupport"]),
+            dependencies: [
+                "vit", "library-example", "ViTImage", "ViTCheckpoint", "ViTData", "ViTGenerator", "ViTText", "ViTCore",
+                "ViTTensor", "ViTTestSupport",
+            ]),
     ]
 )

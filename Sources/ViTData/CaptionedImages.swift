@@ -14,6 +14,13 @@ public struct CaptionedImages: Sendable {
 
     public var count: Int { images.count }
 
+    public init(images: [Image], captions: [String], attributes: [[String: String]]) {
+        precondition(images.count == captions.count, "\(images.count) images for \(captions.count) captions")
+        self.images = images
+        self.captions = captions
+        self.attributes = attributes
+    }
+
     /// The name of the metadata file in a captioned folder.
     public static let metadataFile = "metadata.jsonl"
 

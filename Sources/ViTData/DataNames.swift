@@ -1,4 +1,6 @@
 import Foundation
+import ViTImage
+import ViTTensor
 
 // Data sets by the names the command line takes (`--data`).
 
@@ -43,5 +45,69 @@ extension LabeledImages {
             return try idxFolder(name, test: test)
         }
         return try imageFolder(test ? "\(name)/test" : "\(name)/train")
+    }
+}
+
+extension CaptionedImages {
+    /// Training images of the Shapes set for a generator: indices 0..<20000 of seed 0 from
+    /// the train split (the held-out shape/colour pairs never appear).
+    public static let shapesTrainingCount = 20_000
+
+    /// The captioned training data named "shapes", "fashion-mnist" (class captions in varied
+    /// phrasings, images padded to 32 x 32) or a captioned folder (metadata.jsonl).
+    public static func named(_ name: String) throws -> CaptionedImages {
+        switch name {
+        case "shapes":
+            let samples = (0..<shapesTrainingCount).map { Shapes.sample(index: $0, seed: 0, split: .train) }
+            return CaptionedImages(
+                images: samples.map(\.image), captions: samples.map(\.caption),
+                attributes: samples.map(\.attributes.fields))
+        case "fashion-mnist":
+            let labeled = try LabeledImages.named("fashion-mnist", test: false)
+            return CaptionedImages(
+                images: labeled.images.map { $0.padded(by: 2) },
+                captions: labeled.labels.indices.map { fashionMNISTCaption(label: labeled.labels[$0], index: $0) },
+                attributes: labeled.labels.map { ["class": LabeledImages.fashionMNISTClasses[$0]] })
+        default:
+            guard FileManager.default.fileExists(atPath: name) else {
+                throw DatasetError(
+                    path: name, reason: "no such data (shapes, fashion-mnist, or a folder with metadata.jsonl)")
+            }
+            return try folder(name)
+        }
+    }
+
+    /// Words for each Fashion-MNIST class, in label order.
+    public static let fashionMNISTPhrases = [
+        ["a t-shirt", "a top", "a tee"], ["a pair of trousers", "trousers", "a pair of pants"],
+        ["a pullover", "a sweater", "a jumper"], ["a dress"], ["a coat", "a jacket"],
+        ["a sandal", "a pair of sandals"], ["a shirt", "a button-up shirt"], ["a sneaker", "a running shoe"],
+        ["a bag", "a handbag"], ["an ankle boot", "a boot"],
+    ]
+
+    /// A caption for Fashion-MNIST sample `index` of class `label`, a function of both alone.
+    public static func fashionMNISTCaption(label: Int, index: Int) -> String {
+        var generator = SeededGenerator(seed: derivedSeed(0x464D_4E49_5354, UInt64(index)))  // "FMNIST"
+        let phrases = fashionMNISTPhrases[label]
+        let phrase = phrases[Int(generator.next() % UInt64(phrases.count))]
+        switch generator.next() % 4 {
+        case 0: return phrase
+        case 1: return "a photo of \(phrase)"
+        case 2: return "a grayscale picture of \(phrase)"
+        default: return "\(phrase) on a black background"
+        }
+    }
+}
+
+extension Image {
+    /// The image with `margin` pixels of zeros on every side.
+    public func padded(by margin: Int) -> Image {
+        var out = Image(width: width + 2 * margin, height: height + 2 * margin, channels: channels)
+        for y in 0..<height {
+            let dst = ((y + margin) * out.width + margin) * channels
+            out.pixels.replaceSubrange(
+                dst..<(dst + width * channels), with: pixels[(y * width * channels)..<((y + 1) * width * channels)])
+        }
+        return out
     }
 }

@@ -196,6 +196,21 @@ public enum Shapes {
 }
 
 extension Shapes {
+    /// Captions for looking at a generator's progress: six whose shape/colour pairs are in
+    /// the training split, then one for each held-out pair.
+    public static let previewCaptions = (
+        seen: [
+            "a large red circle in the top left", "a small blue square in the center",
+            "a big green triangle at the bottom", "a large purple diamond on the right",
+            "a small white cross in the top right", "a large yellow circle in the middle on a navy background",
+        ],
+        heldOut: [
+            "a large cyan circle in the center", "a big orange square on the left",
+            "a large blue triangle in the top right", "a large white diamond at the bottom",
+            "a big yellow cross in the center",
+        ]
+    )
+
     /// The values an attribute takes, in label order: "shape", "color", "size", "position"
     /// or "background"; nil for another name.
     public static func values(of attribute: String) -> [String]? {

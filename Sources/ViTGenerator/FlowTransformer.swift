@@ -32,6 +32,18 @@ public struct FlowTransformerConfig: Sendable, Equatable, Codable {
 
     /// Patches along each side.
     public var gridSize: Int { imageSize / patchSize }
+
+    /// Checks that the sizes are consistent; the message says what is wrong.
+    public func validate() throws {
+        func check(_ ok: Bool, _ message: String) throws { if !ok { throw ParameterError("config: \(message)") } }
+        try check(
+            imageSize > 0 && patchSize > 0 && imageSize % patchSize == 0,
+            "image size \(imageSize) is not a multiple of patch size \(patchSize)")
+        try check(dim > 0 && numHeads > 0 && dim % numHeads == 0, "width \(dim) is not divisible by \(numHeads) heads")
+        try check(
+            depth >= 0 && hiddenDim > 0 && channels > 0 && contextDim > 0 && frequencyDim > 1, "sizes must be positive")
+        try check(imageSize <= 1024 && dim <= 8192 && depth <= 256, "sizes beyond what this tool runs")
+    }
 }
 
 /// One block: adaLN-Zero-modulated self-attention and MLP around a cross-attention to the
@@ -77,7 +89,7 @@ public struct FlowTransformer: Layer {
     public let finalModulation: Modulation, finalLinear: Linear
 
     public init(_ source: ParameterSource, config c: FlowTransformerConfig) throws {
-        precondition(c.imageSize % c.patchSize == 0, "image size \(c.imageSize), patch \(c.patchSize)")
+        try c.validate()
         config = c
         let patchValues = c.channels * c.patchSize * c.patchSize
         xEmbedder = try Linear(source.scoped("x_embedder"), inFeatures: patchValues, outFeatures: c.dim)

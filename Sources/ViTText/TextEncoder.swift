@@ -134,6 +134,8 @@ public struct SentenceEncoder {
     public let tokenizer: WordPieceTokenizer
     public let encoder: TextEncoder
     public let pooling: SentencePooling
+    /// The model's name: its folder's last path component ("all-MiniLM-L6-v2").
+    public let name: String
 
     /// Loads config.json, model.safetensors, vocab.txt, tokenizer_config.json and, when
     /// present, sentence_bert_config.json, modules.json and 1_Pooling/config.json.
@@ -200,7 +202,8 @@ public struct SentenceEncoder {
         {
             pooling.normalize = modules.contains { ($0["type"] as? String)?.hasSuffix("Normalize") ?? false }
         }
-        return SentenceEncoder(tokenizer: tokenizer, encoder: encoder, pooling: pooling)
+        let name = URL(fileURLWithPath: folder).standardizedFileURL.lastPathComponent
+        return SentenceEncoder(tokenizer: tokenizer, encoder: encoder, pooling: pooling, name: name)
     }
 
     /// Sentence vectors [B, C] for any number of texts, `batchSize` at a time in order of

@@ -1,7 +1,10 @@
 import ArgumentParser
 import Foundation
 import ViTCore
+import ViTData
+import ViTGenerator
 import ViTTensor
+import ViTText
 import ViTVision
 
 struct Bench: ParsableCommand {
@@ -12,7 +15,7 @@ struct Bench: ParsableCommand {
             random weights (--architecture vit-tiny-patch16-224, vit-small-patch16-224, \
             vit-base-patch16-224). Reports the median time per batch, images per second, \
             GFLOP/s of the matrix products and the process's peak memory. \
-            Compare with PyTorch: python Examples/bench_pytorch.py (same options).
+            Compare with PyTorch: python Examples/bench_pytorch.py (same options).             --generator times `vit generate` instead: images of 32 x 32 from captions with             guidance (conditional and unconditional passes batched) in --steps Euler steps, the             captions' encoding included, for the shipped generator or --model; compare with             python Examples/bench_generator_pytorch.py.
             """)
 
     static let architectures: [String: ViTConfig] = [
@@ -48,6 +51,12 @@ struct Bench: ParsableCommand {
     @Flag(help: "Time training steps (forward, backward, AdamW) instead of inference.")
     var train = false
 
+    @Flag(help: "Time caption-to-image generation instead (batch sizes are images).")
+    var generator = false
+
+    @Option(help: "Sampling steps for --generator.")
+    var steps: Int = 30
+
     @Option(help: "Input size (overrides the architecture's).")
     var imageSize: Int?
 
@@ -77,6 +86,7 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         setThreadCount(threads)
+        if generator { return try runGenerator() }
         let vit: VisionTransformer
         let name: String
         if let model {
@@ -131,5 +141,39 @@ struct Bench: ParsableCommand {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         print("peak memory: \(usage.ru_maxrss / 1024) MB")
+    }
+
+    /// Times `CaptionGenerator.generate` with guidance 3, Euler steps, a fresh caption cache
+    /// each pass (so the text encoder's work is counted).
+    func runGenerator() throws {
+        let textEncoder = try SentenceEncoder.load(folder: defaultTextModelPath())
+        let path = model ?? shippedWeightsPath(defaultGeneratorFile)
+        let loaded = try CaptionGenerator.load(path: path, textEncoder: textEncoder)
+        let c = loaded.config
+        print(
+            "generator: \(path) (\(c.dim) wide, \(c.depth) deep, patch \(c.patchSize)), \(steps) Euler steps, guidance 3, threads: \(threads), products: \(productKernelName)"
+        )
+        print("images  median ms  min ms   images/s")
+        let captions = Shapes.previewCaptions.seen + Shapes.previewCaptions.heldOut
+        for batch in parsedBatchSizes! {
+            func pass() {
+                let fresh = CaptionGenerator(model: loaded.model, textEncoder: textEncoder)
+                _ = fresh.generate(
+                    captions: (0..<batch).map { captions[$0 % captions.count] }, seeds: (0..<batch).map(UInt64.init),
+                    sampling: .init(steps: steps, solver: .euler, guidance: 3))
+            }
+            for _ in 0..<warmup { pass() }
+            var times: [Double] = []
+            for _ in 0..<iterations {
+                let start = DispatchTime.now().uptimeNanoseconds
+                pass()
+                times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+            }
+            times.sort()
+            let median =
+                times.count % 2 == 1
+                ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
+            print(String(format: "%6d  %9.1f  %6.1f  %9.2f", batch, median, times[0], Double(batch) / (median / 1000)))
+        }
     }
 }

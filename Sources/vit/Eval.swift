@@ -8,7 +8,14 @@ import ViTVision
 
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure a classifier's accuracy on a test set.",
+        abstract: "Measure a classifier's accuracy, or how well a generator follows its captions.",
+        subcommands: [EvalClassifier.self, EvalGenerator.self], defaultSubcommand: EvalClassifier.self)
+}
+
+struct EvalClassifier: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "classifier",
+        abstract: "Measure a classifier's accuracy on a test set (the default of `vit eval`).",
         discussion: """
             DATA as for `vit train classifier` (its test split): fashion-mnist, shapes:ATTRIBUTE, \
             an IDX folder or an ImageFolder (DATA/test). Prints accuracy, per-class accuracy and the \

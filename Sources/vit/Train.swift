@@ -9,7 +9,7 @@ import ViTVision
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train models.", subcommands: [TrainClassifier.self])
+        abstract: "Train models.", subcommands: [TrainClassifier.self, TrainGenerator.self])
 }
 
 struct TrainClassifier: ParsableCommand {

@@ -17,8 +17,8 @@ struct Vit: ParsableCommand {
         abstract: "Vision Transformers on the command line: classify, study and train on images, embed text.",
         version: swiftViTVersion,
         subcommands: [
-            Classify.self, AttentionCommand.self, Embed.self, Train.self, Eval.self, DatasetCommand.self, Info.self,
-            Preprocess.self, Bench.self,
+            Classify.self, AttentionCommand.self, Embed.self, Generate.self, Train.self, Eval.self, DatasetCommand.self,
+            Info.self, Preprocess.self, Bench.self,
         ])
 
     /// Runs the command; the libraries' and the command's own failures (each one line

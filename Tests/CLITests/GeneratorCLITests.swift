@@ -1,0 +1,183 @@
+import Foundation
+import Testing
+import ViTCheckpoint
+import ViTCore
+import ViTGenerator
+import ViTImage
+import ViTTensor
+import ViTTestSupport
+import ViTText
+
+/// A small generator with every parameter random (none left at zero, so images depend on
+/// captions and seeds), saved with the fetched MiniLM as its text model.
+func writeTinyGenerator(to path: String) throws {
+    let textEncoder = try SentenceEncoder.load(folder: repositoryPath("Weights/all-MiniLM-L6-v2"))
+    let config = FlowTransformerConfig(
+        imageSize: 32, patchSize: 4, dim: 32, depth: 1, numHeads: 2, hiddenDim: 64, contextDim: 384, frequencyDim: 16)
+    let model = try FlowTransformer(RandomParameters(seed: 3), config: config)
+    var rng = SeededGenerator(seed: 4)
+    for (_, tensor) in model.namedTensors {
+        for i in 0..<tensor.count { tensor.data[i] = 0.1 * rng.nextNormal() }
+    }
+    try CaptionGenerator(model: model, textEncoder: textEncoder).save(path: path)
+}
+
+/// The tEXt chunks of a PNG file, in order.
+func pngTextChunks(_ path: String) throws -> [(String, String)] {
+    let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+    var chunks: [(String, String)] = []
+    var i = 8
+    while i + 8 <= bytes.count {
+        let length = bytes[i..<(i + 4)].reduce(0) { $0 << 8 | Int($1) }
+        let type = String(decoding: bytes[(i + 4)..<(i + 8)], as: UTF8.self)
+        if type == "tEXt" {
+            let body = bytes[(i + 8)..<(i + 8 + length)]
+            let zero = body.firstIndex(of: 0)!
+            chunks.append(
+                (
+                    String(decoding: body[body.startIndex..<zero], as: UTF8.self),
+                    String(decoding: body[(zero + 1)...], as: UTF8.self)
+                ))
+        }
+        i += 12 + length
+    }
+    return chunks
+}
+
+/// `vit generate` and `vit train generator` on a small random generator and tiny data.
+@Suite struct GeneratorCLITests {
+    let folder = makeTemporaryFolder()
+
+    @Test func sameBytesWhateverTheThreadsAndTextThatRemakesTheImage() throws {
+        let model = "\(folder)/tiny.safetensors"
+        try writeTinyGenerator(to: model)
+        var outputs: [Data] = []
+        for threads in ["1", "2"] {
+            let path = "\(folder)/circle-\(threads).png"
+            let run = try runVit([
+                "generate", "a red circle in the top left", "-o", path, "--model", model, "--seed", "7", "--steps",
+                "5", "--threads", threads,
+            ])
+            #expect(run.status == 0, "\(run.stderr)")
+            outputs.append(try Data(contentsOf: URL(fileURLWithPath: path)))
+        }
+        #expect(outputs[0] == outputs[1], "1 and 2 threads gave different bytes")
+
+        // The text chunks say how the image was made; making it again from them gives it.
+        let text = Dictionary(uniqueKeysWithValues: try pngTextChunks("\(folder)/circle-1.png"))
+        #expect(text["Caption"] == "a red circle in the top left" && text["Seed"] == "7" && text["Steps"] == "5")
+        #expect(text["Sampler"] == "euler" && text["Guidance"] == "3.0" && text["Model"] == "tiny.safetensors")
+        #expect(text["Model SHA-256"]?.count == 64)
+        let again = try runVit([
+            "generate", text["Caption"]!, "-o", "\(folder)/again.png", "--model", model, "--seed", text["Seed"]!,
+            "--steps", text["Steps"]!, "--sampler", text["Sampler"]!, "--guidance", text["Guidance"]!,
+        ])
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: "\(folder)/again.png")) == outputs[0])
+
+        // Another seed, another image; several images go into a folder.
+        let other = try runVit([
+            "generate", "a red circle in the top left", "a blue square", "--count", "2", "-o", "\(folder)/many",
+            "--model", model, "--seed", "7", "--steps", "5",
+        ])
+        #expect(other.status == 0, "\(other.stderr)")
+        let names = try FileManager.default.contentsOfDirectory(atPath: "\(folder)/many").sorted()
+        #expect(names == ["0000.png", "0001.png", "0002.png", "0003.png"])
+        #expect(try Data(contentsOf: URL(fileURLWithPath: "\(folder)/many/0000.png")) == outputs[0])
+        #expect(try Data(contentsOf: URL(fileURLWithPath: "\(folder)/many/0001.png")) != outputs[0])
+    }
+
+    /// Classifier-free guidance: the empty caption is the unconditional model, so its
+    /// images do not depend on the guidance scale.
+    @Test func emptyCaptionIgnoresGuidance() throws {
+        let model = "\(folder)/tiny.safetensors"
+        try writeTinyGenerator(to: model)
+        let generator = try CaptionGenerator.load(
+            path: model, textEncoder: try SentenceEncoder.load(folder: repositoryPath("Weights/all-MiniLM-L6-v2")))
+        let images = [Float(1), 4].map { scale in
+            generator.generate(
+                captions: [""], seeds: [5], sampling: .init(steps: 4, solver: .heun, guidance: scale))[0]
+        }
+        // Guidance 4 computes u + 4 (c - u) with c = u from one batch; guidance 1 runs the
+        // conditional pass alone, which may round differently in the last bit.
+        let largest = zip(images[0].pixels, images[1].pixels).map { abs(Int($0) - Int($1)) }.max()!
+        #expect(largest <= 1, "pixels differ by \(largest)")
+    }
+
+    @Test func badInputsGiveOneLineAndLeaveNothing() throws {
+        let model = "\(folder)/tiny.safetensors"
+        try writeTinyGenerator(to: model)
+        let invalid = "\(folder)/invalid.txt", blank = "\(folder)/blank.txt", notFolder = "\(folder)/file"
+        try Data([0x61, 0xFF, 0xFE, 0x0A]).write(to: URL(fileURLWithPath: invalid))
+        try Data("\n  \n\r\n".utf8).write(to: URL(fileURLWithPath: blank))
+        try Data("x".utf8).write(to: URL(fileURLWithPath: notFolder))
+        let cases: [([String], String)] = [
+            (["--file", invalid, "-o", "\(folder)/out1"], "not valid UTF-8"),
+            (["--file", blank, "-o", "\(folder)/out2"], "no captions"),
+            (["a", "b", "-o", notFolder], "is not a folder"),
+            (["a", "-o", "\(folder)/out3.png", "--text-model", "\(folder)/nothing"], "nothing"),
+            (
+                ["a", "-o", "\(folder)/out4.png", "--model", repositoryPath("Weights/vit-fashion-mnist.safetensors")],
+                "not a SwiftViT caption generator"
+            ),
+        ]
+        for (arguments, message) in cases {
+            let run = try runVit(["generate"] + arguments + (arguments.contains("--model") ? [] : ["--model", model]))
+            #expect(run.status == 1, "\(arguments): exit \(run.status)")
+            let lines = run.stderr.split(separator: "\n")
+            #expect(lines.count == 1 && lines[0].contains(message), "\(arguments): \(run.stderr)")
+        }
+        let left = try FileManager.default.contentsOfDirectory(atPath: folder).sorted()
+        #expect(left == ["blank.txt", "file", "invalid.txt", "tiny.safetensors"], "\(left)")
+        // A long line is a caption like any other (the text model reads its first 256 tokens).
+        let long = "\(folder)/long.txt"
+        try Data((String(repeating: "a red circle ", count: 8_000) + "\n").utf8).write(to: URL(fileURLWithPath: long))
+        let run = try runVit(["generate", "--file", long, "-o", "\(folder)/long.png", "--model", model, "--steps", "2"])
+        #expect(run.status == 0, "\(run.stderr)")
+    }
+
+    /// A run killed after its first checkpoint and resumed gives the losses of an
+    /// uninterrupted run.
+    @Test func killedTrainingResumesToTheSameLosses() throws {
+        let data = "\(folder)/shapes"
+        let made = try runVit(["dataset", "shapes", "-o", data, "--count", "320", "--seed", "2"])
+        #expect(made.status == 0, "\(made.stderr)")
+        func arguments(_ output: String) -> [String] {
+            [
+                "train", "generator", "--data", data, "-o", output, "--dim", "32", "--depth", "1", "--heads", "2",
+                "--hidden-dim", "64", "--epochs", "4", "--batch-size", "16", "--warmup-steps", "5", "--seed", "3",
+                "--sample-steps", "1",
+            ]
+        }
+        func losses(_ output: String) throws -> [String] {
+            try String(contentsOfFile: "\(output)/log.jsonl", encoding: .utf8).split(separator: "\n").map { line in
+                let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+                return "\(object["epoch"]!) \(object["step"]!) \(object["loss"]!)"
+            }
+        }
+        let whole = try runVit(arguments("\(folder)/whole"))
+        #expect(whole.status == 0, "\(whole.stderr)")
+        let expected = try losses("\(folder)/whole")
+        #expect(expected.count == 4)
+        #expect(FileManager.default.fileExists(atPath: "\(folder)/whole/samples/epoch-004.png"))
+
+        let output = "\(folder)/killed", checkpoint = "\(output)/checkpoint.safetensors"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: vitBinary)
+        process.arguments = arguments(output)
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        while !FileManager.default.fileExists(atPath: checkpoint) && process.isRunning { usleep(2_000) }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .uncaughtSignal)
+        let state = try #require(try SafeTensorsFile(path: checkpoint).metadata["training_state"])
+        let epoch = (try JSONSerialization.jsonObject(with: Data(state.utf8)) as! [String: Any])["epoch"] as! Int
+        #expect(epoch >= 1 && epoch < 4, "killed at epoch \(epoch)")
+        let resumed = try runVit(arguments(output) + ["--resume"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("resuming after epoch \(epoch)"), "\(resumed.stderr)")
+        #expect(try losses(output) == expected)
+    }
+}

@@ -7,6 +7,17 @@ public enum NormPlacement: String, Sendable, Codable {
     case postNorm = "post"
 }
 
+/// Checks what every transformer over image patches needs: whole patches and a width that
+/// the heads divide. Throws a ParameterError that says what is wrong.
+public func checkPatchSizes(imageSize: Int, patchSize: Int, dim: Int, numHeads: Int) throws {
+    guard imageSize > 0 && patchSize > 0 && imageSize % patchSize == 0 else {
+        throw ParameterError("config: image size \(imageSize) is not a multiple of patch size \(patchSize)")
+    }
+    guard dim > 0 && numHeads > 0 && dim % numHeads == 0 else {
+        throw ParameterError("config: width \(dim) is not divisible by \(numHeads) heads")
+    }
+}
+
 /// The sizes of one transformer block.
 public struct BlockConfig: Sendable, Equatable, Codable {
     public var dim: Int

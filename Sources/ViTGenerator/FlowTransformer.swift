@@ -36,10 +36,7 @@ public struct FlowTransformerConfig: Sendable, Equatable, Codable {
     /// Checks that the sizes are consistent; the message says what is wrong.
     public func validate() throws {
         func check(_ ok: Bool, _ message: String) throws { if !ok { throw ParameterError("config: \(message)") } }
-        try check(
-            imageSize > 0 && patchSize > 0 && imageSize % patchSize == 0,
-            "image size \(imageSize) is not a multiple of patch size \(patchSize)")
-        try check(dim > 0 && numHeads > 0 && dim % numHeads == 0, "width \(dim) is not divisible by \(numHeads) heads")
+        try checkPatchSizes(imageSize: imageSize, patchSize: patchSize, dim: dim, numHeads: numHeads)
         try check(
             depth >= 0 && hiddenDim > 0 && channels > 0 && contextDim > 0 && frequencyDim > 1, "sizes must be positive")
         try check(imageSize <= 1024 && dim <= 8192 && depth <= 256, "sizes beyond what this tool runs")

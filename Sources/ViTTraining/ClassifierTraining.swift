@@ -195,10 +195,7 @@ public final class ClassifierTrainer {
         var tensors: [String: Tensor] = [:]
         for (name, tensor) in classifier.model.namedTensors { tensors[name] = tensor }
         for (name, tensor) in averaged?.model.namedTensors ?? [] { tensors["ema.\(name)"] = tensor }
-        for (name, state) in optimizer.moments {
-            tensors["optimizer.m.\(name)"] = state.m
-            tensors["optimizer.v.\(name)"] = state.v
-        }
+        tensors.merge(optimizer.checkpointTensors()) { own, _ in own }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let state = TrainingState(
@@ -222,13 +219,7 @@ public final class ClassifierTrainer {
         // The weights are copied out of the memory-mapped file: training writes them.
         let owned = classifier.withCopiedWeights()
         let trainer = ClassifierTrainer(classifier: owned, options: state.options)
-        var moments: [String: (m: Tensor, v: Tensor)] = [:]
-        for (name, _) in owned.model.namedTensors {
-            if let m = try? file.tensor("optimizer.m.\(name)"), let v = try? file.tensor("optimizer.v.\(name)") {
-                moments[name] = (m.copy(), v.copy())
-            }
-        }
-        trainer.optimizer.restore(step: state.optimizerStep, moments: moments)
+        trainer.optimizer.restore(step: state.optimizerStep, from: file, names: owned.model.namedTensors.map(\.name))
         if state.options.emaDecay != nil {
             var tensors: [String: Tensor] = [:]
             for (name, _) in owned.model.namedTensors {
@@ -292,4 +283,28 @@ public func evaluate(_ classifier: ImageClassifier, on data: LabeledImages, batc
     return Evaluation(
         count: data.count, accuracy: Float(correct) / Float(max(data.count, 1)), classNames: classifier.labels,
         perClassAccuracy: perClass, confusion: confusion)
+}
+
+extension AdamW {
+    /// The moments as checkpoint tensors, "optimizer.m.NAME" and "optimizer.v.NAME".
+    func checkpointTensors() -> [String: Tensor] {
+        var tensors: [String: Tensor] = [:]
+        for (name, state) in moments {
+            tensors["optimizer.m.\(name)"] = state.m
+            tensors["optimizer.v.\(name)"] = state.v
+        }
+        return tensors
+    }
+
+    /// Restores the step count and, for each parameter name, the moments a checkpoint holds
+    /// (copied out of the mapped file: updates write them).
+    func restore(step: Int, from file: SafeTensorsFile, names: [String]) {
+        var moments: [String: (m: Tensor, v: Tensor)] = [:]
+        for name in names {
+            if let m = try? file.tensor("optimizer.m.\(name)"), let v = try? file.tensor("optimizer.v.\(name)") {
+                moments[name] = (m.copy(), v.copy())
+            }
+        }
+        restore(step: step, moments: moments)
+    }
 }

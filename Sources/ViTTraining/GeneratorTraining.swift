@@ -182,10 +182,7 @@ public final class GeneratorTrainer {
         var tensors: [String: Tensor] = [:]
         for (name, tensor) in generator.model.namedTensors { tensors[name] = tensor }
         for (name, tensor) in averaged.namedTensors { tensors["ema.\(name)"] = tensor }
-        for (name, state) in optimizer.moments {
-            tensors["optimizer.m.\(name)"] = state.m
-            tensors["optimizer.v.\(name)"] = state.v
-        }
+        tensors.merge(optimizer.checkpointTensors()) { own, _ in own }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let state = GeneratorTrainingState(
@@ -224,13 +221,8 @@ public final class GeneratorTrainer {
         let generator = CaptionGenerator(model: try copy(""), textEncoder: textEncoder)
         let trainer = try GeneratorTrainer(generator: generator, data: data, options: state.options)
         trainer.averaged = try copy("ema.")
-        var moments: [String: (m: Tensor, v: Tensor)] = [:]
-        for (name, _) in generator.model.namedTensors {
-            if let m = try? file.tensor("optimizer.m.\(name)"), let v = try? file.tensor("optimizer.v.\(name)") {
-                moments[name] = (m.copy(), v.copy())
-            }
-        }
-        trainer.optimizer.restore(step: state.optimizerStep, moments: moments)
+        trainer.optimizer.restore(
+            step: state.optimizerStep, from: file, names: generator.model.namedTensors.map(\.name))
         trainer.epoch = state.epoch
         trainer.step = state.step
         trainer.history = state.history

@@ -60,12 +60,10 @@ public struct ViTConfig: Sendable, Equatable, Codable {
 
     /// Checks that the sizes are consistent; the message says what is wrong.
     public func validate() throws {
-        func check(_ ok: Bool, _ message: String) throws { if !ok { throw ParameterError("config: \(message)") } }
-        try check(
-            imageSize > 0 && patchSize > 0 && imageSize % patchSize == 0,
-            "image size \(imageSize) is not a multiple of patch size \(patchSize)")
-        try check(dim > 0 && numHeads > 0 && dim % numHeads == 0, "width \(dim) is not divisible by \(numHeads) heads")
-        try check(depth >= 0 && hiddenDim > 0 && inChannels > 0 && numClasses >= 0, "sizes must be positive")
+        try checkPatchSizes(imageSize: imageSize, patchSize: patchSize, dim: dim, numHeads: numHeads)
+        guard depth >= 0 && hiddenDim > 0 && inChannels > 0 && numClasses >= 0 else {
+            throw ParameterError("config: sizes must be positive")
+        }
     }
 
     /// Multiply-accumulates per image, in billions (matrix products only), times two.

@@ -207,35 +207,22 @@ struct Generate: ParsableCommand {
     @Option(help: "Images per caption.") var count: Int = 1
     @Flag(help: "Write all images as one grid (a row per caption) to OUT.png.") var grid = false
     @Option(help: "Seed of the first image of each caption.") var seed: UInt64 = 0
-    @Option(help: "Sampling steps.") var steps: Int = 30
-    @Option(help: "Sampler: euler or heun.") var sampler: String = "euler"
-    @Option(help: "Classifier-free guidance scale (1: conditional only).") var guidance: Float = 3
-    @Option(help: "The generator (default: the shipped Shapes generator).") var model: String?
-    @Option(help: "The sentence-transformers folder of the text model (default: the shipped MiniLM).")
-    var textModel: String?
+    @OptionGroup var options: SamplingOptions
     @Option(help: "Images per batch.") var batchSize: Int = 16
-    @Option(help: "Threads (default: all cores).") var threads: Int?
 
     func validate() throws {
         guard count > 0, count <= 10_000 else { throw ValidationError("--count must be in 1...10000") }
-        guard steps > 0, steps <= 10_000 else { throw ValidationError("--steps must be in 1...10000") }
-        guard FlowSolver(rawValue: sampler) != nil else { throw ValidationError("--sampler must be euler or heun") }
-        guard guidance.isFinite, guidance >= 0, guidance <= 100 else {
-            throw ValidationError("--guidance must be in [0, 100]")
-        }
         guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be positive") }
         guard !captions.isEmpty || file != nil else { throw ValidationError("give captions, or --file") }
     }
 
     func run() throws {
-        if let threads { setThreadCount(threads) }
+        if let threads = options.threads { setThreadCount(threads) }
         var all = captions
         if let file { all += try readCaptions(file) }
         guard !all.isEmpty else { throw CLIFailure("\(file ?? "captions"): no captions") }
-        let modelPath = model ?? shippedWeightsPath(defaultGeneratorFile)
-        let textEncoder = try SentenceEncoder.load(folder: textModel ?? defaultTextModelPath())
-        let generator = try CaptionGenerator.load(path: modelPath, textEncoder: textEncoder)
+        let (generator, modelPath) = try options.loadGenerator()
+        let (steps, sampler, guidance) = (options.steps, options.sampler, options.guidance)
         let single = all.count * count == 1
         if grid || single {
             guard output.lowercased().hasSuffix(".png") else {
@@ -324,38 +311,23 @@ struct EvalGenerator: ParsableCommand {
             normalized entropy of the judged values beside the same figure on real images.
             """)
 
-    @Option(help: "The generator (default: the shipped Shapes generator).") var model: String?
+    @OptionGroup var options: SamplingOptions
     @Option(help: "What the generator draws: shapes.") var data: String = "shapes"
     @Option(help: "Images per caption.") var samples: Int = 16
-    @Option(help: "Sampling steps.") var steps: Int = 30
-    @Option(help: "Sampler: euler or heun.") var sampler: String = "euler"
-    @Option(help: "Classifier-free guidance scale.") var guidance: Float = 3
     @Option(help: "Folder of the judge's classifiers (default: the shipped ones).") var judges: String?
-    @Option(help: "The sentence-transformers folder of the text model (default: the shipped MiniLM).")
-    var textModel: String?
     @Option(help: "Output format: text or json.") var format: OutputFormat = .text
-    @Option(help: "Threads (default: all cores).") var threads: Int?
 
     func validate() throws {
         guard data == "shapes" else { throw ValidationError("--data must be shapes") }
         guard samples > 0, samples <= 1000 else { throw ValidationError("--samples must be in 1...1000") }
-        guard steps > 0, steps <= 10_000 else { throw ValidationError("--steps must be in 1...10000") }
-        guard FlowSolver(rawValue: sampler) != nil else { throw ValidationError("--sampler must be euler or heun") }
-        guard guidance.isFinite, guidance >= 0, guidance <= 100 else {
-            throw ValidationError("--guidance must be in [0, 100]")
-        }
         guard [.text, .json].contains(format) else { throw ValidationError("--format must be text or json") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be positive") }
     }
 
     func run() throws {
-        if let threads { setThreadCount(threads) }
+        if let threads = options.threads { setThreadCount(threads) }
         let judge = try ShapesJudge.load(folder: judges ?? shippedWeightsPath(""))
-        let textEncoder = try SentenceEncoder.load(folder: textModel ?? defaultTextModelPath())
-        let generator = try CaptionGenerator.load(
-            path: model ?? shippedWeightsPath(defaultGeneratorFile), textEncoder: textEncoder)
-        let sampling = CaptionGenerator.Sampling(
-            steps: steps, solver: FlowSolver(rawValue: sampler)!, guidance: guidance)
+        let (generator, _) = try options.loadGenerator()
+        let sampling = options.sampling
         let bar = ProgressBar(total: 80 * samples, label: "generating")
         var shown = 0
         let score = judge.score(generator, samples: samples, sampling: sampling) { done, _ in
@@ -388,5 +360,36 @@ struct EvalGenerator: ParsableCommand {
                         set.realOpenEntropy[attribute] ?? 0))
             }
         }
+    }
+}
+
+/// How images are sampled, and from which generator: shared by `vit generate` and `vit eval generator`.
+struct SamplingOptions: ParsableArguments {
+    @Option(help: "Sampling steps.") var steps: Int = 30
+    @Option(help: "Sampler: euler or heun.") var sampler: String = "euler"
+    @Option(help: "Classifier-free guidance scale (1: the conditional model alone).") var guidance: Float = 3
+    @Option(help: "The generator (default: the shipped Shapes generator).") var model: String?
+    @Option(help: "The sentence-transformers folder of the text model (default: the shipped MiniLM).")
+    var textModel: String?
+    @Option(help: "Threads (default: all cores).") var threads: Int?
+
+    func validate() throws {
+        guard steps > 0, steps <= 10_000 else { throw ValidationError("--steps must be in 1...10000") }
+        guard FlowSolver(rawValue: sampler) != nil else { throw ValidationError("--sampler must be euler or heun") }
+        guard guidance.isFinite, guidance >= 0, guidance <= 100 else {
+            throw ValidationError("--guidance must be in [0, 100]")
+        }
+        if let threads, threads < 1 { throw ValidationError("--threads must be positive") }
+    }
+
+    var sampling: CaptionGenerator.Sampling {
+        CaptionGenerator.Sampling(steps: steps, solver: FlowSolver(rawValue: sampler)!, guidance: guidance)
+    }
+
+    /// The generator and the path it came from, with its text model.
+    func loadGenerator() throws -> (CaptionGenerator, String) {
+        let path = model ?? shippedWeightsPath(defaultGeneratorFile)
+        let textEncoder = try SentenceEncoder.load(folder: textModel ?? defaultTextModelPath())
+        return (try CaptionGenerator.load(path: path, textEncoder: textEncoder), path)
     }
 }

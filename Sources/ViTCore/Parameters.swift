@@ -17,6 +17,12 @@ extension Layer {
     /// The parameters' values under their keys, as a checkpoint stores them.
     public var namedTensors: [(name: String, tensor: Tensor)] { parameters.map { ($0.name, $0.variable.value) } }
 
+    /// Copies of the parameters' values under their keys, in memory of their own (for a
+    /// second model that trains or averages apart from this one).
+    public var copiedTensors: [String: Tensor] {
+        Dictionary(uniqueKeysWithValues: parameters.map { ($0.name, $0.variable.value.copy()) })
+    }
+
     /// Freezes (or unfreezes) the parameters whose keys are in `group`.
     public func setTrainable(_ trainable: Bool, _ group: ParameterGroup) {
         for (name, variable) in parameters where group.contains(name) { variable.requiresGradient = trainable }

@@ -46,14 +46,7 @@ public struct BatchMaker: Sendable {
     }
 
     /// The order of the samples in an epoch: a seeded Fisher-Yates shuffle.
-    public func order(epoch: Int) -> [Int] {
-        var generator = SeededGenerator(seed: derivedSeed(seed, UInt64(epoch)))
-        var indices = Array(0..<data.count)
-        for i in stride(from: indices.count - 1, to: 0, by: -1) {
-            indices.swapAt(i, Int(generator.next() % UInt64(i + 1)))
-        }
-        return indices
-    }
+    public func order(epoch: Int) -> [Int] { shuffledIndices(data.count, seed: derivedSeed(seed, UInt64(epoch))) }
 
     /// Images [B, C, H, W] and their labels; augmentation draws from (seed, epoch, sample).
     public func batch(_ indices: [Int], epoch: Int) -> (images: Tensor, labels: [Int]) {
@@ -99,6 +92,14 @@ public struct BatchMaker: Sendable {
     }
 }
 
+/// 0..<count in a random order drawn from `seed` (Fisher-Yates).
+public func shuffledIndices(_ count: Int, seed: UInt64) -> [Int] {
+    var generator = SeededGenerator(seed: seed)
+    var indices = Array(0..<count)
+    for i in stride(from: count - 1, to: 0, by: -1) { indices.swapAt(i, Int(generator.next() % UInt64(i + 1))) }
+    return indices
+}
+
 extension Image {
     /// A gray image as RGB with equal channels (Pillow's convert("RGB") of mode L).
     public func replicatedToRGB() -> Image {
@@ -106,6 +107,36 @@ extension Image {
         var out = Image(width: width, height: height, channels: 3)
         for i in 0..<(width * height) {
             for c in 0..<3 { out.pixels[i * 3 + c] = pixels[i] }
+        }
+        return out
+    }
+
+    /// The image with `channels` channels: gray replicated to RGB (`replicatedToRGB`), the
+    /// first three channels averaged to gray, or the first `channels` kept.
+    public func withChannels(_ channels: Int) -> Image {
+        if channels == self.channels { return self }
+        if self.channels == 1 && channels == 3 { return replicatedToRGB() }
+        var out = Image(width: width, height: height, channels: channels)
+        for i in 0..<(width * height) {
+            if channels == 1 {
+                let sum = (0..<3).reduce(0) { $0 + Int(pixels[i * self.channels + $1]) }
+                out.pixels[i] = UInt8((sum + 1) / 3)
+            } else {
+                for c in 0..<channels {
+                    out.pixels[i * channels + c] = pixels[i * self.channels + min(c, self.channels - 1)]
+                }
+            }
+        }
+        return out
+    }
+
+    /// The image with `margin` pixels of zeros on every side.
+    public func padded(by margin: Int) -> Image {
+        var out = Image(width: width + 2 * margin, height: height + 2 * margin, channels: channels)
+        for y in 0..<height {
+            let dst = ((y + margin) * out.width + margin) * channels
+            out.pixels.replaceSubrange(
+                dst..<(dst + width * channels), with: pixels[(y * width * channels)..<((y + 1) * width * channels)])
         }
         return out
     }

@@ -98,16 +98,3 @@ extension CaptionedImages {
         }
     }
 }
-
-extension Image {
-    /// The image with `margin` pixels of zeros on every side.
-    public func padded(by margin: Int) -> Image {
-        var out = Image(width: width + 2 * margin, height: height + 2 * margin, channels: channels)
-        for y in 0..<height {
-            let dst = ((y + margin) * out.width + margin) * channels
-            out.pixels.replaceSubrange(
-                dst..<(dst + width * channels), with: pixels[(y * width * channels)..<((y + 1) * width * channels)])
-        }
-        return out
-    }
-}

@@ -101,10 +101,7 @@ public final class GeneratorTrainer {
         images = Tensor.stack(data.images.map { CaptionGenerator.tensor($0.withChannels(c.channels)) })
         captions = data.captions
         optimizer = AdamW(learningRate: options.learningRate, weightDecay: options.weightDecay)
-        averaged = try FlowTransformer(
-            WeightStore(
-                Dictionary(uniqueKeysWithValues: generator.model.namedTensors.map { ($0.name, $0.tensor.copy()) }),
-                origin: "the generator"), config: c)
+        averaged = try FlowTransformer(WeightStore(generator.model.copiedTensors, origin: "the generator"), config: c)
     }
 
     /// Encodes every distinct caption (and the empty one) once, ahead of training;
@@ -124,9 +121,8 @@ public final class GeneratorTrainer {
     public func trainEpoch(progress: (Int, Int, Float) -> Void = { _, _, _ in }) -> (
         loss: Float, learningRate: Float, images: Int
     ) {
-        var order = Array(0..<captions.count)
-        var shuffle = SeededGenerator(seed: derivedSeed(options.seed, 0x4F52_4445_52, UInt64(epoch)))  // "ORDER"
-        for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(shuffle.next() % UInt64(i + 1))) }
+        // The epoch's order is drawn from (seed, "ORDER", epoch).
+        let order = shuffledIndices(captions.count, seed: derivedSeed(options.seed, 0x4F52_4445_52, UInt64(epoch)))
         let model = generator.model
         let perSample = images.count / max(captions.count, 1)
         var lossSum = 0.0, steps = 0, seen = 0
@@ -237,23 +233,4 @@ struct GeneratorTrainingState: Codable {
     var optimizerStep: Int
     var options: GeneratorTrainingOptions
     var history: [GeneratorEpochRecord]
-}
-
-extension Image {
-    /// The image with `channels` channels: gray replicated to RGB, or RGB averaged to gray.
-    public func withChannels(_ channels: Int) -> Image {
-        if channels == self.channels { return self }
-        var out = Image(width: width, height: height, channels: channels)
-        for i in 0..<(width * height) {
-            if channels == 1 {
-                let sum = (0..<3).reduce(0) { $0 + Int(pixels[i * self.channels + $1]) }
-                out.pixels[i] = UInt8((sum + 1) / 3)
-            } else {
-                for c in 0..<channels {
-                    out.pixels[i * channels + c] = pixels[i * self.channels + min(c, self.channels - 1)]
-                }
-            }
-        }
-        return out
-    }
 }

@@ -7,8 +7,7 @@ import ViTTensor
 extension ImageClassifier {
     /// The same classifier with its weights in memory it owns (not a mapped file).
     public func withCopiedWeights() -> ImageClassifier {
-        let tensors = Dictionary(uniqueKeysWithValues: model.namedTensors.map { ($0.name, $0.tensor.copy()) })
-        let store = WeightStore(tensors, origin: path)
+        let store = WeightStore(model.copiedTensors, origin: path)
         // The same names and shapes: this cannot fail.
         let copied = try! VisionTransformer(store, config: model.config)
         return ImageClassifier(model: copied, labels: labels, profile: profile, format: format, path: path)
@@ -22,10 +21,7 @@ extension ImageClassifier {
     public func withNewHead(labels: [String], imageSize: Int, seed: UInt64) throws -> ImageClassifier {
         var config = model.config
         let grid = imageSize / config.patchSize
-        var tensors = Dictionary(
-            uniqueKeysWithValues: model.namedTensors.filter { !$0.name.hasPrefix("head.") }.map {
-                ($0.name, $0.tensor.copy())
-            })
+        var tensors = model.copiedTensors.filter { !$0.key.hasPrefix("head.") }
         if imageSize != config.imageSize {
             tensors["pos_embed"] = model.positionEmbedding(gridHeight: grid, gridWidth: grid).value
         }

@@ -121,21 +121,11 @@ struct Bench: ParsableCommand {
         for batch in parsedBatchSizes! {
             let input = Tensor.normal([batch, c.inChannels, c.imageSize, c.imageSize], using: &generator)
             let labels = (0..<batch).map { $0 % max(c.numClasses, 1) }
-            for _ in 0..<warmup { pass(input, labels: labels) }
-            var times: [Double] = []
-            for _ in 0..<iterations {
-                let start = DispatchTime.now().uptimeNanoseconds
-                pass(input, labels: labels)
-                times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
-            }
-            times.sort()
-            let median =
-                times.count % 2 == 1
-                ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
+            let (median, fastest) = time { pass(input, labels: labels) }
             let imagesPerSecond = Double(batch) / (median / 1000)
             print(
                 String(
-                    format: "%5d  %9.1f  %6.1f  %9.2f  %7.1f", batch, median, times[0], imagesPerSecond,
+                    format: "%5d  %9.1f  %6.1f  %9.2f  %7.1f", batch, median, fastest, imagesPerSecond,
                     flopsPerImage * imagesPerSecond))
         }
         var usage = rusage()
@@ -162,18 +152,24 @@ struct Bench: ParsableCommand {
                     captions: (0..<batch).map { captions[$0 % captions.count] }, seeds: (0..<batch).map(UInt64.init),
                     sampling: .init(steps: steps, solver: .euler, guidance: 3))
             }
-            for _ in 0..<warmup { pass() }
-            var times: [Double] = []
-            for _ in 0..<iterations {
-                let start = DispatchTime.now().uptimeNanoseconds
-                pass()
-                times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
-            }
-            times.sort()
-            let median =
-                times.count % 2 == 1
-                ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
-            print(String(format: "%6d  %9.1f  %6.1f  %9.2f", batch, median, times[0], Double(batch) / (median / 1000)))
+            let (median, fastest) = time(pass)
+            print(String(format: "%6d  %9.1f  %6.1f  %9.2f", batch, median, fastest, Double(batch) / (median / 1000)))
         }
+    }
+
+    /// Runs `pass` --warmup times untimed, then --iterations times: the median and the
+    /// fastest time in milliseconds.
+    func time(_ pass: () -> Void) -> (median: Double, fastest: Double) {
+        for _ in 0..<warmup { pass() }
+        var times: [Double] = []
+        for _ in 0..<iterations {
+            let start = DispatchTime.now().uptimeNanoseconds
+            pass()
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+        }
+        times.sort()
+        let median =
+            times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
+        return (median, times[0])
     }
 }

@@ -101,8 +101,7 @@ struct TrainGenerator: ParsableCommand {
             if let from {
                 // Copied out of the mapped file: training writes them.
                 let start = try CaptionGenerator.load(path: from, textEncoder: textEncoder).model
-                let tensors = Dictionary(uniqueKeysWithValues: start.namedTensors.map { ($0.name, $0.tensor.copy()) })
-                model = try FlowTransformer(WeightStore(tensors, origin: from), config: start.config)
+                model = try FlowTransformer(WeightStore(start.copiedTensors, origin: from), config: start.config)
             }
             let perEpoch = (train.count + batchSize - 1) / batchSize
             let options = GeneratorTrainingOptions(

@@ -165,7 +165,7 @@ struct TrainClassifier: ParsableCommand {
                 imagesPerSecond: Double(images) / seconds)
             trainer.record(entry)
             try trainer.saveCheckpoint(path: checkpoint)
-            try writeLog(trainer.history, to: paths.log)
+            try writeJSONLines(trainer.history, to: paths.log)
             try trainingCurves(trainer.history).writePNG(
                 path: paths.curves,
                 text: [
@@ -185,14 +185,6 @@ struct TrainClassifier: ParsableCommand {
             path: paths.model,
             extraMetadata: ["training": String(decoding: try JSONEncoder().encode(trainer.history), as: UTF8.self)])
         print("wrote \(paths.model)")
-    }
-
-    /// The log as JSON lines, one per epoch, rewritten whole (atomically) each epoch.
-    func writeLog(_ history: [EpochRecord], to path: String) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let lines = try history.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
-        try writeAtomically(Data((lines.joined(separator: "\n") + "\n").utf8), toPath: path)
     }
 }
 

@@ -56,9 +56,7 @@ public struct BatchMaker: Sendable {
 
     /// One sample [C, H, W].
     public func sample(index: Int, epoch: Int) -> Tensor {
-        var image = data.images[index]
-        if image.channels == 1 && profile.mean.count == 3 { image = image.replicatedToRGB() }
-        image = profile.apply(to: image)
+        var image = profile.apply(to: data.images[index].withChannels(profile.mean.count))
         guard let augmentation else { return profile.normalizedTensor(image) }
         var generator = SeededGenerator(seed: derivedSeed(seed, UInt64(epoch), UInt64(index)))
         let p = augmentation.cropPadding
@@ -101,35 +99,6 @@ public func shuffledIndices(_ count: Int, seed: UInt64) -> [Int] {
 }
 
 extension Image {
-    /// A gray image as RGB with equal channels (Pillow's convert("RGB") of mode L).
-    public func replicatedToRGB() -> Image {
-        precondition(channels == 1, "replicatedToRGB takes a gray image")
-        var out = Image(width: width, height: height, channels: 3)
-        for i in 0..<(width * height) {
-            for c in 0..<3 { out.pixels[i * 3 + c] = pixels[i] }
-        }
-        return out
-    }
-
-    /// The image with `channels` channels: gray replicated to RGB (`replicatedToRGB`), the
-    /// first three channels averaged to gray, or the first `channels` kept.
-    public func withChannels(_ channels: Int) -> Image {
-        if channels == self.channels { return self }
-        if self.channels == 1 && channels == 3 { return replicatedToRGB() }
-        var out = Image(width: width, height: height, channels: channels)
-        for i in 0..<(width * height) {
-            if channels == 1 {
-                let sum = (0..<3).reduce(0) { $0 + Int(pixels[i * self.channels + $1]) }
-                out.pixels[i] = UInt8((sum + 1) / 3)
-            } else {
-                for c in 0..<channels {
-                    out.pixels[i * channels + c] = pixels[i * self.channels + min(c, self.channels - 1)]
-                }
-            }
-        }
-        return out
-    }
-
     /// The image with `margin` pixels of zeros on every side.
     public func padded(by margin: Int) -> Image {
         var out = Image(width: width + 2 * margin, height: height + 2 * margin, channels: channels)

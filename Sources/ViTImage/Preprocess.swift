@@ -123,9 +123,10 @@ public struct PreprocessProfile: Sendable, Equatable, Codable {
         return out
     }
 
-    /// The normalized model input, [C, H, W]: ((value * rescale) - mean) / std.
+    /// The normalized model input, [C, H, W]: ((value * rescale) - mean) / std, after
+    /// giving the image the profile's channels (`Image.withChannels`: gray replicated).
     public func tensor(from image: Image) -> Tensor {
-        let input = apply(to: image)
+        let input = apply(to: image.withChannels(mean.count))
         return normalizedTensor(input)
     }
 

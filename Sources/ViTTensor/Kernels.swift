@@ -51,11 +51,7 @@ func geluRow(
     case .none:
         mapRow(out, x, n: n, fastGELU)
     case .tanh:
-        let k: Float = 0.797_884_560_802_865_4  // sqrt(2 / pi)
-        for i in 0..<n {
-            let v = x[i]
-            out[i] = 0.5 * v * (1 + tanhf(k * (v + 0.044715 * v * v * v)))
-        }
+        mapRow(out, x, n: n, fastTanhGELU)
     }
 }
 
@@ -92,8 +88,7 @@ func geluDerivative(_ x: Float) -> Float {
 }
 
 /// dx, x, dout: [n]. dx = dout * GELU'(x), overwritten.
-/// Exact: GELU'(x) = Phi(x) + x phi(x). Tanh form: with u = k (x + 0.044715 x^3) and t = tanh u,
-/// GELU'(x) = (1 + t) / 2 + x (1 - t^2) k (1 + 3 * 0.044715 x^2) / 2.
+/// Exact: GELU'(x) = Phi(x) + x phi(x); the tanh form: `tanhGELUDerivative`.
 func geluBackward(
     _ dx: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ dout: UnsafePointer<Float>, n: Int,
     approximation: GELUApproximation
@@ -106,12 +101,9 @@ func geluBackward(
             mapRow(d, v, n: range.count, geluDerivative)
             for i in 0..<range.count { d[i] *= g[i] }
         case .tanh:
-            let k: Float = 0.797_884_560_802_865_4
-            for i in range {
-                let v = x[i]
-                let t = tanhf(k * (v + 0.044715 * v * v * v))
-                dx[i] = dout[i] * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * k * (1 + 3 * 0.044715 * v * v))
-            }
+            let (d, v, g) = (dx + range.lowerBound, x + range.lowerBound, dout + range.lowerBound)
+            mapRow(d, v, n: range.count, tanhGELUDerivative)
+            for i in 0..<range.count { d[i] *= g[i] }
         }
     }
 }

@@ -1,5 +1,5 @@
-// exp and erf written as branch-free scalar code, so that loops calling them vectorize
-// (softmax and GELU would otherwise make one libm call per element). Both are within a
+// exp, erf and tanh written as branch-free scalar code, so that loops calling them
+// vectorize (softmax and GELU would otherwise make one libm call per element). Both are within a
 // few units in the last place of float, far inside the 1e-4 logit tolerance against PyTorch.
 
 /// e^x. Cody-Waite range reduction x = n ln2 + r with |r| <= ln2 / 2, then the
@@ -42,6 +42,40 @@ func fastErf(_ x: Float) -> Float {
     poly = poly * t + 0.254_829_592
     let y = 1 - poly * t * fastExp(-ax * ax)
     return Float(sign: x.sign, exponentBitPattern: y.exponentBitPattern, significandBitPattern: y.significandBitPattern)
+}
+
+/// tanh(x), odd in x: for |x| < 0.625 the polynomial x + x^3 P(x^2) of Cephes' tanhf
+/// (Moshier, Cephes Math Library, tanhf.c), else 1 - 2 / (e^(2|x|) + 1) with fastExp;
+/// both are computed and one selected, so that loops calling it vectorize.
+@inline(__always)
+func fastTanh(_ x: Float) -> Float {
+    let ax = Swift.abs(x)
+    let z = x * x
+    var p: Float = -5.704_988_727_45e-3
+    p = p * z + 2.063_908_879_54e-2
+    p = p * z - 5.373_971_555_31e-2
+    p = p * z + 1.333_144_220_36e-1
+    p = p * z - 3.333_328_194_22e-1
+    let small = p * z * x + x
+    let large = 1 - 2 / (fastExp(2 * ax) + 1)
+    let signedLarge = Float(
+        sign: x.sign, exponentBitPattern: large.exponentBitPattern, significandBitPattern: large.significandBitPattern)
+    return ax < 0.625 ? small : signedLarge
+}
+
+/// GELU(x) = x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), PyTorch's approximate="tanh".
+@inline(__always)
+func fastTanhGELU(_ x: Float) -> Float {
+    0.5 * x * (1 + fastTanh(0.797_884_560_802_865_4 * (x + 0.044715 * x * x * x)))
+}
+
+/// The derivative of the tanh form: with u = k (x + 0.044715 x^3) and t = tanh u,
+/// (1 + t) / 2 + x (1 - t^2) k (1 + 3 * 0.044715 x^2) / 2.
+@inline(__always)
+func tanhGELUDerivative(_ x: Float) -> Float {
+    let k: Float = 0.797_884_560_802_865_4
+    let t = fastTanh(k * (x + 0.044715 * x * x * x))
+    return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x)
 }
 
 /// GELU(x) = x/2 (1 + erf(x / sqrt 2)).

@@ -175,3 +175,91 @@ public func normalizedEntropy(_ values: [String], over possible: [String]) -> Fl
     }
     return Float(h / Foundation.log(Double(possible.count)))
 }
+
+/// How well a Fashion-MNIST generator draws the class its caption names.
+public struct FashionMNISTScore: Sendable, Codable, Equatable {
+    public var samplesPerClass: Int
+    /// Per class: the fraction of its generated images the classifier assigns to it.
+    public var classAccuracy: [String: Float]
+    /// The same over all generated images.
+    public var accuracy: Float
+    /// The classifier's accuracy on the real test images the distances compare against.
+    public var realAccuracy: Float
+    /// The Fréchet distance between the classifier's pooled features of the generated
+    /// images and of as many real test images.
+    public var frechetDistance: Double
+    /// The same distance between two disjoint sets of as many real test images: the floor
+    /// that sampling alone gives at this size.
+    public var realFrechetDistance: Double
+}
+
+/// Judges Fashion-MNIST images with a Fashion-MNIST classifier (the shipped one by
+/// default): its accuracy on each class's generated images and a Fréchet distance on the
+/// pooled features its head reads (FID in the manner of Heusel et al. 2017, with this
+/// classifier in place of Inception).
+public struct FashionMNISTJudge {
+    public let classifier: ImageClassifier
+
+    public init(classifier: ImageClassifier) throws {
+        guard classifier.labels == LabeledImages.fashionMNISTClasses else {
+            throw ModelError(path: classifier.path, reason: "its labels are not the Fashion-MNIST classes")
+        }
+        self.classifier = classifier
+    }
+
+    /// Predicted classes and pooled features [N, D]. Images of 32 x 32 are taken as
+    /// Fashion-MNIST padded by 2 pixels, as the generator's training data is, and cropped
+    /// back to 28 x 28 first.
+    public func judge(_ images: [Image], batchSize: Int = 256) -> (labels: [Int], features: Tensor) {
+        var labels: [Int] = [], rows: [Tensor] = []
+        for start in stride(from: 0, to: images.count, by: batchSize) {
+            let batch = images[start..<min(images.count, start + batchSize)].map { image in
+                image.width == 32 && image.height == 32 ? image.cropped(x: 2, y: 2, width: 28, height: 28) : image
+            }
+            let (logits, features) = classifier.logitsAndFeatures(Tensor.stack(batch.map { classifier.input(for: $0) }))
+            labels += logits.argmaxLastAxis()
+            rows.append(features)
+        }
+        return (labels, Tensor.concatenate(rows, axis: 0))
+    }
+
+    /// The caption of generated sample `index` of class `label`: the training captions'
+    /// phrasings, varied by index.
+    public static func caption(label: Int, index: Int) -> String {
+        CaptionedImages.fashionMNISTCaption(label: label, index: index)
+    }
+
+    /// Generates `samples` images per class (seeds 0..<samples) and scores them against
+    /// the real test images 0..<(10 samples); the floor compares those with the next as
+    /// many. `test` needs at least 20 samples images.
+    public func score(
+        _ generator: CaptionGenerator, samples: Int, sampling: CaptionGenerator.Sampling, test: LabeledImages,
+        batchSize: Int = 64, progress: (Int, Int) -> Void = { _, _ in }
+    ) -> FashionMNISTScore {
+        let classes = LabeledImages.fashionMNISTClasses
+        let jobs = classes.indices.flatMap { label in (0..<samples).map { (label, $0) } }
+        precondition(test.count >= 2 * jobs.count, "the floor needs \(2 * jobs.count) test images")
+        var generated: [Image] = []
+        for start in stride(from: 0, to: jobs.count, by: batchSize) {
+            let batch = jobs[start..<min(jobs.count, start + batchSize)]
+            generated += generator.generate(
+                captions: batch.map { Self.caption(label: $0.0, index: $0.1) }, seeds: batch.map { UInt64($0.1) },
+                sampling: sampling)
+            progress(generated.count, jobs.count)
+        }
+        let fake = judge(generated)
+        let reference = judge(Array(test.images[0..<jobs.count]))
+        let floor = judge(Array(test.images[jobs.count..<(2 * jobs.count)]))
+        var right = [Int](repeating: 0, count: classes.count)
+        for (job, predicted) in zip(jobs, fake.labels) where predicted == job.0 { right[job.0] += 1 }
+        let realRight = zip(reference.labels, test.labels[0..<jobs.count]).filter { $0 == $1 }.count
+        return FashionMNISTScore(
+            samplesPerClass: samples,
+            classAccuracy: Dictionary(
+                uniqueKeysWithValues: classes.indices.map { (classes[$0], Float(right[$0]) / Float(samples)) }),
+            accuracy: Float(right.reduce(0, +)) / Float(jobs.count),
+            realAccuracy: Float(realRight) / Float(jobs.count),
+            frechetDistance: frechetDistance(fake.features, reference.features),
+            realFrechetDistance: frechetDistance(floor.features, reference.features))
+    }
+}

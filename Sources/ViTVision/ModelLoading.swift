@@ -65,6 +65,13 @@ public struct ImageClassifier {
     /// Logits for a batch of images [B, 3, H, W] -> [B, numClasses].
     public func logits(_ images: Tensor) -> Tensor { model(images).value }
 
+    /// Logits and the pooled representation the head reads, for a batch of images
+    /// [B, 3, H, W] -> ([B, numClasses], [B, D]).
+    public func logitsAndFeatures(_ images: Tensor) -> (logits: Tensor, features: Tensor) {
+        let pooled = model.pooled(model.forwardFeatures(images))
+        return (model.head.map { $0(pooled).value } ?? pooled.value, pooled.value)
+    }
+
     /// Softmax probabilities for a batch of images [B, 3, H, W] -> [B, numClasses].
     public func probabilities(_ images: Tensor) -> Tensor { logits(images).softmax(axis: -1) }
 

@@ -195,16 +195,18 @@ public struct VisionTransformer: Layer {
         return config.pool == .token ? norm(x) : x
     }
 
+    /// The pooled representation the head reads: [B, N + 1, D] -> [B, D].
+    public func pooled(_ features: Variable) -> Variable {
+        let (b, n) = (features.shape[0], features.shape[1])
+        switch config.pool {
+        case .token: return features.sliced(axis: 1, 0..<1).reshaped([b, config.dim])
+        case .avg: return norm(features.sliced(axis: 1, 1..<n).mean(axis: 1))
+        }
+    }
+
     /// The pooled representation and the head: [B, N + 1, D] -> [B, numClasses].
     public func forwardHead(_ features: Variable) -> Variable {
-        let (b, n) = (features.shape[0], features.shape[1])
-        let pooled: Variable
-        switch config.pool {
-        case .token:
-            pooled = features.sliced(axis: 1, 0..<1).reshaped([b, config.dim])  // [B, D]
-        case .avg:
-            pooled = norm(features.sliced(axis: 1, 1..<n).mean(axis: 1))
-        }
+        let pooled = pooled(features)
         return head.map { $0(pooled) } ?? pooled
     }
 

@@ -9,6 +9,7 @@ import ViTImage
 import ViTTensor
 import ViTText
 import ViTTraining
+import ViTVision
 
 /// The shipped Shapes generator.
 let defaultGeneratorFile = "shapes-generator.safetensors"
@@ -302,28 +303,44 @@ struct EvalGenerator: ParsableCommand {
         commandName: "generator",
         abstract: "Judge how well a generator's images follow their captions.",
         discussion: """
-            For shapes: generates --samples images for each of 40 captions whose shape/colour \
-            pairs were in training and 40 naming the held-out pairs (a fixed list), and judges \
-            them with the shipped attribute classifiers (Weights/shapes-judge-*.safetensors): \
-            per-attribute accuracy, the rate at which every attribute the caption names is \
-            right, and, for attributes a caption leaves open (the background when unnamed), the \
-            normalized entropy of the judged values beside the same figure on real images.
+            shapes: generates --samples images (default 16) for each of 40 captions whose \
+            shape/colour pairs were in training and 40 naming the held-out pairs (a fixed \
+            list), and judges them with the shipped attribute classifiers \
+            (Weights/shapes-judge-*.safetensors): per-attribute accuracy, the rate at which \
+            every attribute the caption names is right, and, for attributes a caption leaves \
+            open (the background when unnamed), the normalized entropy of the judged values \
+            beside the same figure on real images.
+
+            fashion-mnist: generates --samples images (default 100) of each class, captions \
+            in the training phrasings, and judges them with the shipped Fashion-MNIST \
+            classifier (or --classifier): its accuracy per class, and the Fréchet distance \
+            between its pooled features of the generated images and of as many real test \
+            images, beside the distance between two such sets of real images (the floor).
             """)
 
     @OptionGroup var options: SamplingOptions
-    @Option(help: "What the generator draws: shapes.") var data: String = "shapes"
-    @Option(help: "Images per caption.") var samples: Int = 16
-    @Option(help: "Folder of the judge's classifiers (default: the shipped ones).") var judges: String?
+    @Option(help: "What the generator draws: shapes or fashion-mnist.") var data: String = "shapes"
+    @Option(help: "Images per caption (shapes, default 16) or per class (fashion-mnist, default 100).")
+    var samples: Int?
+    @Option(help: "Folder of the Shapes judge's classifiers (default: the shipped ones).") var judges: String?
+    @Option(help: "The Fashion-MNIST classifier that judges (default: the shipped one).") var classifier: String?
     @Option(help: "Output format: text or json.") var format: OutputFormat = .text
 
     func validate() throws {
-        guard data == "shapes" else { throw ValidationError("--data must be shapes") }
-        guard samples > 0, samples <= 1000 else { throw ValidationError("--samples must be in 1...1000") }
+        guard ["shapes", "fashion-mnist"].contains(data) else {
+            throw ValidationError("--data must be shapes or fashion-mnist")
+        }
+        if let samples {
+            let limit = data == "shapes" ? 1000 : 500
+            guard samples > 1, samples <= limit else { throw ValidationError("--samples must be in 2...\(limit)") }
+        }
         guard [.text, .json].contains(format) else { throw ValidationError("--format must be text or json") }
     }
 
     func run() throws {
         if let threads = options.threads { setThreadCount(threads) }
+        if data == "fashion-mnist" { return try runFashionMNIST() }
+        let samples = samples ?? 16
         let judge = try ShapesJudge.load(folder: judges ?? shippedWeightsPath(""))
         let (generator, _) = try options.loadGenerator()
         let sampling = options.sampling
@@ -334,12 +351,7 @@ struct EvalGenerator: ParsableCommand {
             shown = done
         }
         bar.finish()
-        if format == .json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            print(String(decoding: try encoder.encode(score), as: UTF8.self))
-            return
-        }
+        if format == .json { return try printJSON(score) }
         for (name, set) in [("seen pairs", score.seen), ("held-out pairs", score.heldOut)] {
             print(
                 String(
@@ -359,6 +371,44 @@ struct EvalGenerator: ParsableCommand {
                         set.realOpenEntropy[attribute] ?? 0))
             }
         }
+    }
+
+    func runFashionMNIST() throws {
+        let samples = samples ?? 100
+        let judge = try FashionMNISTJudge(classifier: ImageClassifier.load(path: classifier ?? defaultModelPath()))
+        let test = try LabeledImages.named("fashion-mnist", test: true)
+        let (generator, path) = try options.loadGenerator()
+        guard generator.config.imageSize == 32 || generator.config.imageSize == 28 else {
+            throw CLIFailure(
+                "\(path): draws \(generator.config.imageSize)-pixel images; Fashion-MNIST is 28 (32 padded)")
+        }
+        let bar = ProgressBar(total: 10 * samples, label: "generating")
+        var shown = 0
+        let score = judge.score(generator, samples: samples, sampling: options.sampling, test: test) { done, _ in
+            bar.advance(by: done - shown)
+            shown = done
+        }
+        bar.finish()
+        if format == .json { return try printJSON(score) }
+        print(
+            String(
+                format: "class accuracy %.4f (%d images; the classifier on as many real test images: %.4f)",
+                score.accuracy, 10 * samples, score.realAccuracy))
+        for name in LabeledImages.fashionMNISTClasses {
+            print(
+                "  " + name.padding(toLength: 12, withPad: " ", startingAt: 0)
+                    + String(format: "%.4f", score.classAccuracy[name] ?? 0))
+        }
+        print(
+            String(
+                format: "Fréchet distance (classifier features) %.3f; real against real %.3f",
+                score.frechetDistance, score.realFrechetDistance))
+    }
+
+    func printJSON<T: Encodable>(_ value: T) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        print(String(decoding: try encoder.encode(value), as: UTF8.self))
     }
 }
 

@@ -76,9 +76,18 @@ public func centralDifference(_ tensor: Tensor, at i: Int, step h: Float, _ loss
     return Float((plus - minus) / Double(2 * h))
 }
 
-/// A fresh empty folder under the system's temporary directory.
-public func makeTemporaryFolder() -> String {
+/// The test process's scratch folder under the system's temporary directory, removed
+/// when the process exits (the first use registers the removal).
+private let scratchRoot: String = {
     let path = NSTemporaryDirectory() + "swiftvit-test-" + UUID().uuidString
+    try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    atexit { try? FileManager.default.removeItem(atPath: scratchRoot) }
+    return path
+}()
+
+/// A fresh empty folder inside the test process's scratch folder.
+public func makeTemporaryFolder() -> String {
+    let path = scratchRoot + "/" + UUID().uuidString
     try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
 }

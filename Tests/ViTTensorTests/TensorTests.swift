@@ -174,7 +174,7 @@ import ViTTestSupport
     }
 }
 
-/// The vectorizable exp, erf and GELU against double-precision libm, element by element.
+/// The vectorizable exp, erf, tanh and GELU against double-precision libm, element by element.
 @Suite struct FastMathTests {
     @Test func expMatchesLibm() {
         var worst = (x: Float(0), error: 0.0)
@@ -204,6 +204,29 @@ import ViTTestSupport
         #expect(worstErf.error < 5e-7, "worst erf error \(worstErf.error) at x = \(worstErf.x)")
         #expect(worstGELU.error < 3e-7, "worst GELU error \(worstGELU.error) at x = \(worstGELU.x)")
         #expect(fastErf(-0.5) == -fastErf(0.5))
+    }
+
+    @Test func tanhAndTanhGELUMatchLibm() {
+        var worstTanh = (x: Float(0), ulps: 0.0), worstGELU = (x: Float(0), error: 0.0)
+        for i in 0...48_000 {
+            let x = Float(-12 + 24 * Double(i) / 48_000)
+            let exact = Foundation.tanh(Double(x))
+            // Error in units of the last place of the exact value as a float (at least the
+            // smallest normal's, so that x = 0 counts too).
+            let ulp = Double(max(Float(Swift.abs(exact)), .leastNormalMagnitude).ulp)
+            let ulps = Swift.abs(Double(fastTanh(x)) - exact) / ulp
+            if ulps > worstTanh.ulps { worstTanh = (x, ulps) }
+            let k = (2 / Double.pi).squareRoot(), xd = Double(x)
+            let gelu = 0.5 * xd * (1 + Foundation.tanh(k * (xd + 0.044715 * xd * xd * xd)))
+            let geluError = Swift.abs(Double(fastTanhGELU(x)) - gelu) / (1 + Swift.abs(xd))
+            if geluError > worstGELU.error { worstGELU = (x, geluError) }
+        }
+        // Cephes' polynomial is within 2 ulps; 1 - 2 / (e^2x + 1) adds fastExp's few ulps,
+        // shrunk by the division, and one rounding of the subtraction.
+        #expect(worstTanh.ulps <= 4, "worst tanh error \(worstTanh.ulps) ulps at x = \(worstTanh.x)")
+        #expect(worstGELU.error < 3e-7, "worst tanh-GELU error \(worstGELU.error) at x = \(worstGELU.x)")
+        #expect(fastTanh(-0.3) == -fastTanh(0.3) && fastTanh(-2) == -fastTanh(2) && fastTanh(0) == 0)
+        #expect(fastTanh(100) == 1 && fastTanh(-.infinity) == -1)
     }
 
     @Test func fullyMaskedRowIsNaN() {

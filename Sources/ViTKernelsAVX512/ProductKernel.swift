@@ -131,15 +131,18 @@ public func multiply(
 ) {
     precondition(columns.lowerBound % columnsPerPanel == 0, "column range must start on a panel")
     if m == 0 || columns.isEmpty || k == 0 { return }
-    let packed = UnsafeMutablePointer<Float>.allocate(capacity: panelsPerGroup * depthPerBlock * columnsPerPanel)
-    defer { packed.deallocate() }
     let panelCount = (columns.count + columnsPerPanel - 1) / columnsPerPanel
+    // Buffers as large as this product needs (small ones, as attention's, stay small).
+    let maximumDepth = min(depthPerBlock, k)
+    let packed = UnsafeMutablePointer<Float>.allocate(
+        capacity: min(panelsPerGroup, panelCount) * maximumDepth * columnsPerPanel)
+    defer { packed.deallocate() }
     // With several panel groups, all of A's slivers for a depth block are packed once and
     // shared by the groups, if they stay in cache (up to 2 MB); else each sliver is packed
     // just before its use, for each group.
     let tileCount = (m + rowsPerTile - 1) / rowsPerTile
     let shared = panelCount > panelsPerGroup && tileCount * rowsPerTile * depthPerBlock <= 1 << 19
-    let slivers = UnsafeMutablePointer<Float>.allocate(capacity: (shared ? tileCount : 1) * rowsPerTile * depthPerBlock)
+    let slivers = UnsafeMutablePointer<Float>.allocate(capacity: (shared ? tileCount : 1) * rowsPerTile * maximumDepth)
     defer { slivers.deallocate() }
     /// Packs sliver[l][r] = op(A)[r0 + r, k0 + l], zero past the last row.
     func packSliver(_ sliver: UnsafeMutablePointer<Float>, r0: Int, k0: Int, depth: Int) {

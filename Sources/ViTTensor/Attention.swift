@@ -39,7 +39,7 @@ func attentionForward(
             let (b, h) = (task / heads, task % heads)
             let offset = h * headDim
             // S = Q K^T * scale: [N, hd] x [hd, M]
-            serialGEMM(
+            serialProduct(
                 transposeA: false, transposeB: true, m: n, n: m, k: headDim, alpha: scale,
                 q.base + b * q.batchStride + offset, lda: q.rowStride,
                 k.base + b * k.batchStride + offset, ldb: k.rowStride, scores, ldc: m)
@@ -52,7 +52,7 @@ func attentionForward(
             let probabilities = weights.map { $0 + (task * n * m) } ?? scores
             for i in 0..<n { softmaxRow(probabilities + i * m, scores + i * m, n: m) }
             // out_bh = P V: [N, M] x [M, hd], written into the head's column block.
-            serialGEMM(
+            serialProduct(
                 transposeA: false, transposeB: false, m: n, n: headDim, k: m,
                 probabilities, lda: m, v.base + b * v.batchStride + offset, ldb: v.rowStride,
                 out + b * n * outRowStride + offset, ldc: outRowStride)
@@ -145,11 +145,11 @@ func attentionBackward(
             let dO = dout + b * n * doutRowStride + column
             let p = probabilities + task * n * m
             // dV = P^T dO: [N, M]^T x [N, hd]
-            serialGEMM(
+            serialProduct(
                 transposeA: true, transposeB: false, m: m, n: headDim, k: n,
                 p, lda: m, dO, ldb: doutRowStride, dvh, ldc: dv.rowStride)
             // dP = dO V^T: [N, hd] x [hd, M]
-            serialGEMM(
+            serialProduct(
                 transposeA: false, transposeB: true, m: n, n: m, k: headDim,
                 dO, lda: doutRowStride, vh, ldb: v.rowStride, dp, ldc: m)
             for i in 0..<n {
@@ -159,10 +159,10 @@ func attentionBackward(
                 for j in 0..<m { dr[j] = pr[j] * (dr[j] - dot) }
             }
             // dQ = dS K * scale; dK = dS^T Q * scale
-            serialGEMM(
+            serialProduct(
                 transposeA: false, transposeB: false, m: n, n: headDim, k: m, alpha: scale,
                 dp, lda: m, kh, ldb: k.rowStride, dqh, ldc: dq.rowStride)
-            serialGEMM(
+            serialProduct(
                 transposeA: true, transposeB: false, m: m, n: headDim, k: n, alpha: scale,
                 dp, lda: m, qh, ldb: q.rowStride, dkh, ldc: dk.rowStride)
         }

@@ -51,7 +51,7 @@ func geluRow(
     case .none:
         mapRow(out, x, n: n, fastGELU)
     case .tanh:
-        mapRow(out, x, n: n, fastTanhGELU)
+        mapLanes(out, x, n: n, fastTanhGELU)
     }
 }
 
@@ -102,7 +102,7 @@ func geluBackward(
             for i in 0..<range.count { d[i] *= g[i] }
         case .tanh:
             let (d, v, g) = (dx + range.lowerBound, x + range.lowerBound, dout + range.lowerBound)
-            mapRow(d, v, n: range.count, tanhGELUDerivative)
+            mapLanes(d, v, n: range.count, tanhGELUDerivative)
             for i in 0..<range.count { d[i] *= g[i] }
         }
     }

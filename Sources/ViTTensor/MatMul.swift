@@ -53,6 +53,35 @@ func serialGEMM(
         beta, c, Int32(ldc))
 }
 
+/// C[m, n] = alpha * op(A) op(B), row-major, on the calling thread: the AVX-512 kernel
+/// where it serves products (`usesAVX512Products`), else OpenBLAS. For the small
+/// products of attention, which each thread runs for its own (image, head).
+func serialProduct(
+    transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+    alpha: Float = 1, _ a: UnsafePointer<Float>, lda: Int,
+    _ b: UnsafePointer<Float>, ldb: Int, _ c: UnsafeMutablePointer<Float>, ldc: Int
+) {
+    guard usesAVX512Products else {
+        serialGEMM(
+            transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a, lda: lda, b, ldb: ldb,
+            c, ldc: ldc)
+        return
+    }
+    if k == 0 {
+        for r in 0..<m { (c + r * ldc).update(repeating: 0, count: n) }
+        return
+    }
+    multiply(
+        m: m, k: k, columns: 0..<n, a: a, lda: lda, transposeA: transposeA, b: b, ldb: ldb, transposeB: transposeB,
+        c: c, ldc: ldc, overwrite: true)
+    if alpha != 1 {
+        for r in 0..<m {
+            let row = c + r * ldc
+            for j in 0..<n { row[j] *= alpha }
+        }
+    }
+}
+
 /// Splits an [m, n] product with inner size k into one tile per thread: bands of rows, or
 /// of columns when there are too few rows. Band edges fall on multiples of 16 so that each
 /// element meets the same BLAS micro-kernel whatever the thread count. Calls

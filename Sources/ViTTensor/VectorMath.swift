@@ -41,41 +41,84 @@ func fastErf(_ x: Float) -> Float {
     poly = poly * t - 0.284_496_736
     poly = poly * t + 0.254_829_592
     let y = 1 - poly * t * fastExp(-ax * ax)
-    return Float(sign: x.sign, exponentBitPattern: y.exponentBitPattern, significandBitPattern: y.significandBitPattern)
+    // |y| with x's sign bit.
+    return Float(bitPattern: Swift.abs(y).bitPattern | (x.bitPattern & 0x8000_0000))
 }
 
-/// tanh(x), odd in x: for |x| < 0.625 the polynomial x + x^3 P(x^2) of Cephes' tanhf
-/// (Moshier, Cephes Math Library, tanhf.c), else 1 - 2 / (e^(2|x|) + 1) with fastExp;
-/// both are computed and one selected, so that loops calling it vectorize.
+/// Eight floats: the width the vector forms of exp and tanh below work on.
+typealias Lanes = SIMD8<Float>
+
 @inline(__always)
-func fastTanh(_ x: Float) -> Float {
-    let ax = Swift.abs(x)
+private func bits(_ x: Lanes) -> SIMD8<UInt32> { unsafeBitCast(x, to: SIMD8<UInt32>.self) }
+
+@inline(__always)
+private func lanes(_ bits: SIMD8<UInt32>) -> Lanes { unsafeBitCast(bits, to: Lanes.self) }
+
+/// e^x on eight lanes: the same operations as the scalar `fastExp`, so equal results.
+@inline(__always)
+func fastExp(_ x: Lanes) -> Lanes {
+    let low = Lanes(repeating: -87.336_544), high = Lanes(repeating: 88.37)
+    let xc = pointwiseMin(pointwiseMax(x, low), high)
+    let shifter = Lanes(repeating: 12_582_912)
+    let shifted = xc * 1.442_695_04 + shifter
+    let n = shifted - shifter
+    var r = xc - n * 0.693_359_375
+    r = r + n * 2.121_944_4e-4
+    var p = Lanes(repeating: 1.987_569_15e-4)
+    p = p * r + 1.398_199_95e-3
+    p = p * r + 8.333_451_9e-3
+    p = p * r + 4.166_579_59e-2
+    p = p * r + 1.666_666_55e-1
+    p = p * r + 5.000_000_12e-1
+    p = p * r * r + r + 1
+    let exponent = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000 &+ 127
+    let scale = unsafeBitCast(exponent &<< 23, to: Lanes.self)
+    return (p * scale).replacing(with: 0, where: x .< low)
+}
+
+/// tanh(x) on eight lanes, odd in x: for |x| < 0.625 the polynomial x + x^3 P(x^2) of
+/// Cephes' tanhf (Moshier, Cephes Math Library, tanhf.c), else 1 - 2 / (e^(2|x|) + 1);
+/// both are computed and one selected per lane.
+@inline(__always)
+func fastTanh(_ x: Lanes) -> Lanes {
+    let signs = bits(x) & 0x8000_0000
+    let ax = lanes(bits(x) & 0x7FFF_FFFF)
     let z = x * x
-    var p: Float = -5.704_988_727_45e-3
+    var p = Lanes(repeating: -5.704_988_727_45e-3)
     p = p * z + 2.063_908_879_54e-2
     p = p * z - 5.373_971_555_31e-2
     p = p * z + 1.333_144_220_36e-1
     p = p * z - 3.333_328_194_22e-1
     let small = p * z * x + x
     let large = 1 - 2 / (fastExp(2 * ax) + 1)
-    let signedLarge = Float(
-        sign: x.sign, exponentBitPattern: large.exponentBitPattern, significandBitPattern: large.significandBitPattern)
-    return ax < 0.625 ? small : signedLarge
+    return lanes(bits(large) | signs).replacing(with: small, where: ax .< 0.625)
 }
+
+/// tanh(x) for one value: lane 0 of the vector form.
+@inline(__always)
+func fastTanh(_ x: Float) -> Float { fastTanh(Lanes(repeating: x))[0] }
 
 /// GELU(x) = x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), PyTorch's approximate="tanh".
 @inline(__always)
-func fastTanhGELU(_ x: Float) -> Float {
-    0.5 * x * (1 + fastTanh(0.797_884_560_802_865_4 * (x + 0.044715 * x * x * x)))
+func fastTanhGELU(_ x: Lanes) -> Lanes {
+    let cubic: Lanes = 0.044715 * x * x * x
+    return 0.5 * x * (1 + fastTanh(0.797_884_560_802_865_4 * (x + cubic)))
 }
+
+/// The tanh form's GELU for one value: lane 0 of the vector form.
+@inline(__always)
+func fastTanhGELU(_ x: Float) -> Float { fastTanhGELU(Lanes(repeating: x))[0] }
 
 /// The derivative of the tanh form: with u = k (x + 0.044715 x^3) and t = tanh u,
 /// (1 + t) / 2 + x (1 - t^2) k (1 + 3 * 0.044715 x^2) / 2.
 @inline(__always)
-func tanhGELUDerivative(_ x: Float) -> Float {
+func tanhGELUDerivative(_ x: Lanes) -> Lanes {
     let k: Float = 0.797_884_560_802_865_4
-    let t = fastTanh(k * (x + 0.044715 * x * x * x))
-    return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x)
+    let x2: Lanes = x * x
+    let t: Lanes = fastTanh(k * (x + 0.044715 * x2 * x))
+    let slope: Lanes = k * (1 + 3 * 0.044715 * x2)
+    let half: Lanes = 0.5 * x * (1 - t * t)
+    return 0.5 * (1 + t) + half * slope
 }
 
 /// GELU(x) = x/2 (1 + erf(x / sqrt 2)).
@@ -125,6 +168,24 @@ func rowSum(_ x: UnsafePointer<Float>, n: Int, minus shift: Float = 0, squared: 
         i += 1
     }
     return total
+}
+
+/// out[i] = f(x)[i] for i in 0..<n (out may be x), with a vector f on eight lanes at a
+/// time; the last partial group is padded with zeros, so every element meets the same f.
+@inline(__always)
+func mapLanes(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, n: Int, _ f: (Lanes) -> Lanes) {
+    var i = 0
+    while i + 8 <= n {
+        let y = f(UnsafeRawPointer(x + i).loadUnaligned(as: Lanes.self))
+        UnsafeMutableRawPointer(out + i).storeBytes(of: y, as: Lanes.self)
+        i += 8
+    }
+    if i < n {
+        var v = Lanes()
+        for j in 0..<(n - i) { v[j] = x[i + j] }
+        let y = f(v)
+        for j in 0..<(n - i) { out[i + j] = y[j] }
+    }
 }
 
 /// out[i] = f(x[i]) for i in 0..<n (out may be x), eight lanes at a time so that the

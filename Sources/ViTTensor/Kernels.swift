@@ -21,9 +21,9 @@ func softmaxRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>,
         for i in 0..<n { dst[i] = .nan }
         return
     }
-    mapRow(dst, src, n: n) { fastExp($0 - m) }
+    mapLanes(dst, src, n: n) { fastExp($0 - m) }
     let scale = 1 / rowSum(dst, n: n)
-    mapRow(dst, dst, n: n) { $0 * scale }
+    mapLanes(dst, dst, n: n) { $0 * scale }
 }
 
 /// The two forms of GELU (Hendrycks and Gimpel 2016): exact, x * Phi(x) with the normal
@@ -49,7 +49,7 @@ func geluRow(
 ) {
     switch approximation {
     case .none:
-        mapRow(out, x, n: n, fastGELU)
+        mapLanes(out, x, n: n, fastGELU)
     case .tanh:
         mapLanes(out, x, n: n, fastTanhGELU)
     }
@@ -80,13 +80,6 @@ func layerNormForward(
     }
 }
 
-/// GELU'(x) = Phi(x) + x phi(x) for the exact form.
-@inline(__always)
-func geluDerivative(_ x: Float) -> Float {
-    let invSqrt2: Float = 0.707_106_781_186_547_52, invSqrt2Pi: Float = 0.398_942_280_401_432_7
-    return 0.5 * (1 + fastErf(x * invSqrt2)) + x * invSqrt2Pi * fastExp(-0.5 * x * x)
-}
-
 /// dx, x, dout: [n]. dx = dout * GELU'(x), overwritten.
 /// Exact: GELU'(x) = Phi(x) + x phi(x); the tanh form: `tanhGELUDerivative`.
 func geluBackward(
@@ -96,9 +89,9 @@ func geluBackward(
     parallelChunks(n, minimumPerChunk: 16_384) { range in
         switch approximation {
         case .none:
-            // GELU' first (vectorized by mapRow), then the product with dout.
+            // GELU' first, on vector lanes, then the product with dout.
             let (d, v, g) = (dx + range.lowerBound, x + range.lowerBound, dout + range.lowerBound)
-            mapRow(d, v, n: range.count, geluDerivative)
+            mapLanes(d, v, n: range.count, geluDerivative)
             for i in 0..<range.count { d[i] *= g[i] }
         case .tanh:
             let (d, v, g) = (dx + range.lowerBound, x + range.lowerBound, dout + range.lowerBound)

@@ -1,51 +1,10 @@
-// exp, erf and tanh written as branch-free scalar code, so that loops calling them
-// vectorize (softmax and GELU would otherwise make one libm call per element). Both are within a
-// few units in the last place of float, far inside the 1e-4 logit tolerance against PyTorch.
+// exp, erf and tanh as explicit eight-lane vector code, so that softmax and GELU run on
+// vector registers (a libm call per element, or scalar code the compiler does not
+// vectorize, took most of their time). Each is within a few units in the last place of
+// float, far inside the tolerances against PyTorch. The scalar forms are lane 0 of the
+// vector forms, so a value gets the same result on either path.
 
-/// e^x. Cody-Waite range reduction x = n ln2 + r with |r| <= ln2 / 2, then the
-/// polynomial of Cephes' expf (Moshier, Cephes Math Library, expf.c), then the exponent n
-/// put in place with integer arithmetic. Inputs below -87.34 give 0; inputs above 88.37
-/// give e^88.37 (about 2.5e38).
-@inline(__always)
-func fastExp(_ x: Float) -> Float {
-    let low: Float = -87.336_544, high: Float = 88.37  // n stays within -126...127
-    let xc = Swift.min(Swift.max(x, low), high)
-    // Round x log2(e) to the nearest integer with the 1.5 * 2^23 trick.
-    let shifter: Float = 12_582_912
-    let shifted = xc * 1.442_695_04 + shifter
-    let n = shifted - shifter
-    var r = xc - n * 0.693_359_375
-    r = r + n * 2.121_944_4e-4  // ln 2 = 0.693359375 - 2.12194440e-4, split for exactness
-    var p: Float = 1.987_569_15e-4
-    p = p * r + 1.398_199_95e-3
-    p = p * r + 8.333_451_9e-3
-    p = p * r + 4.166_579_59e-2
-    p = p * r + 1.666_666_55e-1
-    p = p * r + 5.000_000_12e-1
-    p = p * r * r + r + 1
-    // 2^n from the low bits of `shifted`, which hold n + 2^22 + 2^23.
-    let exponent = Int32(bitPattern: shifted.bitPattern) &- 0x4B40_0000 &+ 127
-    let scale = Float(bitPattern: UInt32(bitPattern: exponent &<< 23))
-    return x < low ? 0 : p * scale
-}
-
-/// erf(x): Abramowitz and Stegun 7.1.26, erf(x) = 1 - t(a1 + t(a2 + ...)) e^(-x^2) with
-/// t = 1 / (1 + p|x|), absolute error at most 1.5e-7, odd in x.
-@inline(__always)
-func fastErf(_ x: Float) -> Float {
-    let ax = Swift.abs(x)
-    let t = 1 / (1 + 0.327_591_1 * ax)
-    var poly: Float = 1.061_405_429
-    poly = poly * t - 1.453_152_027
-    poly = poly * t + 1.421_413_741
-    poly = poly * t - 0.284_496_736
-    poly = poly * t + 0.254_829_592
-    let y = 1 - poly * t * fastExp(-ax * ax)
-    // |y| with x's sign bit.
-    return Float(bitPattern: Swift.abs(y).bitPattern | (x.bitPattern & 0x8000_0000))
-}
-
-/// Eight floats: the width the vector forms of exp and tanh below work on.
+/// Eight floats: the width of the vector forms below.
 typealias Lanes = SIMD8<Float>
 
 @inline(__always)
@@ -54,16 +13,26 @@ private func bits(_ x: Lanes) -> SIMD8<UInt32> { unsafeBitCast(x, to: SIMD8<UInt
 @inline(__always)
 private func lanes(_ bits: SIMD8<UInt32>) -> Lanes { unsafeBitCast(bits, to: Lanes.self) }
 
-/// e^x on eight lanes: the same operations as the scalar `fastExp`, so equal results.
+/// |x| with the sign bit of `sign`.
+@inline(__always)
+private func withSign(_ x: Lanes, of sign: Lanes) -> Lanes {
+    lanes((bits(x) & 0x7FFF_FFFF) | (bits(sign) & 0x8000_0000))
+}
+
+/// e^x. Cody-Waite range reduction x = n ln2 + r with |r| <= ln2 / 2, then the
+/// polynomial of Cephes' expf (Moshier, Cephes Math Library, expf.c), then the exponent n
+/// put in place with integer arithmetic. Inputs below -87.34 give 0; inputs above 88.37
+/// give e^88.37 (about 2.5e38).
 @inline(__always)
 func fastExp(_ x: Lanes) -> Lanes {
-    let low = Lanes(repeating: -87.336_544), high = Lanes(repeating: 88.37)
-    let xc = pointwiseMin(pointwiseMax(x, low), high)
+    let low = Lanes(repeating: -87.336_544), high = Lanes(repeating: 88.37)  // n stays within -126...127
+    let xc = x.replacing(with: low, where: x .< low).replacing(with: high, where: x .> high)
+    // Round x log2(e) to the nearest integer with the 1.5 * 2^23 trick.
     let shifter = Lanes(repeating: 12_582_912)
     let shifted = xc * 1.442_695_04 + shifter
     let n = shifted - shifter
     var r = xc - n * 0.693_359_375
-    r = r + n * 2.121_944_4e-4
+    r = r + n * 2.121_944_4e-4  // ln 2 = 0.693359375 - 2.12194440e-4, split for exactness
     var p = Lanes(repeating: 1.987_569_15e-4)
     p = p * r + 1.398_199_95e-3
     p = p * r + 8.333_451_9e-3
@@ -71,17 +40,58 @@ func fastExp(_ x: Lanes) -> Lanes {
     p = p * r + 1.666_666_55e-1
     p = p * r + 5.000_000_12e-1
     p = p * r * r + r + 1
+    // 2^n from the low bits of `shifted`, which hold n + 2^22 + 2^23.
     let exponent = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000 &+ 127
     let scale = unsafeBitCast(exponent &<< 23, to: Lanes.self)
     return (p * scale).replacing(with: 0, where: x .< low)
 }
 
-/// tanh(x) on eight lanes, odd in x: for |x| < 0.625 the polynomial x + x^3 P(x^2) of
-/// Cephes' tanhf (Moshier, Cephes Math Library, tanhf.c), else 1 - 2 / (e^(2|x|) + 1);
-/// both are computed and one selected per lane.
+/// e^x for one value.
+@inline(__always)
+func fastExp(_ x: Float) -> Float { fastExp(Lanes(repeating: x))[0] }
+
+/// erf(x): Abramowitz and Stegun 7.1.26, erf(x) = 1 - t(a1 + t(a2 + ...)) e^(-x^2) with
+/// t = 1 / (1 + p|x|), absolute error at most 1.5e-7, odd in x.
+@inline(__always)
+func fastErf(_ x: Lanes) -> Lanes {
+    let ax = lanes(bits(x) & 0x7FFF_FFFF)
+    let t = 1 / (1 + 0.327_591_1 * ax)
+    var poly = Lanes(repeating: 1.061_405_429)
+    poly = poly * t - 1.453_152_027
+    poly = poly * t + 1.421_413_741
+    poly = poly * t - 0.284_496_736
+    poly = poly * t + 0.254_829_592
+    let y = 1 - poly * t * fastExp(-ax * ax)
+    return withSign(y, of: x)
+}
+
+/// erf(x) for one value.
+@inline(__always)
+func fastErf(_ x: Float) -> Float { fastErf(Lanes(repeating: x))[0] }
+
+/// GELU(x) = x/2 (1 + erf(x / sqrt 2)).
+@inline(__always)
+func fastGELU(_ x: Lanes) -> Lanes {
+    0.5 * x * (1 + fastErf(x * 0.707_106_781_186_547_52))
+}
+
+/// GELU for one value.
+@inline(__always)
+func fastGELU(_ x: Float) -> Float { fastGELU(Lanes(repeating: x))[0] }
+
+/// GELU'(x) = Phi(x) + x phi(x) for the exact form.
+@inline(__always)
+func geluDerivative(_ x: Lanes) -> Lanes {
+    let invSqrt2: Float = 0.707_106_781_186_547_52, invSqrt2Pi: Float = 0.398_942_280_401_432_7
+    let density: Lanes = x * invSqrt2Pi * fastExp(-0.5 * x * x)
+    return 0.5 * (1 + fastErf(x * invSqrt2)) + density
+}
+
+/// tanh(x), odd in x: for |x| < 0.625 the polynomial x + x^3 P(x^2) of Cephes' tanhf
+/// (Moshier, Cephes Math Library, tanhf.c), else 1 - 2 / (e^(2|x|) + 1); both are
+/// computed and one selected per lane.
 @inline(__always)
 func fastTanh(_ x: Lanes) -> Lanes {
-    let signs = bits(x) & 0x8000_0000
     let ax = lanes(bits(x) & 0x7FFF_FFFF)
     let z = x * x
     var p = Lanes(repeating: -5.704_988_727_45e-3)
@@ -91,10 +101,10 @@ func fastTanh(_ x: Lanes) -> Lanes {
     p = p * z - 3.333_328_194_22e-1
     let small = p * z * x + x
     let large = 1 - 2 / (fastExp(2 * ax) + 1)
-    return lanes(bits(large) | signs).replacing(with: small, where: ax .< 0.625)
+    return withSign(large, of: x).replacing(with: small, where: ax .< 0.625)
 }
 
-/// tanh(x) for one value: lane 0 of the vector form.
+/// tanh(x) for one value.
 @inline(__always)
 func fastTanh(_ x: Float) -> Float { fastTanh(Lanes(repeating: x))[0] }
 
@@ -105,7 +115,7 @@ func fastTanhGELU(_ x: Lanes) -> Lanes {
     return 0.5 * x * (1 + fastTanh(0.797_884_560_802_865_4 * (x + cubic)))
 }
 
-/// The tanh form's GELU for one value: lane 0 of the vector form.
+/// The tanh form's GELU for one value.
 @inline(__always)
 func fastTanhGELU(_ x: Float) -> Float { fastTanhGELU(Lanes(repeating: x))[0] }
 
@@ -121,12 +131,6 @@ func tanhGELUDerivative(_ x: Lanes) -> Lanes {
     return 0.5 * (1 + t) + half * slope
 }
 
-/// GELU(x) = x/2 (1 + erf(x / sqrt 2)).
-@inline(__always)
-func fastGELU(_ x: Float) -> Float {
-    0.5 * x * (1 + fastErf(x * 0.707_106_781_186_547_52))
-}
-
 // Reductions over a row with eight running lanes (the compiler keeps a sequential float
 // sum or a NaN-aware max in scalar registers). The order is fixed by n alone, so results
 // do not depend on threads.
@@ -138,7 +142,7 @@ func rowMaximum(_ x: UnsafePointer<Float>, n: Int) -> Float {
     var i = 0
     while i + 8 <= n {
         let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
-        for j in 0..<8 { lanes[j] = v[j] > lanes[j] ? v[j] : lanes[j] }
+        lanes = lanes.replacing(with: v, where: v .> lanes)
         i += 8
     }
     var m = -Float.infinity
@@ -185,23 +189,5 @@ func mapLanes(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, n: 
         for j in 0..<(n - i) { v[j] = x[i + j] }
         let y = f(v)
         for j in 0..<(n - i) { out[i + j] = y[j] }
-    }
-}
-
-/// out[i] = f(x[i]) for i in 0..<n (out may be x), eight lanes at a time so that the
-/// compiler vectorizes f; the tail runs the same f one element at a time.
-@inline(__always)
-func mapRow(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, n: Int, _ f: (Float) -> Float) {
-    var i = 0
-    while i + 8 <= n {
-        let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
-        var y = SIMD8<Float>()
-        for j in 0..<8 { y[j] = f(v[j]) }
-        UnsafeMutableRawPointer(out + i).storeBytes(of: y, as: SIMD8<Float>.self)
-        i += 8
-    }
-    while i < n {
-        out[i] = f(x[i])
-        i += 1
     }
 }

@@ -28,13 +28,13 @@ func broadcastStrides(_ shape: [Int], to target: [Int]) -> [Int] {
 @inline(__always)
 func binaryKernel(_ a: Tensor, _ b: Tensor, _ op: (Float, Float) -> Float) -> Tensor {
     if a.shape == b.shape {
-        let out = Tensor(shape: a.shape)
+        let out = Tensor(uninitializedShape: a.shape)
         let x = a.data, y = b.data, z = out.data
         for i in 0..<a.count { z[i] = op(x[i], y[i]) }
         return out
     }
     let shape = broadcastShape(a.shape, b.shape)
-    let out = Tensor(shape: shape)
+    let out = Tensor(uninitializedShape: shape)
     if out.count == 0 { return out }
     let sa = broadcastStrides(a.shape, to: shape), sb = broadcastStrides(b.shape, to: shape)
     let rank = shape.count
@@ -73,7 +73,7 @@ func binaryKernel(_ a: Tensor, _ b: Tensor, _ op: (Float, Float) -> Float) -> Te
 
 @inline(__always)
 func unaryKernel(_ a: Tensor, _ op: (Float) -> Float) -> Tensor {
-    let out = Tensor(shape: a.shape)
+    let out = Tensor(uninitializedShape: a.shape)
     let x = a.data, z = out.data
     for i in 0..<a.count { z[i] = op(x[i]) }
     return out

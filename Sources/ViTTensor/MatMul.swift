@@ -202,8 +202,9 @@ public func linear(
         weight.rank == 2 && x.shape.last == weight.shape[1],
         "linear: input \(x.shape) does not match weight \(weight.shape)")
     let (outFeatures, inFeatures) = (weight.shape[0], weight.shape[1])
-    let rows = inFeatures == 0 ? 0 : x.count / inFeatures
-    let out = Tensor(shape: Array(x.shape.dropLast()) + [outFeatures])
+    let rows = x.shape.dropLast().reduce(1, *)
+    // Every tile below is filled (bias, residual or zeros) before the product adds to it.
+    let out = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [outFeatures])
     precondition(
         bias == nil || bias!.shape == [outFeatures], "linear: bias \(bias!.shape) for \(outFeatures) outputs")
     precondition(

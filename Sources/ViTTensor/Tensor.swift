@@ -16,6 +16,15 @@ public final class TensorStorage: @unchecked Sendable {
         owner = nil
     }
 
+    /// Allocates `count` values without filling them: for outputs whose every element is
+    /// written before it is read.
+    init(uninitializedCount count: Int) {
+        precondition(count >= 0, "negative element count \(count)")
+        pointer = .allocate(capacity: max(count, 1))
+        self.count = count
+        owner = nil
+    }
+
     /// Borrows `count` values at `pointer`; `owner` is retained as long as this storage.
     public init(borrowing pointer: UnsafeMutablePointer<Float>, count: Int, owner: AnyObject) {
         self.pointer = pointer
@@ -54,6 +63,12 @@ public final class Tensor: @unchecked Sendable {
         let storage = TensorStorage(count: Tensor.elementCount(shape))
         if value != 0 { storage.pointer.update(repeating: value, count: storage.count) }
         self.init(shape: shape, storage: storage)
+    }
+
+    /// A tensor whose values are not set: for outputs whose every element is written
+    /// before it is read.
+    convenience init(uninitializedShape shape: [Int]) {
+        self.init(shape: shape, storage: TensorStorage(uninitializedCount: Tensor.elementCount(shape)))
     }
 
     /// A tensor holding `values` in row-major order.

@@ -104,6 +104,30 @@ func pngTextChunks(_ path: String) throws -> [(String, String)] {
         #expect(largest <= 1, "pixels differ by \(largest)")
     }
 
+    /// The Fashion-MNIST judge on a random generator: its images are noise to the
+    /// classifier, so their Fréchet distance to real test images lies far above the
+    /// real-against-real floor, and the report's figures are fractions of the images.
+    @Test func fashionMNISTJudgeSeparatesNoiseFromRealImages() throws {
+        let model = "\(folder)/tiny-fashion.safetensors"
+        try writeTinyGenerator(to: model)
+        let run = try runVit([
+            "eval", "generator", "--data", "fashion-mnist", "--model", model, "--samples", "4", "--steps", "2",
+            "--format", "json",
+        ])
+        #expect(run.status == 0, "\(run.stderr)")
+        let json = try #require(
+            try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any], "\(run.stdout)")
+        let classAccuracy = try #require(json["classAccuracy"] as? [String: Double])
+        #expect(classAccuracy.count == 10)
+        // Four images a class: every per-class figure is a multiple of 1/4.
+        #expect(classAccuracy.values.allSatisfy { ($0 * 4).rounded() == $0 * 4 && (0...1).contains($0) })
+        let distance = try #require(json["frechetDistance"] as? Double)
+        let floor = try #require(json["realFrechetDistance"] as? Double)
+        #expect(floor > 0 && distance > 2 * floor, "noise \(distance), real against real \(floor)")
+        let realAccuracy = try #require(json["realAccuracy"] as? Double)
+        #expect(realAccuracy >= 0.75, "the classifier on 40 real test images: \(realAccuracy)")
+    }
+
     @Test func badInputsGiveOneLineAndLeaveNothing() throws {
         let model = "\(folder)/tiny.safetensors"
         try writeTinyGenerator(to: model)

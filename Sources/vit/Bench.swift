@@ -40,7 +40,7 @@ struct Bench: ParsableCommand {
     var batchSizes: String = "1,8"
 
     @Option(help: "Threads for matrix products.")
-    var threads: Int = 2
+    var threads = ThreadCount(2)
 
     @Option(help: "Untimed passes before measuring.")
     var warmup: Int = 2
@@ -73,8 +73,8 @@ struct Bench: ParsableCommand {
             )
         }
         guard parsedBatchSizes != nil else { throw ValidationError("--batch-sizes takes positive integers: 1,8") }
-        guard threads > 0, warmup >= 0, iterations > 0 else {
-            throw ValidationError("--threads and --iterations must be positive, --warmup not negative")
+        guard warmup >= 0, iterations > 0 else {
+            throw ValidationError("--iterations must be positive, --warmup not negative")
         }
     }
 
@@ -85,7 +85,7 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
-        setThreadCount(threads)
+        setThreadCount(threads.value)
         if generator { return try runGenerator() }
         let vit: VisionTransformer
         let name: String

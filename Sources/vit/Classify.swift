@@ -37,7 +37,7 @@ struct Classify: ParsableCommand {
     var batchSize: Int = 8
 
     @Option(help: "Threads for matrix products (default: all cores).")
-    var threads: Int?
+    var threads: ThreadCount?
 
     @Option(
         help: "Override the model's preprocessing: \(PreprocessProfile.builtIn.map(\.name).joined(separator: ", ")).")
@@ -55,7 +55,6 @@ struct Classify: ParsableCommand {
     func validate() throws {
         guard topK > 0 else { throw ValidationError("--top-k must be at least 1") }
         guard batchSize > 0 else { throw ValidationError("--batch-size must be at least 1") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if let profile, PreprocessProfile.named(profile) == nil {
             throw ValidationError(
                 "unknown profile '\(profile)'; choose one of \(PreprocessProfile.builtIn.map(\.name).joined(separator: ", "))"
@@ -76,7 +75,7 @@ struct Classify: ParsableCommand {
     }
 
     func run() throws {
-        if let threads { setThreadCount(threads) }
+        applyThreads(threads)
         var classifier = try ImageClassifier.load(path: model ?? defaultModelPath())
         if let profile { classifier = classifier.withProfile(PreprocessProfile.named(profile)!) }
         if let imageSize {

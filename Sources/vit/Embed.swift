@@ -33,7 +33,7 @@ struct Embed: ParsableCommand {
     var batchSize: Int = 32
 
     @Option(help: "Threads (default: all cores).")
-    var threads: Int?
+    var threads: ThreadCount?
 
     func validate() throws {
         guard !texts.isEmpty || file != nil else { throw ValidationError("give texts or --file") }
@@ -42,25 +42,17 @@ struct Embed: ParsableCommand {
     }
 
     func run() throws {
-        if let threads { setThreadCount(threads) }
+        applyThreads(threads)
         var all = texts
         if let file {
-            guard let data = FileManager.default.contents(atPath: file) else {
-                throw CLIFailure("\(file): cannot read the file")
-            }
-            guard let text = String(data: data, encoding: .utf8) else {
-                throw CLIFailure("\(file): not valid UTF-8 text")
-            }
-            var lines = text.components(separatedBy: "\n").map { $0.hasSuffix("\r") ? String($0.dropLast()) : $0 }
-            if lines.last == "" { lines.removeLast() }
-            all += lines
+            all += try readTextLines(file)
         }
         let encoder = try SentenceEncoder.load(folder: model ?? defaultTextModelPath())
         let out = encoder.embed(all, batchSize: batchSize)
         let (d, scalars) = (out.shape.last ?? 0, out.scalars)
         let vectors = all.indices.map { Array(scalars[($0 * d)..<(($0 + 1) * d)]) }
         func json(_ value: some Encodable) -> String {
-            String(decoding: try! JSONEncoder().encode(value), as: UTF8.self)
+            try! sortedJSON(value)
         }
         if similarity {
             let norms = vectors.map { v in max(v.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12) }
@@ -76,15 +68,13 @@ struct Embed: ParsableCommand {
             }
             return
         }
-        struct Line: Encodable {
-            let text: String
-            let embedding: [Float]
-        }
-        let lines = zip(all, vectors).map { Line(text: $0, embedding: $1) }
+        // Written field by field: a keyed encoder's order is not fixed on Linux, and the
+        // same input should give the same bytes, text first.
+        let lines = zip(all, vectors).map { "{\"text\":\(json($0)),\"embedding\":\(json($1))}" }
         if format == .json {
-            print(json(lines))
+            print("[" + lines.joined(separator: ",") + "]")
         } else {
-            for line in lines { print(json(line)) }
+            for line in lines { print(line) }
         }
     }
 }

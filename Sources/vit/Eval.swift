@@ -38,7 +38,7 @@ struct EvalClassifier: ParsableCommand {
     var batchSize: Int = 256
 
     @Option(help: "Threads (default: all cores).")
-    var threads: Int?
+    var threads: ThreadCount?
 
     func validate() throws {
         guard [.text, .json].contains(format) else { throw ValidationError("--format must be text or json") }
@@ -46,7 +46,7 @@ struct EvalClassifier: ParsableCommand {
     }
 
     func run() throws {
-        if let threads { setThreadCount(threads) }
+        applyThreads(threads)
         let classifier = try ImageClassifier.load(path: model ?? defaultModelPath())
         let test = try LabeledImages.named(data, test: true)
         guard test.classNames.count == classifier.labels.count else {

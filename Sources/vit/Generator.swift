@@ -55,7 +55,7 @@ struct TrainGenerator: ParsableCommand {
     @Option(help: "Training times: logit-normal or uniform.") var times: String = "logit-normal"
     @Option(help: "Decay of the moving average of the weights that is saved.") var emaDecay: Float = 0.999
     @Option(help: "Seed for initialization, order, noise, times and dropout.") var seed: UInt64 = 0
-    @Option(help: "Threads (default: all cores).") var threads: Int?
+    @Option(help: "Threads (default: all cores).") var threads: ThreadCount?
     @Option(help: "Euler steps for the epoch sample grids.") var sampleSteps: Int = 30
     @Flag(help: "Continue from the checkpoint with the same settings.") var resume = false
     @Option(help: "Start from this generator's weights (its sizes replace --dim and the others).") var from: String?
@@ -79,11 +79,10 @@ struct TrainGenerator: ParsableCommand {
             throw ValidationError("--times must be logit-normal or uniform")
         }
         guard sampleSteps > 0 else { throw ValidationError("--sample-steps must be positive") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be positive") }
     }
 
     func run() throws {
-        if let threads { setThreadCount(threads) }
+        applyThreads(threads)
         let paths = TrainingOutput(output)
         let textEncoder = try SentenceEncoder.load(folder: textModel ?? defaultTextModelPath())
         let train = try CaptionedImages.named(data)
@@ -171,7 +170,7 @@ struct TrainGenerator: ParsableCommand {
         }
         try trainer.result.save(
             path: paths.model,
-            extraMetadata: ["training": String(decoding: try JSONEncoder().encode(trainer.history), as: UTF8.self)])
+            extraMetadata: ["training": try sortedJSON(trainer.history)])
         print("wrote \(paths.model)")
     }
 
@@ -217,7 +216,7 @@ struct Generate: ParsableCommand {
     }
 
     func run() throws {
-        if let threads = options.threads { setThreadCount(threads) }
+        applyThreads(options.threads)
         var all = captions
         if let file { all += try readCaptions(file) }
         guard !all.isEmpty else { throw CLIFailure("\(file ?? "captions"): no captions") }
@@ -282,12 +281,7 @@ struct Generate: ParsableCommand {
 
 /// Captions from a UTF-8 text file, one per line (LF or CRLF), empty lines skipped.
 func readCaptions(_ path: String) throws -> [String] {
-    guard let data = FileManager.default.contents(atPath: path) else {
-        throw CLIFailure("\(path): cannot read the file")
-    }
-    guard let text = String(data: data, encoding: .utf8) else { throw CLIFailure("\(path): not valid UTF-8 text") }
-    return text.split(omittingEmptySubsequences: true) { $0 == "\n" || $0 == "\r\n" || $0 == "\r" }.map(String.init)
-        .filter { !$0.allSatisfy(\.isWhitespace) }
+    try readTextLines(path).filter { !$0.allSatisfy(\.isWhitespace) }
 }
 
 /// The SHA-256 of a file, in lowercase hex.
@@ -338,7 +332,7 @@ struct EvalGenerator: ParsableCommand {
     }
 
     func run() throws {
-        if let threads = options.threads { setThreadCount(threads) }
+        applyThreads(options.threads)
         if data == "fashion-mnist" { return try runFashionMNIST() }
         let samples = samples ?? 16
         let judge = try ShapesJudge.load(folder: judges ?? shippedWeightsPath(""))
@@ -405,11 +399,7 @@ struct EvalGenerator: ParsableCommand {
                 score.frechetDistance, score.realFrechetDistance))
     }
 
-    func printJSON<T: Encodable>(_ value: T) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        print(String(decoding: try encoder.encode(value), as: UTF8.self))
-    }
+    func printJSON<T: Encodable>(_ value: T) throws { print(try sortedJSON(value)) }
 }
 
 /// How images are sampled, and from which generator: shared by `vit generate` and `vit eval generator`.
@@ -420,7 +410,7 @@ struct SamplingOptions: ParsableArguments {
     @Option(help: "The generator (default: the shipped Shapes generator).") var model: String?
     @Option(help: "The sentence-transformers folder of the text model (default: the shipped MiniLM).")
     var textModel: String?
-    @Option(help: "Threads (default: all cores).") var threads: Int?
+    @Option(help: "Threads (default: all cores).") var threads: ThreadCount?
 
     func validate() throws {
         guard steps > 0, steps <= 10_000 else { throw ValidationError("--steps must be in 1...10000") }
@@ -428,7 +418,6 @@ struct SamplingOptions: ParsableArguments {
         guard guidance.isFinite, guidance >= 0, guidance <= 100 else {
             throw ValidationError("--guidance must be in [0, 100]")
         }
-        if let threads, threads < 1 { throw ValidationError("--threads must be positive") }
     }
 
     var sampling: CaptionGenerator.Sampling {

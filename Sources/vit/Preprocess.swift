@@ -57,7 +57,7 @@ struct Preprocess: ParsableCommand {
         }
         if let tensor {
             let pixels = profile.normalizedTensor(input)
-            let description = String(data: try JSONEncoder().encode(profile), encoding: .utf8)!
+            let description = try sortedJSON(profile)
             try writeSafeTensors(
                 ["pixel_values": pixels],
                 metadata: ["source": image, "preprocess": description],

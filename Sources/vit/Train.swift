@@ -65,7 +65,7 @@ struct TrainClassifier: ParsableCommand {
         help: "Parameter groups to freeze: \(VisionTransformer.parameterGroups.map(\.name).joined(separator: ", ")).")
     var freeze: [String] = []
     @Option(help: "Seed for initialization, shuffling and augmentation.") var seed: UInt64 = 0
-    @Option(help: "Threads (default: all cores).") var threads: Int?
+    @Option(help: "Threads (default: all cores).") var threads: ThreadCount?
     @Flag(help: "Continue from OUTPUT/checkpoint.safetensors.") var resume = false
 
     func validate() throws {
@@ -97,7 +97,7 @@ struct TrainClassifier: ParsableCommand {
     }
 
     func run() throws {
-        if let threads { setThreadCount(threads) }
+        applyThreads(threads)
         let paths = TrainingOutput(output)
         let checkpoint = paths.checkpoint
         let train = try LabeledImages.named(data, test: false), test = try LabeledImages.named(data, test: true)
@@ -183,7 +183,7 @@ struct TrainClassifier: ParsableCommand {
         }
         try trainer.result.save(
             path: paths.model,
-            extraMetadata: ["training": String(decoding: try JSONEncoder().encode(trainer.history), as: UTF8.self)])
+            extraMetadata: ["training": try sortedJSON(trainer.history)])
         print("wrote \(paths.model)")
     }
 }

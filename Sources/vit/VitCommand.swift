@@ -57,3 +57,45 @@ struct CLIFailure: ReportableError {
 func printError(_ message: String, prefix: String = "error") {
     FileHandle.standardError.write(Data("\(prefix): \(message)\n".utf8))
 }
+
+/// A thread count given on the command line: a whole number from 1 to 1024; anything
+/// else is refused by the parser with the option's name.
+struct ThreadCount: ExpressibleByArgument, CustomStringConvertible {
+    let value: Int
+
+    init(_ value: Int) { self.value = value }
+
+    init?(argument: String) {
+        guard let value = Int(argument), (1...1024).contains(value) else { return nil }
+        self.value = value
+    }
+
+    var description: String { String(value) }
+}
+
+/// Sets the process's thread count when one was given.
+func applyThreads(_ threads: ThreadCount?) {
+    if let threads { setThreadCount(threads.value) }
+}
+
+/// The lines of a UTF-8 text file, with LF, CRLF or CR line ends (a CRLF is one Swift
+/// Character, so splitting on "\n" alone would keep such a file whole); the empty line
+/// after a final line end is not a line.
+func readTextLines(_ path: String) throws -> [String] {
+    guard let data = FileManager.default.contents(atPath: path) else {
+        throw CLIFailure("\(path): cannot read the file")
+    }
+    guard let text = String(data: data, encoding: .utf8) else { throw CLIFailure("\(path): not valid UTF-8 text") }
+    var lines = text.split(omittingEmptySubsequences: false) { $0 == "\n" || $0 == "\r\n" || $0 == "\r" }.map(
+        String.init)
+    if lines.last == "" { lines.removeLast() }
+    return lines
+}
+
+/// `value` as one line of JSON with its keys sorted (Foundation's keyed encoding has no
+/// fixed order on Linux; sorted keys make the same value the same bytes).
+func sortedJSON<T: Encodable>(_ value: T) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    return String(decoding: try encoder.encode(value), as: UTF8.self)
+}

@@ -34,4 +34,40 @@ import ViTTestSupport
         #expect(failure.status == 1 && failure.stderr == "error: \(bad): not valid UTF-8 text\n")
         #expect(try runVit(["embed"]).status == 64)
     }
+
+    /// Files with CRLF, LF and CR line ends give the same texts, one per line (an empty
+    /// line is a text; the end of the last line is not), and so the same vectors.
+    @Test func lineEndsOfEveryKind() throws {
+        var outputs: [String] = []
+        for (name, end) in [("lf", "\n"), ("crlf", "\r\n"), ("cr", "\r")] {
+            let path = "\(folder)/\(name).txt"
+            try Data((["a red circle", "", "two words"].joined(separator: end) + end).utf8)
+                .write(to: URL(fileURLWithPath: path))
+            let run = try runVit(["embed", "--file", path])
+            #expect(run.status == 0, "\(name): \(run.stderr)")
+            outputs.append(run.stdout)
+        }
+        let texts = outputs[0].split(separator: "\n").map {
+            (try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["text"] as! String
+        }
+        #expect(texts == ["a red circle", "", "two words"])
+        #expect(outputs[1] == outputs[0] && outputs[2] == outputs[0])
+    }
+
+    /// A thread count must be a whole number from 1 to 1024, in every command that takes one.
+    @Test func threadCountsOutOfRangeAreRefused() throws {
+        let commands: [[String]] = [
+            ["embed", "x"], ["classify", repositoryPath("Images/bag.png")], ["eval"], ["bench"],
+            ["train", "classifier", "-o", "\(folder)/never"], ["generate", "x", "-o", "\(folder)/never.png"],
+            ["eval", "generator"],
+        ]
+        for command in commands {
+            for value in ["0", "-1", "1025", "two"] {
+                let run = try runVit(command + ["--threads", value])
+                #expect(run.status == 64, "\(command) --threads \(value): exit \(run.status)")
+                #expect(run.stderr.contains("--threads"), "\(command) --threads \(value): \(run.stderr)")
+            }
+        }
+        #expect(!FileManager.default.fileExists(atPath: "\(folder)/never"))
+    }
 }

@@ -55,7 +55,7 @@ do {
         classifier: untrained, options: TrainingOptions(epochs: 3, batchSize: 64, learningRate: 2e-3, seed: 0))
     let batches = BatchMaker(data: train, profile: .shapes, augmentation: nil, seed: 0)
     while !trainer.isFinished {
-        let result = trainer.trainEpoch(batches)
+        let result = try trainer.trainEpoch(batches)
         print(
             String(
                 format: "shapes colour, epoch %d: loss %.4f, training accuracy %.4f", trainer.epoch, result.loss,

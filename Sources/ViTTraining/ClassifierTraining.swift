@@ -132,9 +132,10 @@ public final class ClassifierTrainer {
     /// Trains one epoch over `batches` (its augmentation and seed); `progress` is called after
     /// each step with (steps done, steps in the epoch, loss). Returns mean loss and accuracy,
     /// the last learning rate and the number of images trained on (fewer when a step limit ends it).
+    /// Throws `NonFiniteLossError`, before that step's update, when a loss is not finite.
     public func trainEpoch(
         _ batches: BatchMaker, progress: (Int, Int, Float) -> Void = { _, _, _ in }
-    ) -> (loss: Float, accuracy: Float, learningRate: Float, images: Int) {
+    ) throws -> (loss: Float, accuracy: Float, learningRate: Float, images: Int) {
         let order = batches.order(epoch: epoch)
         let perEpoch = stepsPerEpoch(order.count), total = options.maxSteps ?? perEpoch * options.epochs
         let model = classifier.model
@@ -167,6 +168,10 @@ public final class ClassifierTrainer {
                 let output = model(images)
                 logits = output.value
                 return crossEntropy(output, labels: labels, labelSmoothing: options.labelSmoothing)
+            }
+            guard loss.value.item.isFinite else {
+                group.wait()
+                throw NonFiniteLossError(epoch: epoch + 1, step: step + 1, loss: loss.value.item)
             }
             let parameters = model.parameters.trainable
             if options.gradientClip > 0 { clipGradientNorm(parameters, maxNorm: options.gradientClip) }
@@ -306,5 +311,16 @@ extension AdamW {
             }
         }
         restore(step: step, moments: moments)
+    }
+}
+
+/// A training step whose loss is not a finite number (the weights have diverged, or the
+/// data holds non-finite values); training stops before that step changes the weights.
+public struct NonFiniteLossError: ReportableError {
+    /// The epoch and step (both counted from 1) of the step.
+    public let epoch: Int, step: Int
+    public let loss: Float
+    public var description: String {
+        "epoch \(epoch), step \(step): the loss is \(loss), so training stopped before this step's update"
     }
 }

@@ -118,7 +118,8 @@ public final class GeneratorTrainer {
     public var result: CaptionGenerator { CaptionGenerator(model: averaged, textEncoder: generator.textEncoder) }
 
     /// Trains one epoch; `progress` gets (steps done, steps in the epoch, loss) after each.
-    public func trainEpoch(progress: (Int, Int, Float) -> Void = { _, _, _ in }) -> (
+    /// Throws `NonFiniteLossError`, before that step's update, when a loss is not finite.
+    public func trainEpoch(progress: (Int, Int, Float) -> Void = { _, _, _ in }) throws -> (
         loss: Float, learningRate: Float, images: Int
     ) {
         // The epoch's order is drawn from (seed, "ORDER", epoch).
@@ -147,6 +148,9 @@ public final class GeneratorTrainer {
             optimizer.learningRate = learningRate
             let loss = lossAndGradients(of: model) {
                 meanSquaredError(generator.velocity(noisy, times: times, captions: batchCaptions), target: target)
+            }
+            guard loss.value.item.isFinite else {
+                throw NonFiniteLossError(epoch: epoch + 1, step: step + 1, loss: loss.value.item)
             }
             let parameters = model.parameters.trainable
             if options.gradientClip > 0 { clipGradientNorm(parameters, maxNorm: options.gradientClip) }

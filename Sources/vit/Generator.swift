@@ -134,8 +134,10 @@ struct TrainGenerator: ParsableCommand {
         while !trainer.isFinished {
             let started = Date()
             let bar = ProgressBar(total: trainer.stepsPerEpoch, label: "epoch \(trainer.epoch + 1)/\(options.epochs)")
-            let (loss, rate, images) = trainer.trainEpoch { _, _, loss in
-                bar.advance(by: 1, detail: String(format: "loss %.4f", loss))
+            let (loss, rate, images) = try trainingEpoch(finished: trainer.epoch, checkpoint: paths.checkpoint) {
+                try trainer.trainEpoch { _, _, loss in
+                    bar.advance(by: 1, detail: String(format: "loss %.4f", loss))
+                }
             }
             bar.finish()
             let seconds = Date().timeIntervalSince(started)

@@ -153,8 +153,12 @@ struct TrainClassifier: ParsableCommand {
             let bar = ProgressBar(
                 total: (train.count + options.batchSize - 1) / options.batchSize,
                 label: "epoch \(trainer.epoch + 1)/\(options.epochs)")
-            let (loss, accuracy, rate, images) = trainer.trainEpoch(batches) { _, _, loss in
-                bar.advance(by: 1, detail: String(format: "loss %.4f", loss))
+            let (loss, accuracy, rate, images) = try trainingEpoch(
+                finished: trainer.epoch, checkpoint: paths.checkpoint
+            ) {
+                try trainer.trainEpoch(batches) { _, _, loss in
+                    bar.advance(by: 1, detail: String(format: "loss %.4f", loss))
+                }
             }
             bar.finish()
             let seconds = Date().timeIntervalSince(started)

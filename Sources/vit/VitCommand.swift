@@ -5,6 +5,7 @@ import ViTCore
 import ViTData
 import ViTImage
 import ViTTensor
+import ViTTraining
 import ViTVision
 
 /// The version printed by `vit --version`.
@@ -98,4 +99,15 @@ func sortedJSON<T: Encodable>(_ value: T) throws -> String {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     return String(decoding: try encoder.encode(value), as: UTF8.self)
+}
+
+/// An epoch of training whose non-finite loss is reported with what is kept: the
+/// checkpoint of the last finished epoch, if any.
+func trainingEpoch<Result>(finished: Int, checkpoint: String, _ body: () throws -> Result) throws -> Result {
+    do {
+        return try body()
+    } catch let error as NonFiniteLossError {
+        let kept = finished > 0 ? "the checkpoint after epoch \(finished) is kept (\(checkpoint))" : "nothing was saved"
+        throw CLIFailure("\(error); \(kept); a lower --learning-rate may help")
+    }
 }

@@ -168,6 +168,25 @@ import ViTTestSupport
     }
 
     /// Bad data or options: a one-line error, a non-zero exit, and no output folder.
+    /// A learning rate that makes the weights overflow: the run stops with one line naming
+    /// the epoch and step of the first non-finite loss, exit 1, and writes no model.
+    @Test func nonFiniteLossStopsTraining() throws {
+        let data = try writeData()
+        let output = "\(folder)/diverged"
+        let run = try runVit([
+            "train", "classifier", "--data", data, "-o", output, "--epochs", "1", "--dim", "32", "--depth", "2",
+            "--heads", "2", "--hidden-dim", "64", "--learning-rate", "1e30", "--clip", "0", "--batch-size", "32",
+        ])
+        #expect(run.status == 1, "\(run.stderr)")
+        let lines = run.stderr.split(separator: "\n")
+        #expect(
+            lines.count == 1 && lines[0].contains("epoch 1, step ") && lines[0].contains("the loss is")
+                && lines[0].contains("nothing was saved"), "\(run.stderr)")
+        for name in ["model.safetensors", "checkpoint.safetensors", "log.jsonl"] {
+            #expect(!FileManager.default.fileExists(atPath: "\(output)/\(name)"), "\(name) was written")
+        }
+    }
+
     @Test func badStartsLeaveNothingBehind() throws {
         let notIDX = "\(folder)/bad-idx"
         try FileManager.default.createDirectory(atPath: notIDX, withIntermediateDirectories: true)

@@ -86,6 +86,7 @@ struct TrainGenerator: ParsableCommand {
         let paths = TrainingOutput(output)
         let textEncoder = try SentenceEncoder.load(folder: textModel ?? defaultTextModelPath())
         let train = try CaptionedImages.named(data)
+        guard train.count > 0 else { throw CLIFailure("\(data): no training images") }
         let trainer: GeneratorTrainer
         if resume {
             trainer = try GeneratorTrainer.resume(path: paths.checkpoint, textEncoder: textEncoder, data: train)

@@ -101,6 +101,7 @@ struct TrainClassifier: ParsableCommand {
         let paths = TrainingOutput(output)
         let checkpoint = paths.checkpoint
         let train = try LabeledImages.named(data, test: false), test = try LabeledImages.named(data, test: true)
+        guard train.count > 0 else { throw CLIFailure("\(data): no training images") }
         let trainer: ClassifierTrainer
         if resume {
             trainer = try ClassifierTrainer.resume(path: checkpoint)

@@ -193,8 +193,17 @@ import ViTTestSupport
         for name in ["train-images-idx3-ubyte", "train-labels-idx1-ubyte"] {
             try Data("not an IDX file".utf8).write(to: URL(fileURLWithPath: "\(notIDX)/\(name)"))
         }
+        let empty = "\(folder)/empty-idx"
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        for prefix in ["train", "t10k"] {
+            // IDX headers declaring zero images of 28 x 28 and zero labels.
+            try Data([0, 0, 8, 3, 0, 0, 0, 0, 0, 0, 0, 28, 0, 0, 0, 28]).write(
+                to: URL(fileURLWithPath: "\(empty)/\(prefix)-images-idx3-ubyte"))
+            try Data([0, 0, 8, 1, 0, 0, 0, 0]).write(to: URL(fileURLWithPath: "\(empty)/\(prefix)-labels-idx1-ubyte"))
+        }
         let cases: [([String], Int32, String)] = [
             (["--data", "\(folder)/missing"], 1, "\(folder)/missing: no such data"),
+            (["--data", empty], 1, "\(empty): no training images"),
             (["--data", notIDX], 1, "\(notIDX)/train-images-idx3-ubyte: not an IDX file"),
             (["--data", notIDX, "--learning-rate=-1"], 64, "--learning-rate must be positive"),
             (["--data", notIDX, "--label-smoothing", "1"], 64, "--label-smoothing must be in [0, 1)"),

@@ -202,9 +202,16 @@ int cic_png_encode(const uint8_t *pixels, int width, int height, int channels,
         texts = calloc((size_t)text_count, sizeof(png_text));
         if (!texts) png_error(png, "out of memory");
         for (int i = 0; i < text_count; i++) {
-            texts[i].compression = PNG_TEXT_COMPRESSION_NONE;
+            /* tEXt holds Latin-1: a value with any byte above 127 (UTF-8 beyond ASCII) goes
+               into an uncompressed iTXt chunk, which holds UTF-8. */
+            int ascii = 1;
+            for (const unsigned char *c = (const unsigned char *)text_values[i]; *c; c++)
+                if (*c > 127) { ascii = 0; break; }
+            texts[i].compression = ascii ? PNG_TEXT_COMPRESSION_NONE : PNG_ITXT_COMPRESSION_NONE;
             texts[i].key = (png_charp)text_keys[i];
             texts[i].text = (png_charp)text_values[i];
+            texts[i].lang = ascii ? NULL : (png_charp)"";
+            texts[i].lang_key = ascii ? NULL : (png_charp)"";
         }
         png_set_text(png, info, texts, text_count);
     }

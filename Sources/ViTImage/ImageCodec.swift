@@ -162,7 +162,8 @@ extension Image {
         return rgb
     }
 
-    /// PNG bytes of this image (8-bit gray, gray+alpha, RGB or RGBA) with tEXt chunks.
+    /// PNG bytes of this image (8-bit gray, gray+alpha, RGB or RGBA) with text chunks:
+    /// tEXt for ASCII values, iTXt (UTF-8) for the others.
     public func pngData(text: [(key: String, value: String)] = []) throws -> Data {
         var keys = text.map { strdup($0.key) }, values = text.map { strdup($0.value) }
         defer { for pointer in keys + values { free(pointer) } }
@@ -190,7 +191,8 @@ extension Image {
         return Data(bytes: out, count: size)
     }
 
-    /// Writes this image as PNG with tEXt chunks; the file appears whole or not at all.
+    /// Writes this image as PNG with text chunks (`pngData`); the file appears whole or not
+    /// at all.
     public func writePNG(path: String, text: [(key: String, value: String)] = []) throws {
         let data: Data
         do {

@@ -22,28 +22,6 @@ func writeTinyGenerator(to path: String) throws {
     try CaptionGenerator(model: model, textEncoder: textEncoder).save(path: path)
 }
 
-/// The tEXt chunks of a PNG file, in order.
-func pngTextChunks(_ path: String) throws -> [(String, String)] {
-    let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
-    var chunks: [(String, String)] = []
-    var i = 8
-    while i + 8 <= bytes.count {
-        let length = bytes[i..<(i + 4)].reduce(0) { $0 << 8 | Int($1) }
-        let type = String(decoding: bytes[(i + 4)..<(i + 8)], as: UTF8.self)
-        if type == "tEXt" {
-            let body = bytes[(i + 8)..<(i + 8 + length)]
-            let zero = body.firstIndex(of: 0)!
-            chunks.append(
-                (
-                    String(decoding: body[body.startIndex..<zero], as: UTF8.self),
-                    String(decoding: body[(zero + 1)...], as: UTF8.self)
-                ))
-        }
-        i += 12 + length
-    }
-    return chunks
-}
-
 /// `vit generate` and `vit train generator` on a small random generator and tiny data.
 @Suite struct GeneratorCLITests {
     let folder = makeTemporaryFolder()

@@ -103,3 +103,29 @@ public func pngHeaderOnly(width: UInt32, height: UInt32) -> [UInt8] {
     }
     return [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + be(13) + body + be(~crc)
 }
+
+/// The text chunks of a PNG file, in order: tEXt (Latin-1) and uncompressed iTXt (UTF-8)
+/// as (keyword, text).
+public func pngTextChunks(_ path: String) throws -> [(String, String)] {
+    let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+    var chunks: [(String, String)] = []
+    var i = 8
+    while i + 12 <= bytes.count {
+        let length = bytes[i..<(i + 4)].reduce(0) { $0 << 8 | Int($1) }
+        let type = String(decoding: bytes[(i + 4)..<(i + 8)], as: UTF8.self)
+        let body = Array(bytes[(i + 8)..<min(bytes.count, i + 8 + length)])
+        if let zero = body.firstIndex(of: 0) {
+            let key = String(decoding: body[..<zero], as: UTF8.self)
+            if type == "tEXt" {
+                chunks.append((key, String(body[(zero + 1)...].map { Character(Unicode.Scalar($0)) })))
+            } else if type == "iTXt" && body.count > zero + 2 && body[zero + 1] == 0 {
+                // Keyword, 0, compression flag (0), method, language tag, 0, translated keyword, 0, text.
+                var rest = body[(zero + 3)...]
+                for _ in 0..<2 { rest = rest[(rest.firstIndex(of: 0).map { $0 + 1 } ?? rest.endIndex)...] }
+                chunks.append((key, String(decoding: rest, as: UTF8.self)))
+            }
+        }
+        i += 12 + length
+    }
+    return chunks
+}

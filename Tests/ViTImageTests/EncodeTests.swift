@@ -63,3 +63,24 @@ import ViTTestSupport
         #expect(try Image.read(path: existing).pixels.count == 5 * 3 * 3)
     }
 }
+
+/// Text chunks as Pillow reads them (Tests/Reference/png_text.py): ASCII values in tEXt,
+/// others (UTF-8) in iTXt. The committed PNG is what the encoder writes for this image.
+@Test func textChunksAsPillowReadsThem() throws {
+    let pixels: [UInt8] = (0..<45).map { (i: Int) -> UInt8 in UInt8((i * 37 + 11) % 256) }
+    let text: [(key: String, value: String)] = [
+        ("Caption", "a café with a red circle, 一个红色的圆 ✓"), ("Seed", "7"), ("Software", "SwiftViT"),
+    ]
+    let written = try Image(width: 5, height: 3, channels: 3, pixels: pixels).pngData(text: text)
+    let path = repositoryPath("Tests/ViTImageTests/Golden/png-text.png")
+    #expect(written == (try Data(contentsOf: URL(fileURLWithPath: path))), "the encoder's bytes changed")
+    let golden = try JSONSerialization.jsonObject(
+        with: Data(contentsOf: URL(fileURLWithPath: repositoryPath("Tests/ViTImageTests/Golden/png-text.json"))))
+    let pillow = try #require(golden as? [String: Any])
+    let pillowText = try #require(pillow["text"] as? [String: String])
+    let chunks = try pngTextChunks(path)
+    #expect(Dictionary(uniqueKeysWithValues: chunks) == pillowText)
+    #expect(chunks.map(\.0) == ["Caption", "Seed", "Software"])
+    let decoded = try Image.read(path: path)
+    #expect(decoded.pixels == (pillow["pixels"] as? [Int])?.map { UInt8($0) })
+}

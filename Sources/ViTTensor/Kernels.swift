@@ -87,17 +87,13 @@ func geluBackward(
     approximation: GELUApproximation
 ) {
     parallelChunks(n, minimumPerChunk: 16_384) { range in
+        // GELU' first, on vector lanes, then the product with dout.
+        let (d, v, g) = (dx + range.lowerBound, x + range.lowerBound, dout + range.lowerBound)
         switch approximation {
-        case .none:
-            // GELU' first, on vector lanes, then the product with dout.
-            let (d, v, g) = (dx + range.lowerBound, x + range.lowerBound, dout + range.lowerBound)
-            mapLanes(d, v, n: range.count, geluDerivative)
-            for i in 0..<range.count { d[i] *= g[i] }
-        case .tanh:
-            let (d, v, g) = (dx + range.lowerBound, x + range.lowerBound, dout + range.lowerBound)
-            mapLanes(d, v, n: range.count, tanhGELUDerivative)
-            for i in 0..<range.count { d[i] *= g[i] }
+        case .none: mapLanes(d, v, n: range.count, geluDerivative)
+        case .tanh: mapLanes(d, v, n: range.count, tanhGELUDerivative)
         }
+        for i in 0..<range.count { d[i] *= g[i] }
     }
 }
 

@@ -185,9 +185,7 @@ struct TrainGenerator: ParsableCommand {
 
 /// Values as JSON lines, rewritten whole (atomically).
 func writeJSONLines<T: Encodable>(_ values: [T], to path: String) throws {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys]
-    let lines = try values.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
+    let lines = try values.map(sortedJSON)
     try writeAtomically(Data((lines.joined(separator: "\n") + "\n").utf8), toPath: path)
 }
 
@@ -329,8 +327,10 @@ struct EvalGenerator: ParsableCommand {
         }
         if let samples {
             let limit = data == "shapes" ? 1000 : 500
-            guard samples > 1, samples <= limit else { throw ValidationError("--samples must be in 2...\(limit)") }
+            guard samples > 0, samples <= limit else { throw ValidationError("--samples must be in 1...\(limit)") }
         }
+        if data == "shapes" && classifier != nil { throw ValidationError("--classifier is for --data fashion-mnist") }
+        if data == "fashion-mnist" && judges != nil { throw ValidationError("--judges is for --data shapes") }
         guard [.text, .json].contains(format) else { throw ValidationError("--format must be text or json") }
     }
 

@@ -106,6 +106,20 @@ func writeTinyGenerator(to path: String) throws {
         #expect(realAccuracy >= 0.75, "the classifier on 40 real test images: \(realAccuracy)")
     }
 
+    /// Each judge's options belong to its data set.
+    @Test func evalOptionsOfTheOtherDataSetAreRefused() throws {
+        let cases: [([String], String)] = [
+            (["--classifier", "x"], "--classifier is for --data fashion-mnist"),
+            (["--data", "fashion-mnist", "--judges", "x"], "--judges is for --data shapes"),
+            (["--data", "fashion-mnist", "--samples", "501"], "--samples must be in 1...500"),
+            (["--samples", "0"], "--samples must be in 1...1000"),
+        ]
+        for (arguments, message) in cases {
+            let run = try runVit(["eval", "generator"] + arguments)
+            #expect(run.status == 64 && run.stderr.contains(message), "\(arguments): \(run.stderr)")
+        }
+    }
+
     @Test func badInputsGiveOneLineAndLeaveNothing() throws {
         let model = "\(folder)/tiny.safetensors"
         try writeTinyGenerator(to: model)

@@ -20,7 +20,7 @@ do {
     // 1. Classify: the model file carries its labels and preprocessing.
     let classifier = try ImageClassifier.load(path: "Weights/vit-fashion-mnist.safetensors")
     let image = try Image.read(path: imagePath)
-    let batch = Tensor.stack([classifier.input(for: image)])  // [1, 3, 28, 28]
+    let batch = Tensor.stack([try classifier.input(for: image)])  // [1, 3, 28, 28]
     let probabilities = classifier.probabilities(batch)  // [1, 10]
     let ranked = classifier.labels.indices.sorted { probabilities.data[$0] > probabilities.data[$1] }
     print("\(imagePath):")
@@ -53,7 +53,7 @@ do {
         profile: .shapes, format: .swiftViT, path: outputPath)
     let trainer = ClassifierTrainer(
         classifier: untrained, options: TrainingOptions(epochs: 3, batchSize: 64, learningRate: 2e-3, seed: 0))
-    let batches = BatchMaker(data: train, profile: .shapes, augmentation: nil, seed: 0)
+    let batches = try BatchMaker(data: train, profile: .shapes, augmentation: nil, seed: 0)
     while !trainer.isFinished {
         let result = try trainer.trainEpoch(batches)
         print(
@@ -61,7 +61,7 @@ do {
                 format: "shapes colour, epoch %d: loss %.4f, training accuracy %.4f", trainer.epoch, result.loss,
                 result.accuracy))
     }
-    let evaluation = evaluate(trainer.classifier, on: test)
+    let evaluation = try evaluate(trainer.classifier, on: test)
     print(String(format: "test accuracy %.4f on %d images", evaluation.accuracy, evaluation.count))
     try trainer.classifier.save(path: outputPath)
     print("saved \(outputPath)")

@@ -7,62 +7,61 @@
 #include <string.h>
 #include <zlib.h>
 
-int cz_gunzip(const uint8_t *data, size_t size, size_t max_size, uint8_t **out, size_t *out_size,
-              char *message, size_t message_size) {
+// Releases what inflating held; the caller has written the message.
+static int fail(z_stream *stream, uint8_t *buffer) {
+    free(buffer);
+    inflateEnd(stream);
+    return 1;
+}
+
+int cz_gunzip(const uint8_t *data, size_t size, size_t max_size, int prefix_only, uint8_t **out,
+              size_t *out_size, char *message, size_t message_size) {
     z_stream stream;
     memset(&stream, 0, sizeof stream);
     if (inflateInit2(&stream, 16 + MAX_WBITS) != Z_OK) {
         snprintf(message, message_size, "zlib could not start");
         return 1;
     }
-    size_t capacity = size * 4 + 1024, length = 0;
-    if (capacity > max_size + 1) capacity = max_size + 1;
+    // One byte beyond the limit tells "exactly max_size" from "more than max_size".
+    size_t limit = prefix_only ? max_size : max_size + 1;
+    size_t guess = size < (SIZE_MAX - 1024) / 4 ? size * 4 + 1024 : SIZE_MAX;
+    size_t capacity = guess < limit ? guess : limit, length = 0;
+    if (capacity == 0) capacity = 1;
     uint8_t *buffer = malloc(capacity);
     if (!buffer) {
-        inflateEnd(&stream);
-        snprintf(message, message_size, "out of memory");
-        return 1;
+        snprintf(message, message_size, "out of memory (%zu bytes)", capacity);
+        return fail(&stream, NULL);
     }
     stream.next_in = (Bytef *)data;
     stream.avail_in = (uInt)size;
-    int status = Z_OK;
-    while (status != Z_STREAM_END) {
-        if (length > max_size) {
-            free(buffer);
-            inflateEnd(&stream);
-            snprintf(message, message_size, "gzip data inflates to more than %zu bytes", max_size);
-            return 1;
-        }
+    for (;;) {
         if (length == capacity) {
-            capacity = capacity > max_size / 2 ? max_size + 1 : capacity * 2;
+            if (capacity >= limit) break;  // the limit is reached
+            capacity = capacity > limit / 2 ? limit : capacity * 2;
             uint8_t *larger = realloc(buffer, capacity);
             if (!larger) {
-                free(buffer);
-                inflateEnd(&stream);
-                snprintf(message, message_size, "out of memory");
-                return 1;
+                snprintf(message, message_size, "out of memory (%zu bytes)", capacity);
+                return fail(&stream, buffer);
             }
             buffer = larger;
         }
         stream.next_out = buffer + length;
         stream.avail_out = (uInt)(capacity - length);
-        status = inflate(&stream, Z_NO_FLUSH);
+        int status = inflate(&stream, Z_NO_FLUSH);
         length = capacity - stream.avail_out;
         if (status == Z_STREAM_END) break;
-        if (length > max_size) continue;  // reported at the top of the loop
         if (status != Z_OK || (stream.avail_in == 0 && stream.avail_out != 0)) {
-            free(buffer);
-            inflateEnd(&stream);
+            // A prefix of a truncated stream is still a prefix; the caller checks its length.
+            if (prefix_only && (status == Z_OK || status == Z_BUF_ERROR)) break;
             snprintf(message, message_size, "corrupt or truncated gzip data");
-            return 1;
+            return fail(&stream, buffer);
         }
     }
-    inflateEnd(&stream);
-    if (length > max_size) {
-        free(buffer);
+    if (!prefix_only && length > max_size) {
         snprintf(message, message_size, "gzip data inflates to more than %zu bytes", max_size);
-        return 1;
+        return fail(&stream, buffer);
     }
+    inflateEnd(&stream);
     *out = buffer;
     *out_size = length;
     return 0;

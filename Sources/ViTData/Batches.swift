@@ -38,7 +38,17 @@ public struct BatchMaker: Sendable {
     public let augmentation: Augmentation?
     public let seed: UInt64
 
-    public init(data: LabeledImages, profile: PreprocessProfile, augmentation: Augmentation?, seed: UInt64) {
+    /// Refuses data with an image too large to resize (`PreprocessProfile.checkResize`).
+    public init(
+        data: LabeledImages, profile: PreprocessProfile, augmentation: Augmentation?, seed: UInt64
+    ) throws(PreprocessError) {
+        for (index, image) in data.images.enumerated() {
+            do {
+                try profile.checkResize(width: image.width, height: image.height)
+            } catch {
+                throw PreprocessError(reason: "image \(index): \(error.reason)")
+            }
+        }
         self.data = data
         self.profile = profile
         self.augmentation = augmentation
@@ -56,7 +66,7 @@ public struct BatchMaker: Sendable {
 
     /// One sample [C, H, W].
     public func sample(index: Int, epoch: Int) -> Tensor {
-        var image = profile.apply(to: data.images[index].withChannels(profile.mean.count))
+        var image = profile.applyChecked(to: data.images[index].withChannels(profile.mean.count))
         guard let augmentation else { return profile.normalizedTensor(image) }
         var generator = SeededGenerator(seed: derivedSeed(seed, UInt64(epoch), UInt64(index)))
         let p = augmentation.cropPadding

@@ -43,46 +43,72 @@ extension LabeledImages {
             throw DatasetError(path: "\(folder)/\(name)", reason: "no such file (nor .gz)")
         }
         let imagesPath = try find("\(prefix)-images-idx3-ubyte"), labelsPath = try find("\(prefix)-labels-idx1-ubyte")
-        let (imageShape, pixels) = try readIDX(imagesPath)
-        let (labelShape, labelBytes) = try readIDX(labelsPath)
-        guard imageShape.count == 3, labelShape.count == 1, imageShape[0] == labelShape[0] else {
+        let (imageShape, pixels, pixelsStart) = try readIDX(imagesPath)
+        let (labelShape, labelFile, labelsStart) = try readIDX(labelsPath)
+        guard imageShape.count == 3, labelShape.count == 1, imageShape[0] == labelShape[0], imageShape[1] > 0,
+            imageShape[2] > 0
+        else {
             throw DatasetError(path: imagesPath, reason: "shapes \(imageShape) and \(labelShape) do not make a dataset")
         }
         let (n, h, w) = (imageShape[0], imageShape[1], imageShape[2])
-        let labels = labelBytes.map { Int($0) }
+        let labels = labelFile[labelsStart...].map { Int($0) }
         let classNames = classNames ?? (0...(labels.max() ?? 0)).map(String.init)
         if let bad = labels.first(where: { $0 >= classNames.count }) {
             throw DatasetError(path: labelsPath, reason: "label \(bad) but only \(classNames.count) classes")
         }
         let images = (0..<n).map { i in
-            Image(width: w, height: h, channels: 1, pixels: Array(pixels[(i * h * w)..<((i + 1) * h * w)]))
+            let start = pixelsStart + i * h * w
+            return Image(width: w, height: h, channels: 1, pixels: Array(pixels[start..<(start + h * w)]))
         }
         return LabeledImages(images: images, labels: labels, classNames: classNames)
     }
 
-    /// The largest IDX data read, once inflated: 1 GiB, twenty times MNIST's training images.
-    static let maxIDXBytes = 1 << 30
+    /// The largest IDX data read, once inflated: 512 MiB, ten times MNIST's training images.
+    static let maxIDXBytes = 512 << 20
 
-    /// An IDX file (LeCun's MNIST format) of unsigned bytes: its dimensions and data.
-    static func readIDX(_ path: String) throws -> ([Int], [UInt8]) {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw DatasetError(path: path, reason: "cannot read the file")
+    /// An IDX file (LeCun's MNIST format) of unsigned bytes: its dimensions, and the file's
+    /// bytes (inflated when gzip) with the data from `dataStart` on. Sizes come from the
+    /// header and are checked before anything is allocated for them; a gzip file is
+    /// inflated no further than its header declares.
+    static func readIDX(_ path: String) throws -> (shape: [Int], bytes: [UInt8], dataStart: Int) {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+        guard let fileSize = (attributes?[.size] as? NSNumber)?.intValue,
+            let data = fileSize <= maxIDXBytes + (1 << 20) ? FileManager.default.contents(atPath: path) : Data()
+        else { throw DatasetError(path: path, reason: "cannot read the file") }
+        guard fileSize <= maxIDXBytes + (1 << 20) else {
+            throw DatasetError(path: path, reason: "\(fileSize) bytes, more than the limit of \(maxIDXBytes)")
         }
-        let bytes =
-            data.starts(with: [0x1F, 0x8B]) ? try gunzip(data, path: path, maxBytes: maxIDXBytes) : [UInt8](data)
-        guard bytes.count >= 4, bytes[0] == 0, bytes[1] == 0, bytes[2] == 0x08 else {
+        let gzipped = data.starts(with: [0x1F, 0x8B])
+        let longestHeader = 4 + 4 * 255
+        let header =
+            gzipped
+            ? try gunzip(data, path: path, maxBytes: longestHeader, prefixOnly: true)
+            : [UInt8](data.prefix(longestHeader))
+        guard header.count >= 4, header[0] == 0, header[1] == 0, header[2] == 0x08 else {
             throw DatasetError(path: path, reason: "not an IDX file of unsigned bytes")
         }
-        let rank = Int(bytes[3])
-        guard rank >= 1, bytes.count >= 4 + 4 * rank else { throw DatasetError(path: path, reason: "truncated header") }
-        let shape = (0..<rank).map { d in
-            (0..<4).reduce(0) { $0 << 8 | Int(bytes[4 + 4 * d + $1]) }
+        let rank = Int(header[3])
+        guard rank >= 1, header.count >= 4 + 4 * rank else {
+            throw DatasetError(path: path, reason: "truncated header")
         }
-        let count = shape.reduce(1, *), start = 4 + 4 * rank
-        guard bytes.count == start + count else {
-            throw DatasetError(path: path, reason: "\(bytes.count - start) data bytes for shape \(shape)")
+        let shape = (0..<rank).map { d in (0..<4).reduce(0) { $0 << 8 | Int(header[4 + 4 * d + $1]) } }
+        var count = 1
+        for size in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: size)
+            guard !overflow, product <= maxIDXBytes else {
+                throw DatasetError(
+                    path: path, reason: "shape \(shape) declares more than the limit of \(maxIDXBytes) data bytes")
+            }
+            count = product
         }
-        return (shape, Array(bytes[start...]))
+        let dataStart = 4 + 4 * rank, total = dataStart + count
+        // One byte more than declared is enough to tell that there is more.
+        let bytes = gzipped ? try gunzip(data, path: path, maxBytes: total + 1, prefixOnly: true) : [UInt8](data)
+        guard bytes.count == total else {
+            let found = bytes.count > total ? "more than \(count)" : "\(bytes.count - dataStart)"
+            throw DatasetError(path: path, reason: "\(found) data bytes for shape \(shape)")
+        }
+        return (shape, bytes, dataStart)
     }
 
     /// An ImageFolder: one subfolder per class (sorted names are the classes), PNG and JPEG

@@ -99,6 +99,38 @@ public struct PreprocessProfile: Sendable, Equatable, Codable {
         return profile
     }
 
+    /// The largest side a profile resizes or crops to: 16,384 pixels.
+    public static let maxSide = 16_384
+
+    /// The most pixels a resize may produce, or hold between its two passes: 2^26
+    /// (8192 x 8192 RGB is 192 MB).
+    public static let maxResizePixels = 1 << 26
+
+    /// Why this profile cannot make inputs for a model of `channels` channels, or nil: sizes
+    /// and crops in 1...maxSide, a positive crop fraction, a finite positive rescale factor,
+    /// and `channels` finite means and positive finite standard deviations.
+    public func problem(channels: Int) -> String? {
+        var sides: [Int]
+        switch resize {
+        case .exact(let width, let height): sides = [width, height]
+        case .shorterSide(let side): sides = [side]
+        }
+        sides += crop.map { [$0.width, $0.height] } ?? []
+        if let bad = sides.first(where: { !(1...Self.maxSide).contains($0) }) {
+            return "resize or crop size \(bad) is out of range (1 to \(Self.maxSide))"
+        }
+        if let cropFraction, !(cropFraction.isFinite && cropFraction > 0) {
+            return "crop fraction \(cropFraction) is not positive"
+        }
+        guard rescale.isFinite && rescale > 0 else { return "rescale factor \(rescale) is not positive" }
+        guard mean.count == channels, std.count == channels else {
+            return "mean has \(mean.count) and std \(std.count) entries for a model of \(channels) channels"
+        }
+        if let bad = mean.first(where: { !$0.isFinite }) { return "mean \(bad) is not finite" }
+        if let bad = std.first(where: { !($0.isFinite && $0 > 0) }) { return "std \(bad) is not positive" }
+        return nil
+    }
+
     /// The size after resizing an image of the given size.
     public func resizedSize(width: Int, height: Int) -> (width: Int, height: Int) {
         switch resize {
@@ -113,8 +145,27 @@ public struct PreprocessProfile: Sendable, Equatable, Codable {
         }
     }
 
+    /// Refuses an image whose resize would hold more than `maxResizePixels` pixels (such as
+    /// a 100000 x 1 image whose shorter side becomes 248).
+    public func checkResize(width: Int, height: Int) throws(PreprocessError) {
+        let size = resizedSize(width: width, height: height)
+        let held = Image.largestResizeBuffer(from: (width, height), to: size, filter: filter)
+        guard held <= Self.maxResizePixels else {
+            throw PreprocessError(
+                reason:
+                    "resizing \(width)x\(height) to \(size.width)x\(size.height) needs more than the limit of \(Self.maxResizePixels) pixels"
+            )
+        }
+    }
+
     /// The 8-bit model input before rescaling and normalization: resized, then cropped.
-    public func apply(to image: Image) -> Image {
+    public func apply(to image: Image) throws(PreprocessError) -> Image {
+        try checkResize(width: image.width, height: image.height)
+        return applyChecked(to: image)
+    }
+
+    /// `apply` for an image whose size `checkResize` accepted.
+    package func applyChecked(to image: Image) -> Image {
         let size = resizedSize(width: image.width, height: image.height)
         var out = image.resized(width: size.width, height: size.height, filter: filter)
         if let crop {
@@ -125,8 +176,8 @@ public struct PreprocessProfile: Sendable, Equatable, Codable {
 
     /// The normalized model input, [C, H, W]: ((value * rescale) - mean) / std, after
     /// giving the image the profile's channels (`Image.withChannels`: gray replicated).
-    public func tensor(from image: Image) -> Tensor {
-        let input = apply(to: image.withChannels(mean.count))
+    public func tensor(from image: Image) throws(PreprocessError) -> Tensor {
+        let input = try apply(to: image.withChannels(mean.count))
         return normalizedTensor(input)
     }
 
@@ -144,6 +195,16 @@ public struct PreprocessProfile: Sendable, Equatable, Codable {
         }
         return out
     }
+}
+
+/// Why an image cannot be preprocessed (it is too large to resize); the caller names the file.
+public struct PreprocessError: ReportableError {
+    public let reason: String
+    public init(reason: String) { self.reason = reason }
+    public var description: String { reason }
+
+    /// The same problem as an error naming the image's file.
+    public func naming(_ path: String) -> ImageError { ImageError(path: path, reason: reason) }
 }
 
 extension Image {

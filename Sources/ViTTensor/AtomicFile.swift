@@ -61,3 +61,13 @@ public func writeAtomically(_ data: Data, toPath path: String) throws {
         throw error!
     }
 }
+
+/// The lines of a text with LF, CRLF or CR line ends, as Python's universal newlines read
+/// them (a CRLF is one Swift Character, so splitting on "\n" alone would keep a CRLF text
+/// whole); the empty line after a final line end is not a line.
+public func textLines(_ text: String) -> [String] {
+    var lines = text.split(omittingEmptySubsequences: false) { $0 == "\n" || $0 == "\r\n" || $0 == "\r" }.map(
+        String.init)
+    if lines.last == "" { lines.removeLast() }
+    return lines
+}

@@ -189,7 +189,8 @@ public struct SentenceEncoder {
         let lowercase = try tokenizerConfig?.bool("do_lower_case", default: true) ?? true
         let strip = tokenizerConfig?.object["strip_accents"] as? Bool
         let tokenizer = try WordPieceTokenizer(
-            vocabulary: try WordPieceTokenizer.readVocabulary(path: "\(folder)/vocab.txt"), lowercase: lowercase,
+            vocabulary: try WordPieceTokenizer.readVocabulary(path: "\(folder)/vocab.txt", maxTokens: config.vocabSize),
+            lowercase: lowercase,
             stripAccents: strip, splitCJK: try tokenizerConfig?.bool("tokenize_chinese_chars", default: true) ?? true,
             maxLength: maxLength)
 

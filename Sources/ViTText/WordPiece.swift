@@ -38,21 +38,23 @@ public struct WordPieceTokenizer: Sendable {
         paddingID = try id("[PAD]")
     }
 
-    /// Reads vocab.txt (UTF-8, one token per line).
-    public static func readVocabulary(path: String) throws -> [String: Int] {
+    /// Reads vocab.txt (UTF-8, one token per line, LF, CRLF or CR line ends) as BertTokenizer
+    /// does: a line's number is its token's id, and a token on several lines keeps the last.
+    /// A file of more than `maxTokens` lines (the embedding table's rows) is refused.
+    public static func readVocabulary(path: String, maxTokens: Int = Int.max) throws -> [String: Int] {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw TextModelError(path: path, reason: "cannot read the file")
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw TextModelError(path: path, reason: "not UTF-8 text")
         }
-        var vocabulary: [String: Int] = [:]
-        var lines = text.components(separatedBy: "\n")
-        if lines.last == "" { lines.removeLast() }
-        for (i, line) in lines.enumerated() {
-            let token = line.hasSuffix("\r") ? String(line.dropLast()) : line
-            if vocabulary[token] == nil { vocabulary[token] = i }
+        let lines = textLines(text)
+        guard lines.count <= maxTokens else {
+            throw TextModelError(
+                path: path, reason: "\(lines.count) tokens, more than the \(maxTokens) rows of the embedding table")
         }
+        var vocabulary: [String: Int] = [:]
+        for (i, token) in lines.enumerated() { vocabulary[token] = i }
         return vocabulary
     }
 

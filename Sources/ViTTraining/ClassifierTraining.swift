@@ -223,6 +223,9 @@ public final class ClassifierTrainer {
         }
         // The weights are copied out of the memory-mapped file: training writes them.
         let owned = classifier.withCopiedWeights()
+        if let problem = state.problem(parameterGroups: VisionTransformer.parameterGroups.map(\.name)) {
+            throw ModelError(path: path, reason: "training state: \(problem)")
+        }
         let trainer = ClassifierTrainer(classifier: owned, options: state.options)
         trainer.optimizer.restore(step: state.optimizerStep, from: file, names: owned.model.namedTensors.map(\.name))
         if state.options.emaDecay != nil {
@@ -256,6 +259,52 @@ struct TrainingState: Codable {
     var optimizerStep: Int
     var options: TrainingOptions
     var history: [EpochRecord]
+
+    /// What is out of range, or nil: counts, rates and augmentation as `vit train` accepts them.
+    func problem(parameterGroups: [String]) -> String? {
+        let o = options
+        let checks: [(Bool, String)] =
+            scheduleChecks(
+                epoch: epoch, step: step, optimizerStep: optimizerStep,
+                batchSize: o.batchSize, learningRate: o.learningRate, minimumLearningRate: o.minimumLearningRate,
+                weightDecay: o.weightDecay, gradientClip: o.gradientClip, maxSteps: o.maxSteps) + [
+                (o.warmupEpochs >= 0, "warmup epochs \(o.warmupEpochs) is negative"),
+                ((0..<1).contains(o.labelSmoothing), "label smoothing \(o.labelSmoothing) is not in [0, 1)"),
+                (
+                    o.emaDecay.map { 0 < $0 && $0 < 1 } ?? true,
+                    "moving-average decay \(o.emaDecay ?? 0) is not in (0, 1)"
+                ),
+                (
+                    (0...1024).contains(o.augmentation?.cropPadding ?? 0),
+                    "crop padding \(o.augmentation?.cropPadding ?? 0) is not in 0...1024"
+                ),
+                ((0...1).contains(o.augmentation?.erasingProbability ?? 0), "erasing probability is not in [0, 1]"),
+                (o.frozen.allSatisfy(parameterGroups.contains), "unknown frozen group in \(o.frozen)"),
+            ]
+        return checks.first { !$0.0 }?.1
+    }
+}
+
+/// The range checks a resumed training state shares between trainers: (holds, what is wrong).
+func scheduleChecks(
+    epoch: Int, step: Int, optimizerStep: Int, batchSize: Int, learningRate: Float,
+    minimumLearningRate: Float, weightDecay: Float, gradientClip: Float, maxSteps: Int?
+) -> [(Bool, String)] {
+    [
+        (
+            epoch >= 0 && step >= 0 && optimizerStep >= 0,
+            "epoch \(epoch), step \(step) or optimizer step \(optimizerStep) is negative"
+        ),
+        ((1...65_536).contains(batchSize), "batch size \(batchSize) is not in 1...65536"),
+        (learningRate.isFinite && learningRate > 0, "learning rate \(learningRate) is not positive"),
+        (
+            (0...max(learningRate, 0)).contains(minimumLearningRate),
+            "minimum learning rate \(minimumLearningRate) is not in 0...\(learningRate)"
+        ),
+        (weightDecay.isFinite && weightDecay >= 0, "weight decay \(weightDecay) is negative"),
+        (gradientClip.isFinite && gradientClip >= 0, "gradient clip \(gradientClip) is negative"),
+        (maxSteps.map { $0 > 0 } ?? true, "step limit \(maxSteps ?? 0) is not positive"),
+    ]
 }
 
 /// Accuracy, per-class accuracy and the confusion matrix of a classifier on a dataset.
@@ -269,8 +318,8 @@ public struct Evaluation: Sendable, Codable {
 }
 
 /// Runs the classifier over a dataset (no augmentation) and scores it.
-public func evaluate(_ classifier: ImageClassifier, on data: LabeledImages, batchSize: Int = 256) -> Evaluation {
-    let maker = BatchMaker(data: data, profile: classifier.profile, augmentation: nil, seed: 0)
+public func evaluate(_ classifier: ImageClassifier, on data: LabeledImages, batchSize: Int = 256) throws -> Evaluation {
+    let maker = try BatchMaker(data: data, profile: classifier.profile, augmentation: nil, seed: 0)
     let k = classifier.labels.count
     var confusion = [[Int]](repeating: [Int](repeating: 0, count: k), count: k)
     for start in stride(from: 0, to: data.count, by: batchSize) {

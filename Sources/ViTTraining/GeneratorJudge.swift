@@ -26,12 +26,12 @@ public struct ShapesJudge {
     }
 
     /// The judged value of every attribute for each image.
-    public func judge(_ images: [Image], batchSize: Int = 256) -> [[String: String]] {
+    public func judge(_ images: [Image], batchSize: Int = 256) throws -> [[String: String]] {
         var out = [[String: String]](repeating: [:], count: images.count)
         for (attribute, classifier) in classifiers {
             for start in stride(from: 0, to: images.count, by: batchSize) {
                 let batch = images[start..<min(images.count, start + batchSize)]
-                let logits = classifier.logits(Tensor.stack(batch.map { classifier.input(for: $0) }))
+                let logits = classifier.logits(Tensor.stack(try batch.map { try classifier.input(for: $0) }))
                 for (offset, index) in logits.argmaxLastAxis().enumerated() {
                     out[start + offset][attribute] = classifier.labels[index]
                 }
@@ -92,8 +92,8 @@ extension JudgedCaption {
 
 extension ShapesJudge {
     /// Scores images made for captions: `images[i]` holds the images of `captions[i]`.
-    public func score(_ captions: [JudgedCaption], images: [[Image]], seed: UInt64 = 7) -> CaptionSetScore {
-        let judged = judge(images.flatMap { $0 })
+    public func score(_ captions: [JudgedCaption], images: [[Image]], seed: UInt64 = 7) throws -> CaptionSetScore {
+        let judged = try judge(images.flatMap { $0 })
         var offset = 0
         var right: [String: Int] = [:], named: [String: Int] = [:], allRight = 0
         var entropies: [String: [Float]] = [:], realEntropies: [String: [Float]] = [:]
@@ -125,7 +125,7 @@ extension ShapesJudge {
                         attributes, offset: (generator.nextUniform() * 2 - 1, generator.nextUniform() * 2 - 1))
                 }
                 realEntropies[attribute, default: []].append(
-                    normalizedEntropy(judge(real).map { $0[attribute]! }, over: values))
+                    normalizedEntropy(try judge(real).map { $0[attribute]! }, over: values))
             }
         }
         func mean(_ values: [Float]) -> Float { values.reduce(0, +) / Float(max(values.count, 1)) }
@@ -142,7 +142,7 @@ extension ShapesJudge {
     public func score(
         _ generator: CaptionGenerator, samples: Int, sampling: CaptionGenerator.Sampling, batchSize: Int = 64,
         progress: (Int, Int) -> Void = { _, _ in }
-    ) -> GeneratorScore {
+    ) throws -> GeneratorScore {
         let (seen, heldOut) = JudgedCaption.evaluationSet()
         let total = (seen.count + heldOut.count) * samples
         var done = 0
@@ -158,7 +158,7 @@ extension ShapesJudge {
             return (0..<captions.count).map { Array(out[($0 * samples)..<(($0 + 1) * samples)]) }
         }
         return GeneratorScore(
-            seen: score(seen, images: images(seen)), heldOut: score(heldOut, images: images(heldOut)),
+            seen: try score(seen, images: images(seen)), heldOut: try score(heldOut, images: images(heldOut)),
             samplesPerCaption: samples)
     }
 }
@@ -210,13 +210,14 @@ public struct FashionMNISTJudge {
     /// Predicted classes and pooled features [N, D]. Images of 32 x 32 are taken as
     /// Fashion-MNIST padded by 2 pixels, as the generator's training data is, and cropped
     /// back to 28 x 28 first.
-    public func judge(_ images: [Image], batchSize: Int = 256) -> (labels: [Int], features: Tensor) {
+    public func judge(_ images: [Image], batchSize: Int = 256) throws -> (labels: [Int], features: Tensor) {
         var labels: [Int] = [], rows: [Tensor] = []
         for start in stride(from: 0, to: images.count, by: batchSize) {
             let batch = images[start..<min(images.count, start + batchSize)].map { image in
                 image.width == 32 && image.height == 32 ? image.cropped(x: 2, y: 2, width: 28, height: 28) : image
             }
-            let (logits, features) = classifier.logitsAndFeatures(Tensor.stack(batch.map { classifier.input(for: $0) }))
+            let (logits, features) = classifier.logitsAndFeatures(
+                Tensor.stack(try batch.map { try classifier.input(for: $0) }))
             labels += logits.argmaxLastAxis()
             rows.append(features)
         }
@@ -235,7 +236,7 @@ public struct FashionMNISTJudge {
     public func score(
         _ generator: CaptionGenerator, samples: Int, sampling: CaptionGenerator.Sampling, test: LabeledImages,
         batchSize: Int = 64, progress: (Int, Int) -> Void = { _, _ in }
-    ) -> FashionMNISTScore {
+    ) throws -> FashionMNISTScore {
         let classes = LabeledImages.fashionMNISTClasses
         let jobs = classes.indices.flatMap { label in (0..<samples).map { (label, $0) } }
         precondition(test.count >= 2 * jobs.count, "the floor needs \(2 * jobs.count) test images")
@@ -247,9 +248,9 @@ public struct FashionMNISTJudge {
                 sampling: sampling)
             progress(generated.count, jobs.count)
         }
-        let fake = judge(generated)
-        let reference = judge(Array(test.images[0..<jobs.count]))
-        let floor = judge(Array(test.images[jobs.count..<(2 * jobs.count)]))
+        let fake = try judge(generated)
+        let reference = try judge(Array(test.images[0..<jobs.count]))
+        let floor = try judge(Array(test.images[jobs.count..<(2 * jobs.count)]))
         var right = [Int](repeating: 0, count: classes.count)
         for (job, predicted) in zip(jobs, fake.labels) where predicted == job.0 { right[job.0] += 1 }
         let realRight = zip(reference.labels, test.labels[0..<jobs.count]).filter { $0 == $1 }.count

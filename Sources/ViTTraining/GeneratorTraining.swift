@@ -206,6 +206,7 @@ public final class GeneratorTrainer {
         else {
             throw GeneratorError(path: path, reason: "not a generator training checkpoint (no valid 'training_state')")
         }
+        if let problem = state.problem() { throw GeneratorError(path: path, reason: "training state: \(problem)") }
         let loaded = try CaptionGenerator.load(path: path, textEncoder: textEncoder)
         // Copied out of the mapped file: training writes them.
         func copy(_ prefix: String) throws -> FlowTransformer {
@@ -237,4 +238,19 @@ struct GeneratorTrainingState: Codable {
     var optimizerStep: Int
     var options: GeneratorTrainingOptions
     var history: [GeneratorEpochRecord]
+
+    /// What is out of range, or nil: counts and rates as `vit train generator` accepts them.
+    func problem() -> String? {
+        let o = options
+        let checks =
+            scheduleChecks(
+                epoch: epoch, step: step, optimizerStep: optimizerStep,
+                batchSize: o.batchSize, learningRate: o.learningRate, minimumLearningRate: o.minimumLearningRate,
+                weightDecay: o.weightDecay, gradientClip: o.gradientClip, maxSteps: o.maxSteps) + [
+                (o.warmupSteps >= 0, "warmup steps \(o.warmupSteps) is negative"),
+                ((0...1).contains(o.captionDropout), "caption dropout \(o.captionDropout) is not in [0, 1]"),
+                (0 < o.emaDecay && o.emaDecay < 1, "moving-average decay \(o.emaDecay) is not in (0, 1)"),
+            ]
+        return checks.first { !$0.0 }?.1
+    }
 }

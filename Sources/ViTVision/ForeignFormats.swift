@@ -35,6 +35,13 @@ func validated(_ config: ViTConfig, path: String) throws -> ViTConfig {
     return config
 }
 
+/// Validates a preprocessing profile for a model of `channels` channels, naming the file it
+/// came from when it cannot work.
+func validated(_ profile: PreprocessProfile, channels: Int, path: String) throws -> PreprocessProfile {
+    if let problem = profile.problem(channels: channels) { throw ModelError(path: path, reason: problem) }
+    return profile
+}
+
 func loadWeights(folder: String) throws -> [String: Tensor] {
     let path = "\(folder)/model.safetensors"
     guard FileManager.default.fileExists(atPath: path) else {
@@ -75,7 +82,10 @@ extension ImageClassifier {
         let store = WeightStore(tensors, origin: weightsPath)
         let model = try VisionTransformer(store, config: config)
         try store.finish()
-        let profile = try huggingFaceProfile(folder: path, imageSize: config.imageSize)
+        let profile = try validated(
+            huggingFaceProfile(folder: path, imageSize: config.imageSize), channels: config.inChannels,
+            path: FileManager.default.fileExists(atPath: "\(path)/preprocessor_config.json")
+                ? "\(path)/preprocessor_config.json" : configPath)
         return ImageClassifier(model: model, labels: labels, profile: profile, format: .huggingFace, path: path)
     }
 
@@ -130,14 +140,15 @@ extension ImageClassifier {
         let pretrained = JSONFields(object: json["pretrained_cfg"] as? [String: Any] ?? [:], path: configPath)
         // vit_{size}_patch{p}_{image}[.tag], then model_args override.
         let match = architecture.range(
-            of: #"^(vit|deit)_(tiny|small|base|large)_patch(\d+)_(\d+)"#, options: .regularExpression)
+            of: #"^(vit|deit)_(tiny|small|base|large)_patch[0-9]{1,4}_[0-9]{1,5}(\.|$)"#, options: .regularExpression)
         var dim = 0, depth = 0, heads = 0, patch = 16, image = 224
         if match != nil {
             let parts = architecture.split(separator: ".")[0].split(separator: "_")
-            let size = timmSizes[String(parts[1])]!
-            (dim, depth, heads) = size
-            patch = Int(parts[2].dropFirst("patch".count))!
-            image = Int(parts[3])!
+            if let size = timmSizes[String(parts[1])], let p = Int(parts[2].dropFirst("patch".count)),
+                let i = Int(parts[3])
+            {
+                (dim, depth, heads, patch, image) = (size.dim, size.depth, size.heads, p, i)
+            }
         }
         dim = try args.int("embed_dim", default: dim)
         depth = try args.int("depth", default: depth)
@@ -175,7 +186,8 @@ extension ImageClassifier {
         let store = WeightStore(try loadWeights(folder: path), origin: weightsPath)
         let model = try VisionTransformer(store, config: config)
         try store.finish()
-        let profile = try timmProfile(pretrained, imageSize: image)
+        let profile = try validated(
+            timmProfile(pretrained, imageSize: image), channels: config.inChannels, path: configPath)
         let names = labels.isEmpty ? (0..<numClasses).map { "class \($0)" } : labels
         return ImageClassifier(model: model, labels: names, profile: profile, format: .timm, path: path)
     }
@@ -186,6 +198,15 @@ extension ImageClassifier {
             throw ModelError(path: cfg.path, reason: "'crop_pct' is not a number")
         }
         let cropPct = (cfg.object["crop_pct"] as? NSNumber)?.doubleValue ?? 0.875
+        // math.floor(img_size / crop_pct), in double precision as Python.
+        let scaled = (Double(imageSize) / cropPct).rounded(.down)
+        guard cropPct > 0, scaled >= 1, scaled <= Double(PreprocessProfile.maxSide) else {
+            throw ModelError(
+                path: cfg.path,
+                reason:
+                    "'crop_pct' \(cropPct) is out of range: \(imageSize) / crop_pct must be 1 to \(PreprocessProfile.maxSide) pixels"
+            )
+        }
         let interpolation = try cfg.string("interpolation", default: "bicubic")
         guard let filter = ResampleFilter(rawValue: interpolation) else {
             throw ModelError(path: cfg.path, reason: "interpolation '\(interpolation)' is not supported")
@@ -194,10 +215,8 @@ extension ImageClassifier {
         guard mode == "center" else {
             throw ModelError(path: cfg.path, reason: "crop_mode '\(mode)' is not supported (center)")
         }
-        // math.floor(img_size / crop_pct), in double precision as Python.
-        let scaled = Int((Double(imageSize) / cropPct).rounded(.down))
         return PreprocessProfile(
-            name: "timm", resize: .shorterSide(scaled), filter: filter,
+            name: "timm", resize: .shorterSide(Int(scaled)), filter: filter,
             crop: .init(width: imageSize, height: imageSize),
             mean: try cfg.floats("mean", default: [0.485, 0.456, 0.406]),
             std: try cfg.floats("std", default: [0.229, 0.224, 0.225]), cropFraction: cropPct)

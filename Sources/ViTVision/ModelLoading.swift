@@ -75,8 +75,8 @@ public struct ImageClassifier {
     /// Softmax probabilities for a batch of images [B, 3, H, W] -> [B, numClasses].
     public func probabilities(_ images: Tensor) -> Tensor { logits(images).softmax(axis: -1) }
 
-    /// The model's input for an image file, [3, H, W].
-    public func input(for image: Image) -> Tensor { profile.tensor(from: image) }
+    /// The model's input for an image, [3, H, W]; an image too large to resize is refused.
+    public func input(for image: Image) throws(PreprocessError) -> Tensor { try profile.tensor(from: image) }
 }
 
 /// A problem loading a model; one line naming the file.
@@ -111,7 +111,8 @@ extension ImageClassifier {
         }
         let config = try validated(metadata("config", ViTConfig.self), path: path)
         let labels = try metadata("labels", [String].self)
-        let profile = try metadata("preprocess", PreprocessProfile.self)
+        let profile = try validated(
+            metadata("preprocess", PreprocessProfile.self), channels: config.inChannels, path: path)
         guard labels.count == config.numClasses else {
             throw ModelError(path: path, reason: "\(labels.count) labels for \(config.numClasses) classes")
         }

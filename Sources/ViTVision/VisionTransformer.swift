@@ -64,7 +64,29 @@ public struct ViTConfig: Sendable, Equatable, Codable {
         guard depth >= 0 && hiddenDim > 0 && inChannels > 0 && numClasses >= 0 else {
             throw ParameterError("config: sizes must be positive")
         }
+        guard imageSize <= Self.maxImageSize else {
+            throw ParameterError("config: image size \(imageSize) is more than the limit of \(Self.maxImageSize)")
+        }
+        let limits: [(String, Int, Int)] = [
+            ("patches", numPatches, Self.maxPatches),
+            ("width", dim, 65_536), ("MLP width", hiddenDim, 262_144), ("depth", depth, 1_024),
+            ("channels", inChannels, 64), ("classes", numClasses, 1_000_000),
+        ]
+        for (name, value, limit) in limits where value > limit {
+            throw ParameterError("config: \(name) \(value) is more than the limit of \(limit)")
+        }
     }
+
+    /// The largest image side a model takes: 16,384 pixels.
+    public static let maxImageSize = 16_384
+
+    /// The most patches a model takes: 4,096 (a 64 x 64 grid: 1024 x 1024 pixels at patch 16),
+    /// which keeps one head's attention scores at 67 MB.
+    public static let maxPatches = 4_096
+
+    /// About how many bytes of activations one image of `tokens` tokens takes in a forward
+    /// pass without gradients: tokens x (6 widths + the MLP width) floats.
+    public func inferenceBytesPerImage(tokens: Int) -> Int { tokens * (6 * dim + hiddenDim) * 4 }
 
     /// Multiply-accumulates per image, in billions (matrix products only), times two.
     public var gflops: Double {
@@ -142,6 +164,8 @@ public struct VisionTransformer: Layer {
     public func accepts(height: Int, width: Int, channels: Int) -> Bool {
         channels == config.inChannels && height >= config.patchSize && width >= config.patchSize
             && height % config.patchSize == 0 && width % config.patchSize == 0
+            && height <= ViTConfig.maxImageSize && width <= ViTConfig.maxImageSize
+            && (height / config.patchSize) * (width / config.patchSize) <= ViTConfig.maxPatches
     }
 
     /// Position embeddings for a patch grid of gh x gw: [1, gh * gw + 1, D]. The class

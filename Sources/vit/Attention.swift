@@ -58,7 +58,12 @@ struct AttentionCommand: ParsableCommand {
     func run() throws {
         var classifier = try ImageClassifier.load(path: model ?? defaultModelPath())
         if let profile { classifier = classifier.withProfile(PreprocessProfile.named(profile)!) }
-        let input = classifier.profile.apply(to: try Image.read(path: image))
+        let input: Image
+        do {
+            input = try classifier.profile.apply(to: try Image.read(path: image))
+        } catch let error as PreprocessError {
+            throw error.naming(image)
+        }
         let pixels = classifier.profile.normalizedTensor(input)
         let maps = classifier.model.attentionMaps(pixels.reshaped([1] + pixels.shape))
         let (gh, gw) = (maps.gridHeight, maps.gridWidth)

@@ -82,7 +82,7 @@ struct Classify: ParsableCommand {
             let channels = classifier.model.config.inChannels
             guard classifier.model.accepts(height: imageSize, width: imageSize, channels: channels) else {
                 throw ValidationError(
-                    "--image-size \(imageSize) is not a positive multiple of the patch size \(classifier.model.config.patchSize)"
+                    "--image-size \(imageSize) is not a positive multiple of the patch size \(classifier.model.config.patchSize) giving at most \(ViTConfig.maxPatches) patches"
                 )
             }
             classifier = classifier.withProfile(classifier.profile.forInputSize(imageSize))
@@ -90,48 +90,101 @@ struct Classify: ParsableCommand {
         let (files, missing) = collectImageFiles(images)
         var failures = missing.count
         for message in missing { printError(message) }
-        var results: [Result] = []
         if format == .csv { print("file,rank,label,index,probability") }
+        // JSON is a streamed array: each result is printed when it is known.
+        var printedJSON = 0
+        if format == .json { print("[", terminator: "") }
         let progress = ProgressBar(total: files.count, label: "classifying")
         var start = 0
         while start < files.count {
             let batchFiles = Array(files[start..<min(start + batchSize, files.count)])
             start += batchFiles.count
-            var inputs: [Tensor] = [], names: [String] = []
+            var inputs: [(file: String, input: Tensor)] = []
             for file in batchFiles {
                 do {
-                    inputs.append(classifier.input(for: try Image.read(path: file)))
-                    names.append(file)
+                    let input: Tensor
+                    do {
+                        input = try classifier.input(for: try Image.read(path: file))
+                    } catch let error as PreprocessError {
+                        throw error.naming(file)
+                    }
+                    let (c, h, w) = (input.shape[0], input.shape[1], input.shape[2])
+                    guard classifier.model.accepts(height: h, width: w, channels: c) else {
+                        throw ImageError(
+                            path: file,
+                            reason:
+                                "its \(w)x\(h) input does not fit the model (sides multiples of \(classifier.model.config.patchSize), at most \(ViTConfig.maxPatches) patches)"
+                        )
+                    }
+                    inputs.append((file, input))
                 } catch {
                     printError("\(error)")
                     failures += 1
                 }
             }
             progress.advance(by: batchFiles.count)
-            guard !inputs.isEmpty else { continue }
-            let logitsBatch = classifier.logits(Tensor.stack(inputs))
-            let probabilities = logitsBatch.softmax(axis: -1)
-            let classes = logitsBatch.shape[1]
-            for (row, name) in names.enumerated() {
-                let p = Array(UnsafeBufferPointer(start: probabilities.data + row * classes, count: classes))
-                let top = p.enumerated().sorted {
-                    $0.element > $1.element || ($0.element == $1.element && $0.offset < $1.offset)
+            var results: [String: Result] = [:]
+            for group in batchesOfOneSize(inputs, config: classifier.model.config) {
+                let logitsBatch = classifier.logits(Tensor.stack(group.map(\.input)))
+                let probabilities = logitsBatch.softmax(axis: -1)
+                let classes = logitsBatch.shape[1]
+                for (row, name) in group.map(\.file).enumerated() {
+                    let p = Array(UnsafeBufferPointer(start: probabilities.data + row * classes, count: classes))
+                    let raw = Array(UnsafeBufferPointer(start: logitsBatch.data + row * classes, count: classes))
+                    guard raw.allSatisfy(\.isFinite) else {
+                        printError("\(name): the model's output is not finite")
+                        failures += 1
+                        continue
+                    }
+                    let top = p.enumerated().sorted {
+                        $0.element > $1.element || ($0.element == $1.element && $0.offset < $1.offset)
+                    }
+                    .prefix(topK)
+                    .map { Prediction(label: classifier.labels[$0.offset], index: $0.offset, probability: $0.element) }
+                    results[name] = Result(file: name, predictions: top, logits: logits ? raw : nil)
                 }
-                .prefix(topK)
-                .map { Prediction(label: classifier.labels[$0.offset], index: $0.offset, probability: $0.element) }
-                let raw =
-                    logits ? Array(UnsafeBufferPointer(start: logitsBatch.data + row * classes, count: classes)) : nil
-                let result = Result(file: name, predictions: top, logits: raw)
-                if format == .json { results.append(result) } else { emit(result) }
+            }
+            for (file, _) in inputs {
+                guard let result = results[file] else { continue }
+                if format == .json {
+                    print(printedJSON == 0 ? "\n" : ",\n", terminator: "")
+                    print(try prettyJSONElement(result), terminator: "")
+                    printedJSON += 1
+                } else {
+                    emit(result)
+                }
             }
         }
         progress.finish()
-        if format == .json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(results), as: UTF8.self))
-        }
+        if format == .json { print(printedJSON == 0 ? "]" : "\n]") }
         if failures > 0 { throw ExitCode(1) }
+    }
+
+    /// Runs of inputs of one size, in order, each at most as many as a forward pass should
+    /// take at a time (about 1 GB of activations).
+    private func batchesOfOneSize(
+        _ inputs: [(file: String, input: Tensor)], config: ViTConfig
+    ) -> [[(file: String, input: Tensor)]] {
+        var groups: [[(file: String, input: Tensor)]] = []
+        for item in inputs {
+            let shape = item.input.shape
+            let tokens = (shape[1] / config.patchSize) * (shape[2] / config.patchSize) + 1
+            let limit = max(1, (1 << 30) / config.inferenceBytesPerImage(tokens: tokens))
+            if let last = groups.last, last[0].input.shape == shape, last.count < limit {
+                groups[groups.count - 1].append(item)
+            } else {
+                groups.append([item])
+            }
+        }
+        return groups
+    }
+
+    /// A result as an element of a pretty-printed JSON array (indented two spaces).
+    private func prettyJSONElement(_ result: Result) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let text = String(decoding: try encoder.encode(result), as: UTF8.self)
+        return text.split(separator: "\n", omittingEmptySubsequences: false).map { "  " + $0 }.joined(separator: "\n")
     }
 
     private func emit(_ result: Result) {

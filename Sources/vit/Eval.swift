@@ -52,7 +52,7 @@ struct EvalClassifier: ParsableCommand {
         guard test.classNames.count == classifier.labels.count else {
             throw CLIFailure("\(data) has \(test.classNames.count) classes, the model \(classifier.labels.count)")
         }
-        let result = evaluate(classifier, on: test, batchSize: batchSize)
+        let result = try evaluate(classifier, on: test, batchSize: batchSize)
         if format == .json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]

@@ -343,7 +343,7 @@ struct EvalGenerator: ParsableCommand {
         let sampling = options.sampling
         let bar = ProgressBar(total: 80 * samples, label: "generating")
         var shown = 0
-        let score = judge.score(generator, samples: samples, sampling: sampling) { done, _ in
+        let score = try judge.score(generator, samples: samples, sampling: sampling) { done, _ in
             bar.advance(by: done - shown)
             shown = done
         }
@@ -381,7 +381,7 @@ struct EvalGenerator: ParsableCommand {
         }
         let bar = ProgressBar(total: 10 * samples, label: "generating")
         var shown = 0
-        let score = judge.score(generator, samples: samples, sampling: options.sampling, test: test) { done, _ in
+        let score = try judge.score(generator, samples: samples, sampling: options.sampling, test: test) { done, _ in
             bar.advance(by: done - shown)
             shown = done
         }

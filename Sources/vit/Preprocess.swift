@@ -45,7 +45,12 @@ struct Preprocess: ParsableCommand {
     func run() throws {
         let profile = PreprocessProfile.named(profile)!
         let decoded = try Image.read(path: image, maxPixels: maxPixels)
-        let input = profile.apply(to: decoded)
+        let input: Image
+        do {
+            input = try profile.apply(to: decoded)
+        } catch {
+            throw error.naming(image)
+        }
         if let output {
             try input.writePNG(
                 path: output,

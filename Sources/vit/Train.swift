@@ -105,6 +105,11 @@ struct TrainClassifier: ParsableCommand {
         let trainer: ClassifierTrainer
         if resume {
             trainer = try ClassifierTrainer.resume(path: checkpoint)
+            guard trainer.classifier.labels == train.classNames else {
+                throw CLIFailure(
+                    "\(checkpoint): trained on \(classList(trainer.classifier.labels)), but \(data) has \(classList(train.classNames))"
+                )
+            }
             printError("resuming after epoch \(trainer.epoch), step \(trainer.step)", prefix: "note")
         } else {
             let size = train.images.first.map { max($0.width, $0.height) } ?? 28
@@ -146,7 +151,7 @@ struct TrainClassifier: ParsableCommand {
         print(
             "training \(trainer.classifier.model.config.dim)-wide, \(trainer.classifier.model.config.depth)-deep ViT on \(train.count) images, testing on \(test.count); seed \(options.seed)"
         )
-        let batches = BatchMaker(
+        let batches = try BatchMaker(
             data: train, profile: trainer.classifier.profile, augmentation: options.augmentation, seed: options.seed
         )
         while !trainer.isFinished {
@@ -163,7 +168,7 @@ struct TrainClassifier: ParsableCommand {
             }
             bar.finish()
             let seconds = Date().timeIntervalSince(started)
-            let evaluation = evaluate(trainer.result, on: test)
+            let evaluation = try evaluate(trainer.result, on: test)
             let entry = EpochRecord(
                 epoch: trainer.epoch, step: trainer.step, trainLoss: loss, trainAccuracy: accuracy,
                 testAccuracy: evaluation.accuracy, learningRate: rate, seconds: seconds,
@@ -210,4 +215,10 @@ struct TrainingOutput {
             (log, curves) = ("\(output)/log.jsonl", "\(output)/curves.png")
         }
     }
+}
+
+/// "N classes (a, b, c)", with at most four names.
+func classList(_ names: [String]) -> String {
+    let shown = names.count <= 4 ? names : names.prefix(3) + ["..."]
+    return "\(names.count) classes (\(shown.joined(separator: ", ")))"
 }

@@ -79,18 +79,13 @@ func applyThreads(_ threads: ThreadCount?) {
     if let threads { setThreadCount(threads.value) }
 }
 
-/// The lines of a UTF-8 text file, with LF, CRLF or CR line ends (a CRLF is one Swift
-/// Character, so splitting on "\n" alone would keep such a file whole); the empty line
-/// after a final line end is not a line.
+/// The lines of a UTF-8 text file (`textLines`: LF, CRLF or CR line ends).
 func readTextLines(_ path: String) throws -> [String] {
     guard let data = FileManager.default.contents(atPath: path) else {
         throw CLIFailure("\(path): cannot read the file")
     }
     guard let text = String(data: data, encoding: .utf8) else { throw CLIFailure("\(path): not valid UTF-8 text") }
-    var lines = text.split(omittingEmptySubsequences: false) { $0 == "\n" || $0 == "\r\n" || $0 == "\r" }.map(
-        String.init)
-    if lines.last == "" { lines.removeLast() }
-    return lines
+    return textLines(text)
 }
 
 /// `value` as one line of JSON with its keys sorted (Foundation's keyed encoding has no

@@ -40,6 +40,51 @@ import ViTTestSupport
         #expect(throws: DatasetError.self) { try LabeledImages.idxFolder(folder, test: false, classNames: []) }
     }
 
+    /// Sizes in IDX headers are checked before anything is allocated for them: dimensions
+    /// whose product wraps around 2^64, a gzip header declaring 4 GiB, a gzip stream holding
+    /// far more than its header declares (inflated no further than one byte past it), and
+    /// empty images each give one line naming the file.
+    @Test func hostileIDXHeaders() throws {
+        let folder = makeTemporaryFolder()
+        let images = "\(folder)/train-images-idx3-ubyte", labels = "\(folder)/train-labels-idx1-ubyte"
+        func header(_ dims: [Int]) -> [UInt8] {
+            [0, 0, 8, UInt8(dims.count)] + dims.flatMap { d in (0..<4).map { UInt8(d >> (24 - 8 * $0) & 255) } }
+        }
+        func write(_ bytes: [UInt8], to path: String, gzip: Bool = false) throws {
+            try? FileManager.default.removeItem(atPath: path)
+            try? FileManager.default.removeItem(atPath: path + ".gz")
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            guard gzip else { return }
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/gzip")
+            process.arguments = ["-f", path]
+            try process.run()
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0)
+        }
+        func failure() -> String {
+            do {
+                _ = try LabeledImages.idxFolder(folder, test: false)
+                return "no error"
+            } catch { return "\(error)" }
+        }
+        try write(header([1]) + [0], to: labels)
+        // 2^22 * 2^21 * 2^21 = 2^64: zero after wrapping.
+        try write(header([1 << 22, 1 << 21, 1 << 21]), to: images)
+        #expect(
+            failure()
+                == "\(images): shape [4194304, 2097152, 2097152] declares more than the limit of 536870912 data bytes")
+        try write(header([4096, 1024, 1024]) + [UInt8](repeating: 0, count: 4096), to: images, gzip: true)
+        #expect(
+            failure() == "\(images).gz: shape [4096, 1024, 1024] declares more than the limit of 536870912 data bytes")
+        try write(header([1, 4, 4]) + [UInt8](repeating: 7, count: 64 << 20), to: images, gzip: true)
+        #expect(failure() == "\(images).gz: more than 16 data bytes for shape [1, 4, 4]")
+        try write(header([1, 0, 4]), to: images)
+        #expect(failure() == "\(images): shapes [1, 0, 4] and [1] do not make a dataset")
+        try write(header([1, 2, 2]) + [1, 2, 3, 4], to: images, gzip: true)
+        #expect(try LabeledImages.idxFolder(folder, test: false).images[0].pixels == [1, 2, 3, 4])
+    }
+
     /// An ImageFolder: sorted class folders, files found recursively and sorted; a corrupt
     /// image names itself.
     @Test func imageFolder() throws {
@@ -70,8 +115,8 @@ import ViTTestSupport
         var profile = PreprocessProfile.hfViT
         profile.resize = .exact(width: 4, height: 4)
         let augmentation = Augmentation(cropPadding: 1, horizontalFlip: true, erasingProbability: 0.5)
-        let a = BatchMaker(data: data, profile: profile, augmentation: augmentation, seed: 3)
-        let b = BatchMaker(data: data, profile: profile, augmentation: augmentation, seed: 3)
+        let a = try BatchMaker(data: data, profile: profile, augmentation: augmentation, seed: 3)
+        let b = try BatchMaker(data: data, profile: profile, augmentation: augmentation, seed: 3)
         #expect(a.order(epoch: 1) == b.order(epoch: 1) && a.order(epoch: 1).sorted() == Array(0..<20))
         #expect(a.order(epoch: 1) != a.order(epoch: 2))
         let (x, labels) = a.batch([4, 7], epoch: 1)

@@ -96,7 +96,7 @@ func agreement(_ actual: Image, _ expected: Image) -> (exact: Double, maxDiffere
             ? rotatedCounterClockwise(try Image.read(path: imagesPath("chelsea")))
             : try Image.read(path: imagesPath(photo))
         let expected = try Image.read(path: "\(profileFolder)/\(photo)-\(profileName).png")
-        let actual = profile.apply(to: image)
+        let actual = try profile.apply(to: image)
         let result = agreement(actual, expected)
         #expect(result.exact == 1, "\(photo) \(profileName): \(result.description)")
     }

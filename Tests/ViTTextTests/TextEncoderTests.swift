@@ -30,6 +30,19 @@ func corpusLines() throws -> [String] {
         }
     }
 
+    /// vocab.txt as BertTokenizer's load_vocab reads it (Python text mode: LF, CRLF and CR
+    /// end lines; a repeated token keeps its last line's id), and a file with more lines than
+    /// the embedding table has rows is refused.
+    @Test func vocabularyLinesAndDuplicates() throws {
+        let folder = makeTemporaryFolder()
+        let path = "\(folder)/vocab.txt"
+        try Data("[PAD]\r\n[UNK]\r\nhello\rworld\nhello\n".utf8).write(to: URL(fileURLWithPath: path))
+        #expect(try WordPieceTokenizer.readVocabulary(path: path) == ["[PAD]": 0, "[UNK]": 1, "world": 3, "hello": 4])
+        #expect {
+            try WordPieceTokenizer.readVocabulary(path: path, maxTokens: 4)
+        } throws: { "\($0)" == "\(path): 5 tokens, more than the 4 rows of the embedding table" }
+    }
+
     /// Sentence embeddings equal sentence-transformers' within 1e-4 per component, cosine
     /// at least 0.99999, for the first 60 corpus lines, batched as a user would.
     @Test func embeddingsMatchSentenceTransformers() throws {

@@ -24,7 +24,7 @@ import ViTVision
         let judge = try FashionMNISTJudge(
             classifier: ImageClassifier.load(path: repositoryPath("Weights/vit-fashion-mnist.safetensors")))
         let images = Array(test.images[0..<64])
-        let original = judge.judge(images), padded = judge.judge(images.map { $0.padded(by: 2) })
+        let original = try judge.judge(images), padded = try judge.judge(images.map { $0.padded(by: 2) })
         #expect(original.labels == padded.labels)
         #expect(original.features.shape == [64, judge.classifier.model.config.dim])
         #expect(original.features.scalars == padded.features.scalars)

@@ -42,7 +42,8 @@ import ViTVision
             Dictionary(uniqueKeysWithValues: trainer.classifier.model.namedTensors.map { ($0.name, $0.tensor.scalars) })
         }
         var weights = [snapshot()]
-        _ = try trainer.trainEpoch(BatchMaker(data: data, profile: profile, augmentation: nil, seed: 2)) { _, _, _ in
+        _ = try trainer.trainEpoch(try BatchMaker(data: data, profile: profile, augmentation: nil, seed: 2)) {
+            _, _, _ in
             weights.append(snapshot())
         }
         #expect(weights.count == 4)

@@ -47,7 +47,7 @@ let visionGolden = repositoryPath("Tests/ViTVisionTests/Golden")
         let path =
             FileManager.default.fileExists(atPath: repositoryPath("Images/\(photo).png"))
             ? repositoryPath("Images/\(photo).png") : repositoryPath("Images/\(photo).jpg")
-        let input = classifier.input(for: try Image.read(path: path))
+        let input = try classifier.input(for: try Image.read(path: path))
         let pixels = compare(input, try golden.tensor("\(photo).pixel_values"), atol: 1e-6)
         #expect(pixels.passed, "\(name) \(photo) pixel values: \(pixels)")
         let logits = classifier.logits(input.reshaped([1] + input.shape)).reshaped([-1])

@@ -22,16 +22,18 @@ public struct FileError: ReportableError {
     public var description: String { path.map { "\($0): \(reason)" } ?? reason }
 }
 
-/// Writes `data` to `path` through a temporary file in the same folder, then a rename, so
-/// that readers see the old file or the whole new one, never a part of it.
+/// Writes `data` to `path` through a temporary file in the same folder (`ScratchPaths`),
+/// synced, then a rename and a sync of the folder, so that readers see the old file or the
+/// whole new one, never a part of it, also after a crash. Leftover temporary files of
+/// killed runs beside `path` are removed first.
 public func writeAtomically(_ data: Data, toPath path: String) throws {
-    let url = URL(fileURLWithPath: path)
-    let temporary = url.deletingLastPathComponent().appendingPathComponent(
-        ".\(url.lastPathComponent).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
-    ).path
+    ScratchPaths.removeLeftovers(besides: path)
+    let temporary = ScratchPaths.temporaryFile(for: path)
     func failure(_ what: String) -> FileWriteError {
         FileWriteError(path: path, reason: "cannot \(what) (\(String(cString: strerror(errno))))")
     }
+    ScratchPaths.register(temporary)
+    defer { ScratchPaths.unregister(temporary) }
     let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
     guard fd >= 0 else { throw failure("create the file") }
     var ok = data.withUnsafeBytes { bytes -> Bool in
@@ -60,6 +62,16 @@ public func writeAtomically(_ data: Data, toPath path: String) throws {
         unlink(temporary)
         throw error!
     }
+    syncFolder(of: path)
+}
+
+/// fsync of the folder holding `path`, so that a rename in it survives a crash.
+public func syncFolder(of path: String) {
+    let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+    let fd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    guard fd >= 0 else { return }
+    fsync(fd)
+    close(fd)
 }
 
 /// The lines of a text with LF, CRLF or CR line ends, as Python's universal newlines read

@@ -50,45 +50,29 @@ struct ShapesDataset: ParsableCommand {
         var isDirectory: ObjCBool = false
         if manager.fileExists(atPath: output, isDirectory: &isDirectory) {
             guard isDirectory.boolValue, (try? manager.contentsOfDirectory(atPath: output))?.isEmpty == true else {
-                throw CLIFailure("\(output): exists and is not an empty folder")
+                throw CLIFailure("\(output): exists and is not an empty folder (nothing in it was changed)")
             }
         }
-        // Render next to OUTPUT, then rename: a stopped run leaves no partial data set.
-        let url = URL(fileURLWithPath: output).standardizedFileURL
-        let parent = url.deletingLastPathComponent().path
-        let staging = "\(parent)/.\(url.lastPathComponent).partial-\(getpid())"
-        do {
-            try manager.createDirectory(atPath: staging, withIntermediateDirectories: true)
-        } catch {
-            throw CLIFailure("\(output): cannot create (\(error.localizedDescription))")
+        // Rendered into a staging folder, then renamed: a stopped run leaves no partial set.
+        try createFolderWhole(output) { staging in
+            let digits = max(5, String(count - 1).count)
+            let bar = ProgressBar(total: count, label: "shapes")
+            var lines: [String] = []
+            lines.reserveCapacity(count)
+            for index in 0..<count {
+                let sample = Shapes.sample(index: index, seed: seed, split: split)
+                let name = String(repeating: "0", count: digits - String(index).count) + "\(index).png"
+                try sample.image.writePNG(path: "\(staging)/\(name)", text: [("Description", sample.caption)])
+                lines.append(
+                    CaptionedImages.metadataLine(
+                        fileName: name, caption: sample.caption, attributes: sample.attributes.fields))
+                bar.advance(by: 1)
+            }
+            bar.finish()
+            try writeAtomically(
+                Data((lines.joined(separator: "\n") + "\n").utf8),
+                toPath: "\(staging)/\(CaptionedImages.metadataFile)")
         }
-        var finished = false
-        defer { if !finished { try? manager.removeItem(atPath: staging) } }
-
-        let digits = max(5, String(count - 1).count)
-        let bar = ProgressBar(total: count, label: "shapes")
-        var lines: [String] = []
-        lines.reserveCapacity(count)
-        for index in 0..<count {
-            let sample = Shapes.sample(index: index, seed: seed, split: split)
-            let name = String(repeating: "0", count: digits - String(index).count) + "\(index).png"
-            try sample.image.writePNG(path: "\(staging)/\(name)", text: [("Description", sample.caption)])
-            lines.append(
-                CaptionedImages.metadataLine(
-                    fileName: name, caption: sample.caption, attributes: sample.attributes.fields))
-            bar.advance(by: 1)
-        }
-        bar.finish()
-        try writeAtomically(
-            Data((lines.joined(separator: "\n") + "\n").utf8),
-            toPath: "\(staging)/\(CaptionedImages.metadataFile)")
-        if manager.fileExists(atPath: output) { try manager.removeItem(atPath: output) }  // empty, checked above
-        do {
-            try manager.moveItem(atPath: staging, toPath: output)
-        } catch {
-            throw CLIFailure("\(output): cannot create (\(error.localizedDescription))")
-        }
-        finished = true
         printError("wrote \(count) images and \(CaptionedImages.metadataFile) to \(output)", prefix: "note")
     }
 }

@@ -48,13 +48,28 @@ struct Embed: ParsableCommand {
             all += try readTextLines(file)
         }
         let encoder = try SentenceEncoder.load(folder: model ?? defaultTextModelPath())
-        let out = encoder.embed(all, batchSize: batchSize)
-        let (d, scalars) = (out.shape.last ?? 0, out.scalars)
-        let vectors = all.indices.map { Array(scalars[($0 * d)..<(($0 + 1) * d)]) }
         func json(_ value: some Encodable) -> String {
             try! sortedJSON(value)
         }
+        /// The vectors of texts[range], checked to be finite.
+        func vectors(_ range: Range<Int>) throws -> [[Float]] {
+            let out = encoder.embed(Array(all[range]), batchSize: batchSize)
+            let d = out.shape.last ?? 0
+            return try (0..<range.count).map { i in
+                let vector = Array(UnsafeBufferPointer(start: out.data + i * d, count: d))
+                guard vector.allSatisfy(\.isFinite) else {
+                    throw CLIFailure("text \(range.lowerBound + i + 1): the model's output is not finite")
+                }
+                return vector
+            }
+        }
         if similarity {
+            guard all.count <= Self.maxSimilarityTexts else {
+                throw CLIFailure(
+                    "--similarity takes at most \(Self.maxSimilarityTexts) texts (a matrix of their squares); got \(all.count)"
+                )
+            }
+            let vectors = try vectors(0..<all.count)
             let norms = vectors.map { v in max(v.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12) }
             let matrix = vectors.indices.map { i in
                 vectors.indices.map { j in
@@ -68,15 +83,29 @@ struct Embed: ParsableCommand {
             }
             return
         }
-        // Written field by field: a keyed encoder's order is not fixed on Linux, and the
-        // same input should give the same bytes, text first.
-        let lines = zip(all, vectors).map { "{\"text\":\(json($0)),\"embedding\":\(json($1))}" }
-        if format == .json {
-            print("[" + lines.joined(separator: ",") + "]")
-        } else {
-            for line in lines { print(line) }
+        // Streamed a chunk of texts at a time, so that memory does not grow with their
+        // number. Written field by field: a keyed encoder's order is not fixed on Linux, and
+        // the same input should give the same bytes, text first.
+        if format == .json { print("[", terminator: "") }
+        for start in stride(from: 0, to: all.count, by: Self.textsPerChunk) {
+            let range = start..<min(all.count, start + Self.textsPerChunk)
+            for (offset, vector) in try vectors(range).enumerated() {
+                let line = "{\"text\":\(json(all[start + offset])),\"embedding\":\(json(vector))}"
+                if format == .json {
+                    print(start + offset == 0 ? line : "," + line, terminator: "")
+                } else {
+                    print(line)
+                }
+            }
         }
+        if format == .json { print("]") }
     }
+
+    /// Texts embedded and printed at a time (sorted by length within it).
+    static let textsPerChunk = 4096
+
+    /// The most texts --similarity compares (16.8 million similarities).
+    static let maxSimilarityTexts = 4096
 }
 
 /// The shipped text model folder: Weights/all-MiniLM-L6-v2.

@@ -261,22 +261,20 @@ struct Generate: ParsableCommand {
             print(output)
             return
         }
-        // A staging folder renamed at the end: a failed run leaves no half-filled folder.
-        let manager = FileManager.default
-        let exists = manager.fileExists(atPath: output)
-        let staging = exists ? output : "\(output).partial-\(getpid())"
-        try manager.createDirectory(atPath: staging, withIntermediateDirectories: true)
-        var written: [String] = []
-        for (index, (image, job)) in zip(images, jobs).enumerated() {
-            let name = String(format: "%04d.png", index)
-            if exists && manager.fileExists(atPath: "\(output)/\(name)") {
-                throw CLIFailure("\(output)/\(name): exists; choose an empty or new folder")
+        // Written into a staging folder, then renamed (a new folder) or moved in file by file
+        // (an existing one, whose files are never replaced): a failed run leaves nothing.
+        let names = images.indices.map { String(format: "%04d.png", $0) }
+        if FileManager.default.fileExists(atPath: output) {
+            if let clash = names.first(where: { FileManager.default.fileExists(atPath: "\(output)/\($0)") }) {
+                throw CLIFailure("\(output)/\(clash): exists; choose an empty or new folder")
             }
-            try image.writePNG(path: "\(staging)/\(name)", text: text(job.0, job.1))
-            written.append("\(output)/\(name)")
         }
-        if !exists { try manager.moveItem(atPath: staging, toPath: output) }
-        for path in written { print(path) }
+        try createFolderWhole(output, mergingIntoExisting: true) { staging in
+            for (name, (image, job)) in zip(names, zip(images, jobs)) {
+                try image.writePNG(path: "\(staging)/\(name)", text: text(job.0, job.1))
+            }
+        }
+        for name in names { print("\(output)/\(name)") }
     }
 }
 

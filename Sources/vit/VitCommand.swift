@@ -29,11 +29,20 @@ struct Vit: ParsableCommand {
             var command = try parseAsRoot()
             try command.run()
         } catch let error as ReportableError {
+            waitIfInterrupted()
             printError(error.description)
             Foundation.exit(1)
         } catch {
+            waitIfInterrupted()
             exit(withError: error)
         }
+        waitIfInterrupted()
+    }
+
+    /// When SIGINT or SIGTERM is being handled, the work it broke off may end (or fail) on
+    /// its own: the handler's cleanup and exit status come first.
+    static func waitIfInterrupted() {
+        while ScratchPaths.isInterrupted { pause() }
     }
 
     static func main() {
@@ -41,7 +50,26 @@ struct Vit: ParsableCommand {
         // instead of returning it to the kernel (which then faults fresh zero pages back in).
         _ = mallopt(-3, 32 << 20)  // M_MMAP_THRESHOLD: glibc's largest, 32 MiB
         _ = mallopt(-1, 1 << 30)  // M_TRIM_THRESHOLD
+        installInterruptHandlers()
         runMain()
+    }
+}
+
+/// Kept alive for the life of the process.
+nonisolated(unsafe) private var interruptSources: [DispatchSourceSignal] = []
+
+/// SIGINT and SIGTERM remove this process's temporary files and staging folders
+/// (`ScratchPaths`), then exit with 128 + the signal (130, 143), as shells report.
+func installInterruptHandlers() {
+    for signalNumber in [SIGINT, SIGTERM] {
+        signal(signalNumber, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+        source.setEventHandler {
+            ScratchPaths.removeAll()
+            _exit(128 + signalNumber)
+        }
+        source.resume()
+        interruptSources.append(source)
     }
 }
 
@@ -105,4 +133,46 @@ func trainingEpoch<Result>(finished: Int, checkpoint: String, _ body: () throws 
         let kept = finished > 0 ? "the checkpoint after epoch \(finished) is kept (\(checkpoint))" : "nothing was saved"
         throw CLIFailure("\(error); \(kept); a lower --learning-rate may help")
     }
+}
+
+/// Makes the folder `output` whole: `fill` writes into a staging folder beside it
+/// (`ScratchPaths`), which then becomes `output` by one rename. An empty folder at `output`
+/// is replaced; with `mergingIntoExisting`, the files go into an existing folder one by one
+/// instead, never replacing a file there. A folder that is not empty (or a file) at `output`
+/// is refused and nothing in it is touched. The staging folder is removed when `fill` fails
+/// and on SIGINT or SIGTERM; leftovers of killed runs beside `output` are removed first.
+func createFolderWhole(_ output: String, mergingIntoExisting: Bool = false, fill: (String) throws -> Void) throws {
+    ScratchPaths.removeLeftovers(besides: output)
+    let staging = ScratchPaths.stagingFolder(for: output)
+    guard mkdir(staging, 0o755) == 0 else {
+        throw CLIFailure("\(output): cannot create (\(String(cString: strerror(errno))))")
+    }
+    ScratchPaths.register(staging)
+    defer {
+        try? FileManager.default.removeItem(atPath: staging)
+        ScratchPaths.unregister(staging)
+    }
+    try fill(staging)
+    if rename(staging, output) == 0 {
+        syncFolder(of: output)
+        return
+    }
+    let renameError = errno
+    var isDirectory: ObjCBool = false
+    guard mergingIntoExisting, FileManager.default.fileExists(atPath: output, isDirectory: &isDirectory),
+        isDirectory.boolValue
+    else {
+        let reason =
+            renameError == ENOTEMPTY || renameError == EEXIST || renameError == ENOTDIR
+            ? "exists and is not an empty folder (nothing in it was changed)"
+            : "cannot create (\(String(cString: strerror(renameError))))"
+        throw CLIFailure("\(output): \(reason)")
+    }
+    for name in try FileManager.default.contentsOfDirectory(atPath: staging).sorted() {
+        // link(2) never replaces an existing file.
+        guard link("\(staging)/\(name)", "\(output)/\(name)") == 0 else {
+            throw CLIFailure("\(output)/\(name): cannot write (\(String(cString: strerror(errno))))")
+        }
+    }
+    syncFolder(of: "\(output)/.")
 }

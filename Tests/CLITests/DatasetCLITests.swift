@@ -33,13 +33,82 @@ import ViTTestSupport
         try Data("keep".utf8).write(to: URL(fileURLWithPath: "\(output)/notes.txt"))
         let result = try runVit(["dataset", "shapes", "--count", "4", "-o", output])
         #expect(result.status == 1)
-        #expect(result.stderr == "error: \(output): exists and is not an empty folder\n")
+        #expect(result.stderr == "error: \(output): exists and is not an empty folder (nothing in it was changed)\n")
         #expect(try FileManager.default.contentsOfDirectory(atPath: output) == ["notes.txt"])
 
         let badSplit = try runVit(["dataset", "shapes", "-o", "\(folder)/x", "--split", "test"])
         #expect(badSplit.status == 64)
         #expect(badSplit.stderr.contains("--split must be one of train, held-out, all"))
         #expect(!FileManager.default.fileExists(atPath: "\(folder)/x"))
+    }
+
+    /// Starts `vit` with `arguments` and returns the running process.
+    func start(_ arguments: [String]) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: vitBinary)
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    /// Waits until `path` holds a staging folder of a running render (so that the run is
+    /// busy), at most 30 s.
+    func waitForStaging(in path: String, name: String) {
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            let entries = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+            if let staging = entries.first(where: { $0.hasPrefix(".\(name).partial-") }),
+                ((try? FileManager.default.contentsOfDirectory(atPath: "\(path)/\(staging)")) ?? []).count > 10
+            {
+                return
+            }
+            usleep(20_000)
+        }
+    }
+
+    /// SIGINT and SIGTERM during a render exit 130 and 143 and leave nothing; a staging
+    /// folder left by a killed run (a process id that is not running) is removed by the next
+    /// run, and other names are not; files put into the empty output folder during a run are
+    /// kept, and the run fails saying so.
+    @Test func interruptedRunsLeaveNothingAndKeepTheUsersFiles() throws {
+        for (signal, status) in [(SIGINT, Int32(130)), (SIGTERM, 143)] {
+            let parent = "\(folder)/signal\(signal)"
+            try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+            let run = try start(["dataset", "shapes", "--count", "200000", "-o", "\(parent)/set"])
+            waitForStaging(in: parent, name: "set")
+            kill(run.processIdentifier, signal)
+            run.waitUntilExit()
+            #expect(run.terminationStatus == status)
+            let left = try FileManager.default.contentsOfDirectory(atPath: parent)
+            #expect(left == [], "\(left)")
+        }
+
+        var deadPID: Int32 = 4_000_000
+        while kill(deadPID, 0) == 0 || errno != ESRCH { deadPID -= 1 }
+        let parent = "\(folder)/leftovers"
+        try FileManager.default.createDirectory(
+            atPath: "\(parent)/.set.partial-\(deadPID)", withIntermediateDirectories: true)
+        try Data("half".utf8).write(to: URL(fileURLWithPath: "\(parent)/.set.partial-\(deadPID)/00000.png"))
+        let mine = ["notes.partial-\(deadPID)", ".set.partial-x", ".set.partial-\(getpid())"]
+        for name in mine { try Data("mine".utf8).write(to: URL(fileURLWithPath: "\(parent)/\(name)")) }
+        let remade = try runVit(["dataset", "shapes", "--count", "3", "-o", "\(parent)/set"])
+        #expect(remade.status == 0, "\(remade.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: parent).sorted() == (mine + ["set"]).sorted())
+
+        let target = "\(folder)/filled-meanwhile"
+        try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
+        let run = try start(["dataset", "shapes", "--count", "3000", "-o", target])
+        waitForStaging(in: folder, name: "filled-meanwhile")
+        try Data("mine".utf8).write(to: URL(fileURLWithPath: "\(target)/notes.txt"))
+        run.waitUntilExit()
+        #expect(run.terminationStatus == 1)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: target) == ["notes.txt"])
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.contains("filled-meanwhile") } == [
+                "filled-meanwhile"
+            ])
     }
 
     /// `--data shapes:size`: labels that agree with the images (a one-block ViT learns size

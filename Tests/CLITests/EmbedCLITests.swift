@@ -54,6 +54,29 @@ import ViTTestSupport
         #expect(outputs[1] == outputs[0] && outputs[2] == outputs[0])
     }
 
+    /// More texts than one chunk (4096) are streamed in chunks: the JSON array holds every
+    /// text in order, and a text in the second chunk gets the vector it gets alone (within
+    /// 1e-5: other batches pad to other lengths). --similarity over more than 4096 texts is
+    /// refused.
+    @Test func manyTextsStreamInChunks() throws {
+        let path = "\(folder)/many.txt"
+        let texts = (0..<4100).map { "text number \($0)" }
+        try Data((texts.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: path))
+        let run = try runVit(["embed", "--file", path, "--format", "json"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let all = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as! [[String: Any]]
+        #expect(all.map { $0["text"] as! String } == texts)
+        let alone = try runVit(["embed", texts[4099]])
+        let single = try JSONSerialization.jsonObject(with: Data(alone.stdout.utf8)) as! [String: Any]
+        let expected = (single["embedding"] as! [NSNumber]).map(\.floatValue)
+        let comparison = compare((all[4099]["embedding"] as! [NSNumber]).map(\.floatValue), expected, atol: 1e-5)
+        #expect(comparison.passed, "\(comparison)")
+        let similarity = try runVit(["embed", "--file", path, "--similarity"])
+        #expect(similarity.status == 1)
+        #expect(
+            similarity.stderr == "error: --similarity takes at most 4096 texts (a matrix of their squares); got 4100\n")
+    }
+
     /// A thread count must be a whole number from 1 to 1024, in every command that takes one.
     @Test func threadCountsOutOfRangeAreRefused() throws {
         let commands: [[String]] = [

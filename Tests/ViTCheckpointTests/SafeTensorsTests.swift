@@ -25,6 +25,22 @@ import ViTTestSupport
         #expect(abs(back[5] - 0.001_000_404_4) < 1e-9)
     }
 
+    /// Writing a file removes the temporary files that killed runs left beside it (their
+    /// process id is not running), and nothing else; the write leaves no temporary file.
+    @Test func atomicWritesRemoveLeftoversOfKilledRuns() throws {
+        var deadPID: Int32 = 4_000_000
+        while kill(deadPID, 0) == 0 || errno != ESRCH { deadPID -= 1 }
+        let left = [".m.safetensors.\(deadPID).7.tmp", ".m.safetensors.\(deadPID).1234567.tmp"]
+        let kept = [
+            ".m.safetensors.\(getpid()).7.tmp", ".m.safetensors.x.7.tmp", ".other.safetensors.\(deadPID).7.tmp",
+            "m.safetensors.\(deadPID).7.tmp",
+        ]
+        for name in left + kept { try Data("x".utf8).write(to: URL(fileURLWithPath: "\(folder)/\(name)")) }
+        try writeSafeTensors(["a": Tensor(shape: [1], values: [1])], toPath: "\(folder)/m.safetensors")
+        let names = try FileManager.default.contentsOfDirectory(atPath: folder).sorted()
+        #expect(names == (kept + ["m.safetensors"]).sorted())
+    }
+
     @Test func readsPyTorchFilesAsWritten() throws {
         // Written by the safetensors Python package (Tests/Reference/ops.py).
         let file = try SafeTensorsFile(path: repositoryPath("Tests/ViTTensorTests/Golden/ops.safetensors"))

@@ -1,8 +1,6 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-let optimize: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
-
 let package = Package(
     name: "SwiftViT",
     products: [
@@ -28,29 +26,23 @@ let package = Package(
         // Compiled for AVX-512 CPUs only; ViTTensor calls it after checking the CPU.
         .target(
             name: "ViTKernelsAVX512",
-            swiftSettings: [
-                .unsafeFlags(["-target-cpu", "skylake-avx512"]),
-                .unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
-            ]),
-        .target(name: "ViTTensor", dependencies: ["CBLAS", "ViTKernelsAVX512"], swiftSettings: optimize),
-        .target(name: "ViTCore", dependencies: ["ViTTensor"], swiftSettings: optimize),
-        .target(name: "ViTImage", dependencies: ["CImageCodecs", "ViTTensor"], swiftSettings: optimize),
-        .target(name: "ViTCheckpoint", dependencies: ["ViTTensor"], swiftSettings: optimize),
+            swiftSettings: [.unsafeFlags(["-target-cpu", "skylake-avx512"])]),
+        .target(name: "ViTTensor", dependencies: ["CBLAS", "ViTKernelsAVX512"]),
+        .target(name: "ViTCore", dependencies: ["ViTTensor"]),
+        .target(name: "ViTImage", dependencies: ["CImageCodecs", "ViTTensor"]),
+        .target(name: "ViTCheckpoint", dependencies: ["ViTTensor"]),
         .target(
-            name: "ViTVision", dependencies: ["ViTCore", "ViTTensor", "ViTCheckpoint", "ViTImage"],
-            swiftSettings: optimize),
+            name: "ViTVision", dependencies: ["ViTCore", "ViTTensor", "ViTCheckpoint", "ViTImage"]),
         .target(
-            name: "ViTText", dependencies: ["ViTCore", "ViTTensor", "ViTCheckpoint"], swiftSettings: optimize),
-        .target(name: "ViTData", dependencies: ["CZlib", "ViTImage", "ViTTensor"], swiftSettings: optimize),
+            name: "ViTText", dependencies: ["ViTCore", "ViTTensor", "ViTCheckpoint"]),
+        .target(name: "ViTData", dependencies: ["CZlib", "ViTImage", "ViTTensor"]),
         .target(
-            name: "ViTGenerator", dependencies: ["ViTText", "ViTCheckpoint", "ViTImage", "ViTCore", "ViTTensor"],
-            swiftSettings: optimize),
+            name: "ViTGenerator", dependencies: ["ViTText", "ViTCheckpoint", "ViTImage", "ViTCore", "ViTTensor"]),
         .target(
             name: "ViTTraining",
             dependencies: [
                 "ViTVision", "ViTText", "ViTGenerator", "ViTData", "ViTCheckpoint", "ViTImage", "ViTCore", "ViTTensor",
-            ],
-            swiftSettings: optimize),
+            ]),
         // Examples/LibraryUse: the library used from a program of its own.
         .executableTarget(
             name: "library-example",

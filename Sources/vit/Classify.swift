@@ -216,13 +216,37 @@ func csvField(_ text: String) -> String {
 }
 
 /// Files named directly, and PNG/JPEG files found recursively in folders, sorted; plus
-/// one message for each path that does not exist.
+/// one message for each path that does not exist and each folder that cannot be read.
+/// Symbolic links to folders are not followed (no loops).
 func collectImageFiles(_ paths: [String]) -> (files: [String], missing: [String]) {
     var files: [String] = [], missing: [String] = []
     let extensions: Set<String> = ["png", "jpg", "jpeg"]
+    let manager = FileManager.default
+    /// Image files under `folder`, as paths relative to it.
+    func walk(_ folder: String, relative: String) -> [String] {
+        let path = relative.isEmpty ? folder : "\(folder)/\(relative)"
+        guard let handle = opendir(path) else {
+            missing.append("\(path): cannot read the folder (\(String(cString: strerror(errno))))")
+            return []
+        }
+        closedir(handle)
+        let entries = (try? manager.contentsOfDirectory(atPath: path)) ?? []
+        var found: [String] = []
+        for entry in entries {
+            let child = relative.isEmpty ? entry : "\(relative)/\(entry)"
+            var status = stat()
+            guard lstat("\(folder)/\(child)", &status) == 0 else { continue }
+            if status.st_mode & S_IFMT == S_IFDIR {
+                found += walk(folder, relative: child)
+            } else if extensions.contains((entry as NSString).pathExtension.lowercased()) {
+                found.append(child)
+            }
+        }
+        return found
+    }
     for path in paths {
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+        guard manager.fileExists(atPath: path, isDirectory: &isDirectory) else {
             missing.append("\(path): no such file")
             continue
         }
@@ -230,11 +254,7 @@ func collectImageFiles(_ paths: [String]) -> (files: [String], missing: [String]
             files.append(path)
             continue
         }
-        let found = (FileManager.default.enumerator(atPath: path)?.allObjects as? [String] ?? [])
-            .filter { extensions.contains(($0 as NSString).pathExtension.lowercased()) }
-            .sorted()
-            .map { (path as NSString).appendingPathComponent($0) }
-        files += found
+        files += walk(path, relative: "").sorted().map { (path as NSString).appendingPathComponent($0) }
     }
     return (files, missing)
 }

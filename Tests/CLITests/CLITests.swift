@@ -21,9 +21,12 @@ struct RunResult {
     let stderr: String
 }
 
-func runVit(_ arguments: [String]) throws -> RunResult {
+func runVit(_ arguments: [String]) throws -> RunResult { try run(vitBinary, arguments) }
+
+/// Runs a program to its end and collects its exit status and output.
+func run(_ program: String, _ arguments: [String]) throws -> RunResult {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: vitBinary)
+    process.executableURL = URL(fileURLWithPath: program)
     process.arguments = arguments
     let out = Pipe(), err = Pipe()
     process.standardOutput = out

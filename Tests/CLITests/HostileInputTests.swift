@@ -143,6 +143,27 @@ import ViTTestSupport
         #expect(both.stdout.split(separator: "\n").count == 2)
     }
 
+    /// A sub-folder that cannot be read is reported (exit 1) and the rest are classified.
+    /// Run as an unprivileged user (root reads any folder): `setpriv` to nobody when root.
+    @Test func unreadableSubfolderIsReported() throws {
+        let images = "\(folder)/images"
+        for name in ["ok", "locked"] {
+            try FileManager.default.createDirectory(atPath: "\(images)/\(name)", withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: coat, toPath: "\(images)/\(name)/coat.png")
+        }
+        chmod("\(images)/locked", 0)
+        defer { chmod("\(images)/locked", 0o755) }
+        let arguments = ["classify", images, "--model", shipped, "--top-k", "1"]
+        let result =
+            getuid() == 0
+            ? try run(
+                "/usr/bin/setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", vitBinary] + arguments)
+            : try runVit(arguments)
+        #expect(result.status == 1)
+        #expect(result.stderr == "error: \(images)/locked: cannot read the folder (Permission denied)\n")
+        #expect(result.stdout == "\(images)/ok/coat.png: Coat 0.9064\n")
+    }
+
     /// Weights that make the output NaN give an error for the file, not a prediction.
     @Test func nonFiniteOutputsAreErrors() throws {
         let model = try shippedCopy("nan-head") { tensors in

@@ -40,10 +40,13 @@ extension Image {
         }
         // The pixel budget is checked from the header alone, before libpng or libjpeg
         // allocate anything or read further.
-        if let (width, height) = headerSize(bytes, format: format), width * height > maxPixels {
-            throw fail(
-                "\(width)x\(height) is \(width * height) pixels, more than the limit of \(maxPixels) (a decompression bomb?)"
-            )
+        // (PNG sides go up to 2^31 - 1, so their product can overflow.)
+        if let (width, height) = headerSize(bytes, format: format) {
+            let (pixels, overflow) = width.multipliedReportingOverflow(by: height)
+            guard !overflow, pixels <= maxPixels else {
+                throw fail(
+                    "\(width)x\(height) is more than the limit of \(maxPixels) pixels (a decompression bomb?)")
+            }
         }
         var message = [CChar](repeating: 0, count: 256)
         var info = cic_info()
@@ -57,7 +60,7 @@ extension Image {
         let pixelCount = Int(info.width) * Int(info.height)
         guard pixelCount <= maxPixels else {
             throw fail(
-                "\(info.width)x\(info.height) is \(pixelCount) pixels, more than the limit of \(maxPixels) (a decompression bomb?)"
+                "\(info.width)x\(info.height) is more than the limit of \(maxPixels) pixels (a decompression bomb?)"
             )
         }
         let sampleBytes = Int(info.bit_depth) / 8

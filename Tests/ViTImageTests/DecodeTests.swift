@@ -119,6 +119,10 @@ let decodeFolder = repositoryPath("Tests/ViTImageTests/Golden/decode")
         expectError(
             write("bomb.png", pngHeaderOnly(width: 100_000, height: 100_000)),
             containing: "more than the limit of 178956970")
+        // Sides whose product passes 2^63 (found by fuzzing: it trapped on the overflow).
+        expectError(
+            write("huge.png", pngHeaderOnly(width: 0xFFFF_FFFF, height: 0xFFFF_FFFF)),
+            containing: "4294967295x4294967295 is more than the limit of 178956970 pixels")
     }
 
     @Test func configurablePixelLimit() throws {

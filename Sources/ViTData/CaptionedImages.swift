@@ -34,13 +34,16 @@ public struct CaptionedImages: Sendable {
             throw DatasetError(path: metadataPath, reason: "not UTF-8 text")
         }
         var result = CaptionedImages(images: [], captions: [], attributes: [])
-        for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
-        where !line.allSatisfy(\.isWhitespace) {
+        for (number, line) in textLines(text).enumerated() where !line.allSatisfy(\.isWhitespace) {
             let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
             guard let object, let file = object["file_name"] as? String, let caption = object["text"] as? String
             else {
                 throw DatasetError(
                     path: metadataPath, reason: "line \(number + 1): not a JSON object with file_name and text strings")
+            }
+            guard !file.hasPrefix("/"), !file.split(separator: "/").contains("..") else {
+                throw DatasetError(
+                    path: metadataPath, reason: "line \(number + 1): file_name '\(file)' leads out of the folder")
             }
             result.images.append(try Image.read(path: "\(folder)/\(file)"))
             result.captions.append(caption)

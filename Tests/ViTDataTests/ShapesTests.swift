@@ -157,5 +157,16 @@ import ViTTestSupport
         let data = try CaptionedImages.folder(folder)
         #expect(data.count == 1 && data.captions == ["x"] && data.attributes == [["shape": "circle"]])
         #expect(data.images[0].pixels == image.pixels)
+        // CRLF lines are lines; a file name leading out of the folder is refused.
+        try Data("{\"file_name\": \"a.png\", \"text\": \"x\"}\r\n{\"file_name\": \"a.png\", \"text\": \"y\"}\r\n".utf8)
+            .write(to: URL(fileURLWithPath: "\(folder)/metadata.jsonl"))
+        #expect(try CaptionedImages.folder(folder).captions == ["x", "y"])
+        try Data("{\"file_name\": \"../a.png\", \"text\": \"x\"}\n".utf8)
+            .write(to: URL(fileURLWithPath: "\(folder)/metadata.jsonl"))
+        #expect {
+            try CaptionedImages.folder(folder)
+        } throws: {
+            "\($0)" == "\(folder)/metadata.jsonl: line 1: file_name '../a.png' leads out of the folder"
+        }
     }
 }

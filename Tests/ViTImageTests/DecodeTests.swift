@@ -99,7 +99,8 @@ let decodeFolder = repositoryPath("Tests/ViTImageTests/Golden/decode")
             0xFF, 0xC0, 0, 17, 8, 0xFD, 0xE8, 0xFD, 0xE8, 3,
             1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1,
         ]
-        expectError(write("bomb.jpg", [0xFF, 0xD8] + sof), containing: "65000x65000 is more than the limit of 178956970 pixels")
+        expectError(
+            write("bomb.jpg", [0xFF, 0xD8] + sof), containing: "65000x65000 is more than the limit of 178956970 pixels")
     }
 
     @Test func truncatedProgressiveJPEG() {

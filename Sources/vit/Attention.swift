@@ -65,6 +65,21 @@ struct AttentionCommand: ParsableCommand {
             throw error.naming(image)
         }
         let pixels = classifier.profile.normalizedTensor(input)
+        let config = classifier.model.config
+        guard classifier.model.accepts(height: pixels.shape[1], width: pixels.shape[2], channels: pixels.shape[0])
+        else {
+            throw CLIFailure(
+                "\(image): its \(pixels.shape[2])x\(pixels.shape[1]) input does not fit the model (sides multiples of \(config.patchSize), at most \(ViTConfig.maxPatches) patches)"
+            )
+        }
+        // Every layer's attention weights are kept for the rollout: depth x heads x N^2 floats.
+        let tokens = (pixels.shape[1] / config.patchSize) * (pixels.shape[2] / config.patchSize) + 1
+        let weightBytes = config.depth * config.numHeads * tokens * tokens * MemoryLayout<Float>.size
+        guard weightBytes <= 1 << 30 else {
+            throw CLIFailure(
+                "\(image): the attention maps of \(tokens) tokens in \(config.depth) layers of \(config.numHeads) heads need \(weightBytes >> 20) MB, more than the limit of 1024 MB"
+            )
+        }
         let maps = classifier.model.attentionMaps(pixels.reshaped([1] + pixels.shape))
         let (gh, gw) = (maps.gridHeight, maps.gridWidth)
         if let output {

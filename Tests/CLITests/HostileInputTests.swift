@@ -117,6 +117,18 @@ import ViTTestSupport
             "--image-size 2000 is not a positive multiple of the patch size 8 giving at most 4096 patches")
     }
 
+    /// `vit attention` keeps every layer's weights: at 256 x 256 (4097 tokens, 6 layers of 4
+    /// heads: 1.6 GB) it is refused before the forward pass.
+    @Test func attentionMapsBeyondTheBudgetAreRefused() throws {
+        let model = try shippedCopy(
+            "large-input", replacing: #""height":28,"width":28"#, with: #""height":256,"width":256"#)
+        try expectFailure(
+            ["attention", coat, "--model", model, "-o", "\(folder)/maps.png"],
+            "\(coat): the attention maps of 4097 tokens in 6 layers of 4 heads need 1536 MB, more than the limit of 1024 MB"
+        )
+        #expect(!FileManager.default.fileExists(atPath: "\(folder)/maps.png"))
+    }
+
     /// A profile without a fixed size gives inputs of different sizes; one call over both
     /// images prints what two calls, one image each, print.
     @Test func imagesOfDifferentSizesInOneBatch() throws {

@@ -126,6 +126,13 @@ let decodeFolder = repositoryPath("Tests/ViTImageTests/Golden/decode")
             containing: "4294967295x4294967295 is more than the limit of 178956970 pixels")
     }
 
+    /// A text chunk declaring 1.8 GB in a 60-byte file (found by fuzzing: libpng allocated
+    /// the declared length) is refused before libpng reads it.
+    @Test func chunkLongerThanTheFile() {
+        let bytes = pngHeaderOnly(width: 5, height: 3) + [0x6C, 0x6F, 0x6E, 0x65] + Array("tEXtSeed\u{0}76".utf8)
+        expectError(write("long-chunk.png", bytes), containing: "a chunk declares 1819242085 bytes, 7 are left")
+    }
+
     @Test func configurablePixelLimit() throws {
         let path = "\(decodeFolder)/rgb8.png"
         expectError(path, containing: "limit of 1000", maxPixels: 1000)

@@ -15,7 +15,11 @@ struct Bench: ParsableCommand {
             random weights (--architecture vit-tiny-patch16-224, vit-small-patch16-224, \
             vit-base-patch16-224). Reports the median time per batch, images per second, \
             GFLOP/s of the matrix products and the process's peak memory. \
-            Compare with PyTorch: python Examples/bench_pytorch.py (same options).             --generator times `vit generate` instead: images of 32 x 32 from captions with             guidance (conditional and unconditional passes batched) in --steps Euler steps, the             captions' encoding included, for the shipped generator or --model; compare with             python Examples/bench_generator_pytorch.py.
+            Compare with PyTorch: python Examples/bench_pytorch.py (same options). --generator \
+            times `vit generate` instead: images of 32 x 32 from captions with guidance \
+            (conditional and unconditional passes batched) in --steps Euler steps, the captions' \
+            encoding included, for the shipped generator or --model; compare with python \
+            Examples/bench_generator_pytorch.py.
             """)
 
     static let architectures: [String: ViTConfig] = [

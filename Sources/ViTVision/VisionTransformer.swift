@@ -159,6 +159,18 @@ public struct VisionTransformer: Layer {
         ParameterGroup("head", ["head"]),
     ]
 
+    /// Why an input of this size does not fit the model, or nil (as `accepts`).
+    public func inputProblem(height: Int, width: Int, channels: Int) -> String? {
+        accepts(height: height, width: width, channels: channels)
+            ? nil
+            : "its \(width)x\(height) input does not fit the model (sides multiples of \(config.patchSize), at most \(ViTConfig.maxPatches) patches)"
+    }
+
+    /// Tokens (patches and the class token) for an input of this size.
+    public func tokenCount(height: Int, width: Int) -> Int {
+        (height / config.patchSize) * (width / config.patchSize) + 1
+    }
+
     /// Whether images of this height and width can be embedded: the model's channels and
     /// whole patches. Sizes other than `config.imageSize` resample the position embeddings.
     public func accepts(height: Int, width: Int, channels: Int) -> Bool {

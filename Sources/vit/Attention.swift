@@ -66,14 +66,13 @@ struct AttentionCommand: ParsableCommand {
         }
         let pixels = classifier.profile.normalizedTensor(input)
         let config = classifier.model.config
-        guard classifier.model.accepts(height: pixels.shape[1], width: pixels.shape[2], channels: pixels.shape[0])
-        else {
-            throw CLIFailure(
-                "\(image): its \(pixels.shape[2])x\(pixels.shape[1]) input does not fit the model (sides multiples of \(config.patchSize), at most \(ViTConfig.maxPatches) patches)"
-            )
+        if let problem = classifier.model.inputProblem(
+            height: pixels.shape[1], width: pixels.shape[2], channels: pixels.shape[0])
+        {
+            throw CLIFailure("\(image): \(problem)")
         }
         // Every layer's attention weights are kept for the rollout: depth x heads x N^2 floats.
-        let tokens = (pixels.shape[1] / config.patchSize) * (pixels.shape[2] / config.patchSize) + 1
+        let tokens = classifier.model.tokenCount(height: pixels.shape[1], width: pixels.shape[2])
         let weightBytes = config.depth * config.numHeads * tokens * tokens * MemoryLayout<Float>.size
         guard weightBytes <= 1 << 30 else {
             throw CLIFailure(

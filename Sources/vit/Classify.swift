@@ -108,13 +108,10 @@ struct Classify: ParsableCommand {
                     } catch let error as PreprocessError {
                         throw error.naming(file)
                     }
-                    let (c, h, w) = (input.shape[0], input.shape[1], input.shape[2])
-                    guard classifier.model.accepts(height: h, width: w, channels: c) else {
-                        throw ImageError(
-                            path: file,
-                            reason:
-                                "its \(w)x\(h) input does not fit the model (sides multiples of \(classifier.model.config.patchSize), at most \(ViTConfig.maxPatches) patches)"
-                        )
+                    if let problem = classifier.model.inputProblem(
+                        height: input.shape[1], width: input.shape[2], channels: input.shape[0])
+                    {
+                        throw ImageError(path: file, reason: problem)
                     }
                     inputs.append((file, input))
                 } catch {
@@ -124,7 +121,7 @@ struct Classify: ParsableCommand {
             }
             progress.advance(by: batchFiles.count)
             var results: [String: Result] = [:]
-            for group in batchesOfOneSize(inputs, config: classifier.model.config) {
+            for group in batchesOfOneSize(inputs, model: classifier.model) {
                 let logitsBatch = classifier.logits(Tensor.stack(group.map(\.input)))
                 let probabilities = logitsBatch.softmax(axis: -1)
                 let classes = logitsBatch.shape[1]
@@ -163,13 +160,13 @@ struct Classify: ParsableCommand {
     /// Runs of inputs of one size, in order, each at most as many as a forward pass should
     /// take at a time (about 1 GB of activations).
     private func batchesOfOneSize(
-        _ inputs: [(file: String, input: Tensor)], config: ViTConfig
+        _ inputs: [(file: String, input: Tensor)], model: VisionTransformer
     ) -> [[(file: String, input: Tensor)]] {
         var groups: [[(file: String, input: Tensor)]] = []
         for item in inputs {
             let shape = item.input.shape
-            let tokens = (shape[1] / config.patchSize) * (shape[2] / config.patchSize) + 1
-            let limit = max(1, (1 << 30) / config.inferenceBytesPerImage(tokens: tokens))
+            let tokens = model.tokenCount(height: shape[1], width: shape[2])
+            let limit = max(1, (1 << 30) / model.config.inferenceBytesPerImage(tokens: tokens))
             if let last = groups.last, last[0].input.shape == shape, last.count < limit {
                 groups[groups.count - 1].append(item)
             } else {

@@ -255,13 +255,20 @@ typedef struct {
     jmp_buf jump;
     char *message;
     size_t message_size;
+    int over_memory_limit;
 } jpeg_errors;
 
 static void jpeg_fail(j_common_ptr cinfo) {
     jpeg_errors *errors = (jpeg_errors *)cinfo->err;
-    char text[JMSG_LENGTH_MAX];
-    (*cinfo->err->format_message)(cinfo, text);
-    set_message(errors->message, errors->message_size, text);
+    if (cinfo->err->msg_code == JERR_NO_BACKING_STORE || cinfo->err->msg_code == JERR_OUT_OF_MEMORY) {
+        // libjpeg reaches for a temporary file only when its arrays exceed max_memory_to_use.
+        errors->over_memory_limit = 1;
+        set_message(errors->message, errors->message_size, "more working memory than the limit");
+    } else {
+        char text[JMSG_LENGTH_MAX];
+        (*cinfo->err->format_message)(cinfo, text);
+        set_message(errors->message, errors->message_size, text);
+    }
     longjmp(errors->jump, 1);
 }
 
@@ -286,7 +293,7 @@ static int jpeg_output_channels(struct jpeg_decompress_struct *cinfo) {
 }
 
 static int jpeg_run(const uint8_t *data, size_t size, cic_info *info, uint8_t *pixels,
-                    size_t pixels_size, char *message, size_t message_size) {
+                    size_t pixels_size, long max_memory, char *message, size_t message_size) {
     if (size < 3 || data[0] != 0xFF || data[1] != 0xD8 || data[2] != 0xFF) {
         set_message(message, message_size, "not a JPEG file");
         return 1;
@@ -298,11 +305,13 @@ static int jpeg_run(const uint8_t *data, size_t size, cic_info *info, uint8_t *p
     errors.base.emit_message = jpeg_message;
     errors.message = message;
     errors.message_size = message_size;
+    errors.over_memory_limit = 0;
     if (setjmp(errors.jump)) {
         jpeg_destroy_decompress(&cinfo);
-        return 1;
+        return errors.over_memory_limit ? 2 : 1;
     }
     jpeg_create_decompress(&cinfo);
+    cinfo.mem->max_memory_to_use = max_memory;
     jpeg_mem_src(&cinfo, data, (unsigned long)size);
     jpeg_read_header(&cinfo, TRUE);
     int channels = jpeg_output_channels(&cinfo);
@@ -345,11 +354,11 @@ static int jpeg_run(const uint8_t *data, size_t size, cic_info *info, uint8_t *p
 
 int cic_jpeg_read_info(const uint8_t *data, size_t size, cic_info *info, char *message,
                        size_t message_size) {
-    return jpeg_run(data, size, info, NULL, 0, message, message_size);
+    return jpeg_run(data, size, info, NULL, 0, 0, message, message_size);
 }
 
 int cic_jpeg_decode(const uint8_t *data, size_t size, uint8_t *pixels, size_t pixels_size,
-                    char *message, size_t message_size) {
+                    long max_memory, char *message, size_t message_size) {
     cic_info info;
-    return jpeg_run(data, size, &info, pixels, pixels_size, message, message_size);
+    return jpeg_run(data, size, &info, pixels, pixels_size, max_memory, message, message_size);
 }

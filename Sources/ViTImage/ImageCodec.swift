@@ -11,9 +11,18 @@ extension Image {
     /// MAX_IMAGE_PIXELS (1024 * 1024 * 1024 / 4 / 3) pixels.
     public static let defaultMaxPixels = 178_956_970
 
+    /// The most working memory libjpeg may take for one image, beyond the decoded pixels.
+    /// A progressive (multi-scan) JPEG keeps every DCT coefficient of the whole image, 2 bytes
+    /// per sample: 8 bytes a pixel for 4:4:4 CMYK, so a file within the pixel limit could
+    /// otherwise take 1.4 GB before its pixels are written out. Baseline JPEGs need only a
+    /// few rows of blocks.
+    public static let defaultMaxDecoderMemory = 1 << 30
+
     /// Reads a PNG or JPEG file as 8-bit RGB, as Pillow's `convert("RGB")`.
     /// Images with more than `maxPixels` pixels are refused before any decoding.
-    public static func read(path: String, maxPixels: Int = defaultMaxPixels) throws -> Image {
+    public static func read(
+        path: String, maxPixels: Int = defaultMaxPixels, maxDecoderMemory: Int = defaultMaxDecoderMemory
+    ) throws -> Image {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw ImageError(path: path, reason: "no such file")
@@ -22,11 +31,14 @@ extension Image {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ImageError(path: path, reason: "cannot read the file")
         }
-        return try decode(data, name: path, maxPixels: maxPixels)
+        return try decode(data, name: path, maxPixels: maxPixels, maxDecoderMemory: maxDecoderMemory)
     }
 
     /// Decodes PNG or JPEG bytes as 8-bit RGB; `name` is used in error messages.
-    public static func decode(_ data: Data, name: String, maxPixels: Int = defaultMaxPixels) throws -> Image {
+    public static func decode(
+        _ data: Data, name: String, maxPixels: Int = defaultMaxPixels,
+        maxDecoderMemory: Int = defaultMaxDecoderMemory
+    ) throws -> Image {
         func fail(_ reason: String) -> ImageError { ImageError(path: name, reason: reason) }
         guard !data.isEmpty else { throw fail("empty file, not an image") }
         let bytes = [UInt8](data)
@@ -69,8 +81,16 @@ extension Image {
             samples.withUnsafeMutableBufferPointer { out in
                 format == .png
                     ? cic_png_decode(b.baseAddress, b.count, out.baseAddress, out.count, &message, message.count)
-                    : cic_jpeg_decode(b.baseAddress, b.count, out.baseAddress, out.count, &message, message.count)
+                    : cic_jpeg_decode(
+                        b.baseAddress, b.count, out.baseAddress, out.count, maxDecoderMemory, &message,
+                        message.count)
             }
+        }
+        guard status != 2 else {
+            let limit = maxDecoderMemory >= 1 << 20 ? "\(maxDecoderMemory >> 20) MB" : "\(maxDecoderMemory) bytes"
+            throw fail(
+                "this \(info.width)x\(info.height) progressive JPEG needs more than the limit of \(limit) of decoder memory"
+            )
         }
         guard status == 0 else { throw fail("invalid \(format.name): \(cString(message))") }
         let width = Int(info.width), height = Int(info.height)

@@ -137,6 +137,10 @@ def decode_fixtures():
     image.save(f"{folder}/ycbcr422.jpg", quality=85, subsampling=1)
     image.save(f"{folder}/ycbcr444.jpg", quality=95, subsampling=0)
     image.save(f"{folder}/progressive.jpg", quality=80, progressive=True)
+    # Taller than libjpeg's five block rows of look-ahead, so its whole-image coefficient
+    # arrays are sized by its memory limit (the decoder-memory test).
+    tall = np.asarray(Image.open("Images/chelsea.png").convert("RGB"))[50:250, 100:140]
+    Image.fromarray(tall).save(f"{folder}/progressive-tall.jpg", quality=80, progressive=True)
     image.convert("L").save(f"{folder}/gray.jpg", quality=90)
     cmyk = image.convert("CMYK")
     cmyk.save(f"{folder}/cmyk.jpg", quality=90)  # Pillow writes Adobe-inverted CMYK

@@ -133,6 +133,28 @@ let decodeFolder = repositoryPath("Tests/ViTImageTests/Golden/decode")
         expectError(write("long-chunk.png", bytes), containing: "a chunk declares 1819242085 bytes, 7 are left")
     }
 
+    /// progressive-tall.jpg (40x200, 4:2:0) keeps all its DCT coefficients while its scans
+    /// arrive: luma 6x26 blocks (5x25 rounded up to the 2x2 sampling), each chroma plane 3x13,
+    /// 234 blocks of 64 two-byte coefficients = 29,952 bytes. Within 16,000 bytes it is
+    /// refused; a baseline file, even a larger one, needs no whole-image arrays and decodes
+    /// within the same limit.
+    @Test func decoderMemoryLimit() throws {
+        let progressive = "\(decodeFolder)/progressive-tall.jpg"
+        do {
+            _ = try Image.read(path: progressive, maxDecoderMemory: 16_000)
+            Issue.record("progressive-tall.jpg was decoded within 16,000 bytes")
+        } catch let error as ImageError {
+            #expect(
+                error.description
+                    == "\(progressive): this 40x200 progressive JPEG needs more than the limit of 16000 bytes of decoder memory"
+            )
+        }
+        let expected = try Image.read(path: progressive).pixels
+        #expect(try Image.read(path: progressive, maxDecoderMemory: 1 << 20).pixels == expected)
+        let baseline = "\(decodeFolder)/rocket.jpg"  // 640x427
+        #expect(try Image.read(path: baseline, maxDecoderMemory: 16_000).pixels == Image.read(path: baseline).pixels)
+    }
+
     @Test func configurablePixelLimit() throws {
         let path = "\(decodeFolder)/rgb8.png"
         expectError(path, containing: "limit of 1000", maxPixels: 1000)

@@ -29,8 +29,10 @@ int cic_png_decode(const uint8_t *data, size_t size, uint8_t *pixels, size_t pix
 
 int cic_jpeg_read_info(const uint8_t *data, size_t size, cic_info *info,
                        char *message, size_t message_size);
+/// Decodes into `pixels` with at most `max_memory` bytes of libjpeg working memory (the
+/// whole-image coefficient arrays of progressive files); returns 2 when that is not enough.
 int cic_jpeg_decode(const uint8_t *data, size_t size, uint8_t *pixels, size_t pixels_size,
-                    char *message, size_t message_size);
+                    long max_memory, char *message, size_t message_size);
 
 /// Encodes 8-bit gray (1), gray+alpha (2), RGB (3) or RGBA (4) pixels as PNG with tEXt
 /// chunks. On success *out holds a malloc'ed buffer the caller releases with cic_free.

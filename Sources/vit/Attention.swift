@@ -42,17 +42,15 @@ struct AttentionCommand: ParsableCommand {
         help: "Override the model's preprocessing: \(PreprocessProfile.builtIn.map(\.name).joined(separator: ", ")).")
     var profile: String?
 
+    @OptionGroup var limits: ImageLimits
+
     func validate() throws {
         if output == nil && tensor == nil {
             throw ValidationError("nothing to write: give -o OUT.png, --tensor OUT.safetensors, or both")
         }
         guard columns > 0 else { throw ValidationError("--columns must be at least 1") }
         guard (0...1).contains(opacity) else { throw ValidationError("--opacity must be between 0 and 1") }
-        if let profile, PreprocessProfile.named(profile) == nil {
-            throw ValidationError(
-                "unknown profile '\(profile)'; choose one of \(PreprocessProfile.builtIn.map(\.name).joined(separator: ", "))"
-            )
-        }
+        try checkProfileName(profile)
     }
 
     func run() throws {
@@ -60,7 +58,7 @@ struct AttentionCommand: ParsableCommand {
         if let profile { classifier = classifier.withProfile(PreprocessProfile.named(profile)!) }
         let input: Image
         do {
-            input = try classifier.profile.apply(to: try Image.read(path: image))
+            input = try classifier.profile.apply(to: try limits.read(image))
         } catch let error as PreprocessError {
             throw error.naming(image)
         }

@@ -43,6 +43,8 @@ struct Classify: ParsableCommand {
         help: "Override the model's preprocessing: \(PreprocessProfile.builtIn.map(\.name).joined(separator: ", ")).")
     var profile: String?
 
+    @OptionGroup var limits: ImageLimits
+
     @Option(
         help: ArgumentHelp(
             "Run at this input size (a multiple of the patch size); position embeddings are resampled.",
@@ -55,11 +57,7 @@ struct Classify: ParsableCommand {
     func validate() throws {
         guard topK > 0 else { throw ValidationError("--top-k must be at least 1") }
         guard batchSize > 0 else { throw ValidationError("--batch-size must be at least 1") }
-        if let profile, PreprocessProfile.named(profile) == nil {
-            throw ValidationError(
-                "unknown profile '\(profile)'; choose one of \(PreprocessProfile.builtIn.map(\.name).joined(separator: ", "))"
-            )
-        }
+        try checkProfileName(profile)
     }
 
     struct Prediction: Encodable {
@@ -104,7 +102,7 @@ struct Classify: ParsableCommand {
                 do {
                     let input: Tensor
                     do {
-                        input = try classifier.input(for: try Image.read(path: file))
+                        input = try classifier.input(for: try limits.read(file))
                     } catch let error as PreprocessError {
                         throw error.naming(file)
                     }

@@ -27,24 +27,18 @@ struct Preprocess: ParsableCommand {
     @Option(help: "Where to write the normalized input tensor (safetensors).")
     var tensor: String?
 
-    @Option(help: "Refuse images with more pixels than this (decompression bombs).")
-    var maxPixels: Int = Image.defaultMaxPixels
+    @OptionGroup var limits: ImageLimits
 
     func validate() throws {
-        guard PreprocessProfile.named(profile) != nil else {
-            throw ValidationError(
-                "unknown profile '\(profile)'; choose one of \(PreprocessProfile.builtIn.map(\.name).joined(separator: ", "))"
-            )
-        }
+        try checkProfileName(profile)
         guard output != nil || tensor != nil else {
             throw ValidationError("nothing to write: give -o OUT.png, --tensor OUT.safetensors, or both")
         }
-        guard maxPixels > 0 else { throw ValidationError("--max-pixels must be positive") }
     }
 
     func run() throws {
         let profile = PreprocessProfile.named(profile)!
-        let decoded = try Image.read(path: image, maxPixels: maxPixels)
+        let decoded = try limits.read(image)
         let input: Image
         do {
             input = try profile.apply(to: decoded)
@@ -69,4 +63,27 @@ struct Preprocess: ParsableCommand {
                 toPath: tensor)
         }
     }
+}
+
+/// The decoding budget of the commands that read images.
+struct ImageLimits: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "Refuse images with more pixels than this, from their header, before decoding (decompression bombs).",
+            valueName: "pixels"))
+    var maxPixels: Int = Image.defaultMaxPixels
+
+    func validate() throws {
+        guard maxPixels > 0 else { throw ValidationError("--max-pixels must be positive") }
+    }
+
+    /// Reads a PNG or JPEG file within the budget.
+    func read(_ path: String) throws -> Image { try Image.read(path: path, maxPixels: maxPixels) }
+}
+
+/// Refuses a `--profile` that names no built-in profile.
+func checkProfileName(_ name: String?) throws {
+    guard let name, PreprocessProfile.named(name) == nil else { return }
+    throw ValidationError(
+        "unknown profile '\(name)'; choose one of \(PreprocessProfile.builtIn.map(\.name).joined(separator: ", "))")
 }

@@ -117,6 +117,24 @@ import ViTTestSupport
             "--image-size 2000 is not a positive multiple of the patch size 8 giving at most 4096 patches")
     }
 
+    /// --max-pixels refuses an image by its header (coat.png is 28 x 28 = 784 pixels) in
+    /// every command that reads images; at exactly its size the image is read.
+    @Test func pixelBudgetFlag() throws {
+        try expectFailure(
+            ["classify", coat, "--max-pixels", "783"],
+            "\(coat): 28x28 is more than the limit of 783 pixels (a decompression bomb?)")
+        try expectFailure(
+            ["attention", coat, "--max-pixels", "783", "-o", "\(folder)/budget.png"],
+            "\(coat): 28x28 is more than the limit of 783 pixels (a decompression bomb?)")
+        #expect(!FileManager.default.fileExists(atPath: "\(folder)/budget.png"))
+        try expectFailure(
+            ["preprocess", coat, "--max-pixels", "783", "-o", "\(folder)/budget.png"],
+            "\(coat): 28x28 is more than the limit of 783 pixels (a decompression bomb?)")
+        try expectFailure(["classify", coat, "--max-pixels", "0"], status: 64, "--max-pixels must be positive")
+        let result = try runVit(["classify", coat, "--max-pixels", "784", "--top-k", "1"])
+        #expect(result.status == 0 && result.stdout.hasPrefix("\(coat): Coat "), "\(result.stderr)\(result.stdout)")
+    }
+
     /// `vit attention` keeps every layer's weights: at 256 x 256 (4097 tokens, 6 layers of 4
     /// heads: 1.6 GB) it is refused before the forward pass.
     @Test func attentionMapsBeyondTheBudgetAreRefused() throws {

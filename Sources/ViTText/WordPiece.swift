@@ -58,15 +58,46 @@ public struct WordPieceTokenizer: Sendable {
         return vocabulary
     }
 
-    /// The WordPiece tokens of a text, without [CLS] and [SEP] and without truncation.
-    public func tokens(_ text: String) -> [String] {
-        basicTokens(text).flatMap(wordPieces)
+    /// The first `limit` WordPiece tokens of a text, without [CLS] and [SEP]. Words are
+    /// taken one at a time, so a long text costs no more than the words that give them.
+    public func tokens(_ text: String, limit: Int = .max) -> [String] {
+        var out: [String] = []
+        var word = String.UnicodeScalarView()
+        /// Adds the pieces of the word so far; false once `limit` tokens are there.
+        func endWord() -> Bool {
+            guard !word.isEmpty else { return out.count < limit }
+            var text = String(word)
+            word = String.UnicodeScalarView()
+            if lowercase { text = text.lowercased() }
+            if stripAccents ?? lowercase { text = strippingAccents(text) }
+            for part in splitOnPunctuation(text) {
+                out += wordPieces(part)
+                if out.count >= limit { return false }
+            }
+            return true
+        }
+        // BERT's basic tokenization: control characters dropped, words split at whitespace,
+        // CJK ideographs words of their own, then lower case, accents and punctuation.
+        for scalar in text.unicodeScalars {
+            if scalar.value == 0 || scalar.value == 0xFFFD || isControl(scalar) { continue }
+            if isWhitespace(scalar) {
+                guard endWord() else { break }
+            } else if splitCJK && isCJK(scalar) {
+                guard endWord() else { break }
+                word.append(scalar)
+                guard endWord() else { break }
+            } else {
+                word.append(scalar)
+            }
+        }
+        _ = endWord()
+        return Array(out.prefix(limit))
     }
 
     /// Token ids: [CLS] tokens [SEP], the tokens truncated so that the whole fits maxLength.
     public func encode(_ text: String) -> [Int] {
-        let ids = tokens(text).map { vocabulary[$0] ?? unknownID }
-        return [classID] + ids.prefix(max(0, maxLength - 2)) + [separatorID]
+        let ids = tokens(text, limit: max(0, maxLength - 2)).map { vocabulary[$0] ?? unknownID }
+        return [classID] + ids + [separatorID]
     }
 
     /// Encoded texts padded with [PAD] to the longest, and their mask (1 real, 0 padding).
@@ -79,31 +110,6 @@ public struct WordPieceTokenizer: Sendable {
     }
 
     // MARK: Basic tokenization
-
-    /// Cleaned, CJK-separated, lower-cased, accent-stripped words split at punctuation.
-    func basicTokens(_ text: String) -> [String] {
-        var cleaned = String.UnicodeScalarView()
-        for scalar in text.unicodeScalars {
-            if scalar.value == 0 || scalar.value == 0xFFFD || isControl(scalar) { continue }
-            if isWhitespace(scalar) {
-                cleaned.append(" ")
-            } else if splitCJK && isCJK(scalar) {
-                cleaned.append(" ")
-                cleaned.append(scalar)
-                cleaned.append(" ")
-            } else {
-                cleaned.append(scalar)
-            }
-        }
-        var out: [String] = []
-        for word in String(cleaned).split(separator: " ", omittingEmptySubsequences: true) {
-            var word = String(word)
-            if lowercase { word = word.lowercased() }
-            if stripAccents ?? lowercase { word = strippingAccents(word) }
-            out += splitOnPunctuation(word)
-        }
-        return out
-    }
 
     func strippingAccents(_ word: String) -> String {
         let decomposed = word.decomposedStringWithCanonicalMapping
@@ -134,8 +140,8 @@ public struct WordPieceTokenizer: Sendable {
 
     /// Greedy longest match from the left; one unmatched piece makes the word [UNK].
     func wordPieces(_ word: String) -> [String] {
+        if word.unicodeScalars.count > maxCharactersPerWord { return ["[UNK]"] }
         let characters = Array(word.unicodeScalars)
-        if characters.count > maxCharactersPerWord { return ["[UNK]"] }
         var pieces: [String] = []
         var start = 0
         while start < characters.count {

@@ -43,33 +43,40 @@ struct Embed: ParsableCommand {
 
     func run() throws {
         applyThreads(threads)
-        var all = texts
-        if let file {
-            all += try readTextLines(file)
-        }
         let encoder = try SentenceEncoder.load(folder: model ?? defaultTextModelPath())
+        // The arguments, then the file's lines, a chunk at a time: memory holds one chunk,
+        // not the file.
+        let reader = try file.map { try TextLineReader(path: $0) }
+        var arguments = texts[...]
+        func nextTexts(upTo count: Int) throws -> [String] {
+            var chunk = Array(arguments.prefix(count))
+            arguments = arguments.dropFirst(chunk.count)
+            if chunk.count < count, let reader { chunk += try reader.nextLines(upTo: count - chunk.count) }
+            return chunk
+        }
         func json(_ value: some Encodable) -> String {
             try! sortedJSON(value)
         }
-        /// The vectors of texts[range], checked to be finite.
-        func vectors(_ range: Range<Int>) throws -> [[Float]] {
-            let out = encoder.embed(Array(all[range]), batchSize: batchSize)
+        /// The vectors of `chunk`, whose first text is text number `first`, checked to be finite.
+        func vectors(_ chunk: [String], first: Int) throws -> [[Float]] {
+            let out = encoder.embed(chunk, batchSize: batchSize)
             let d = out.shape.last ?? 0
-            return try (0..<range.count).map { i in
+            return try chunk.indices.map { i in
                 let vector = Array(UnsafeBufferPointer(start: out.data + i * d, count: d))
                 guard vector.allSatisfy(\.isFinite) else {
-                    throw CLIFailure("text \(range.lowerBound + i + 1): the model's output is not finite")
+                    throw CLIFailure("text \(first + i): the model's output is not finite")
                 }
                 return vector
             }
         }
         if similarity {
+            let all = try nextTexts(upTo: Self.maxSimilarityTexts + 1)
             guard all.count <= Self.maxSimilarityTexts else {
                 throw CLIFailure(
-                    "--similarity takes at most \(Self.maxSimilarityTexts) texts (a matrix of their squares); got \(all.count)"
+                    "--similarity takes at most \(Self.maxSimilarityTexts) texts (a matrix of their squares); there are more"
                 )
             }
-            let vectors = try vectors(0..<all.count)
+            let vectors = try vectors(all, first: 1)
             let norms = vectors.map { v in max(v.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12) }
             let matrix = vectors.indices.map { i in
                 vectors.indices.map { j in
@@ -83,19 +90,19 @@ struct Embed: ParsableCommand {
             }
             return
         }
-        // Streamed a chunk of texts at a time, so that memory does not grow with their
-        // number. Written field by field: a keyed encoder's order is not fixed on Linux, and
-        // the same input should give the same bytes, text first.
+        // Written field by field: a keyed encoder's order is not fixed on Linux, and the
+        // same input should give the same bytes, text first.
         if format == .json { print("[", terminator: "") }
-        for start in stride(from: 0, to: all.count, by: Self.textsPerChunk) {
-            let range = start..<min(all.count, start + Self.textsPerChunk)
-            for (offset, vector) in try vectors(range).enumerated() {
-                let line = "{\"text\":\(json(all[start + offset])),\"embedding\":\(json(vector))}"
+        var printed = 0
+        while case let chunk = try nextTexts(upTo: Self.textsPerChunk), !chunk.isEmpty {
+            for (text, vector) in zip(chunk, try vectors(chunk, first: printed + 1)) {
+                let line = "{\"text\":\(json(text)),\"embedding\":\(json(vector))}"
                 if format == .json {
-                    print(start + offset == 0 ? line : "," + line, terminator: "")
+                    print(printed == 0 ? line : "," + line, terminator: "")
                 } else {
                     print(line)
                 }
+                printed += 1
             }
         }
         if format == .json { print("]") }

@@ -18,15 +18,12 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
-        .target(
-            name: "CImageCodecs",
-            cSettings: [.unsafeFlags(["-O2"])],
-            linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
+        .target(name: "CImageCodecs", linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
         .target(name: "CZlib", linkerSettings: [.linkedLibrary("z")]),
-        // Compiled for AVX-512 CPUs only; ViTTensor calls it after checking the CPU.
-        .target(
-            name: "ViTKernelsAVX512",
-            swiftSettings: [.unsafeFlags(["-target-cpu", "skylake-avx512"])]),
+        // Micro-kernels compiled per function for one instruction set (target attributes).
+        .target(name: "CKernels"),
+        // ViTTensor calls it after checking that the CPU has AVX-512F.
+        .target(name: "ViTKernelsAVX512", dependencies: ["CKernels"]),
         .target(name: "ViTTensor", dependencies: ["CBLAS", "ViTKernelsAVX512"]),
         .target(name: "ViTCore", dependencies: ["ViTTensor"]),
         .target(name: "ViTImage", dependencies: ["CImageCodecs", "ViTTensor"]),

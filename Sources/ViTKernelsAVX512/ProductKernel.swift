@@ -1,6 +1,7 @@
-// A single-precision product kernel for CPUs with AVX-512, compiled for them alone
-// (Package.swift gives this module -target-cpu skylake-avx512). ViTTensor calls it only
-// after checking that the CPU has AVX-512F; OpenBLAS serves every other case.
+// A single-precision product for CPUs with AVX-512: packing here, the register block in
+// C (CKernels, a function compiled for AVX-512F by its target attribute, so no flag
+// changes how the package is built). ViTTensor calls it only after checking that the CPU
+// has AVX-512F; OpenBLAS serves every other case.
 //
 // C[m, n] += op(A)[m, k] op(B)[k, n], row-major, accumulated into C (callers fill C with
 // the bias, or zeros, first). The layout is Goto and van de Geijn's ("Anatomy of
@@ -9,6 +10,8 @@
 // vector registers while a panel streams past a sliver. Packing reads either layout of A
 // and B, so one micro-kernel serves the forward product (B transposed: a weight matrix
 // [out, in]) and both backward ones.
+
+import CKernels
 
 typealias Vector = SIMD16<Float>
 
@@ -32,90 +35,13 @@ private func store(_ v: Vector, _ p: UnsafeMutablePointer<Float>) {
 }
 
 /// C[0..<12, 0..<32] += S P (or = S P when `overwrite`): S a packed sliver [depth, 12],
-/// P a packed panel [depth, 32].
+/// P a packed panel [depth, 32]. The register block is C (CKernels), compiled for AVX-512.
 @inline(__always)
 private func multiplyTile(
     sliver s: UnsafePointer<Float>, panel: UnsafePointer<Float>, depth: Int, _ c: UnsafeMutablePointer<Float>, ldc: Int,
     overwrite: Bool
 ) {
-    var c0l = overwrite ? Vector() : load(c + 0 * ldc), c0h = overwrite ? Vector() : load(c + 0 * ldc + 16)
-    var c1l = overwrite ? Vector() : load(c + 1 * ldc), c1h = overwrite ? Vector() : load(c + 1 * ldc + 16)
-    var c2l = overwrite ? Vector() : load(c + 2 * ldc), c2h = overwrite ? Vector() : load(c + 2 * ldc + 16)
-    var c3l = overwrite ? Vector() : load(c + 3 * ldc), c3h = overwrite ? Vector() : load(c + 3 * ldc + 16)
-    var c4l = overwrite ? Vector() : load(c + 4 * ldc), c4h = overwrite ? Vector() : load(c + 4 * ldc + 16)
-    var c5l = overwrite ? Vector() : load(c + 5 * ldc), c5h = overwrite ? Vector() : load(c + 5 * ldc + 16)
-    var c6l = overwrite ? Vector() : load(c + 6 * ldc), c6h = overwrite ? Vector() : load(c + 6 * ldc + 16)
-    var c7l = overwrite ? Vector() : load(c + 7 * ldc), c7h = overwrite ? Vector() : load(c + 7 * ldc + 16)
-    var c8l = overwrite ? Vector() : load(c + 8 * ldc), c8h = overwrite ? Vector() : load(c + 8 * ldc + 16)
-    var c9l = overwrite ? Vector() : load(c + 9 * ldc), c9h = overwrite ? Vector() : load(c + 9 * ldc + 16)
-    var c10l = overwrite ? Vector() : load(c + 10 * ldc), c10h = overwrite ? Vector() : load(c + 10 * ldc + 16)
-    var c11l = overwrite ? Vector() : load(c + 11 * ldc), c11h = overwrite ? Vector() : load(c + 11 * ldc + 16)
-    var p = panel, a = s
-    for _ in 0..<depth {
-        let low = load(p), high = load(p + 16)
-        let s0 = Vector(repeating: a[0])
-        c0l = c0l.addingProduct(s0, low)
-        c0h = c0h.addingProduct(s0, high)
-        let s1 = Vector(repeating: a[1])
-        c1l = c1l.addingProduct(s1, low)
-        c1h = c1h.addingProduct(s1, high)
-        let s2 = Vector(repeating: a[2])
-        c2l = c2l.addingProduct(s2, low)
-        c2h = c2h.addingProduct(s2, high)
-        let s3 = Vector(repeating: a[3])
-        c3l = c3l.addingProduct(s3, low)
-        c3h = c3h.addingProduct(s3, high)
-        let s4 = Vector(repeating: a[4])
-        c4l = c4l.addingProduct(s4, low)
-        c4h = c4h.addingProduct(s4, high)
-        let s5 = Vector(repeating: a[5])
-        c5l = c5l.addingProduct(s5, low)
-        c5h = c5h.addingProduct(s5, high)
-        let s6 = Vector(repeating: a[6])
-        c6l = c6l.addingProduct(s6, low)
-        c6h = c6h.addingProduct(s6, high)
-        let s7 = Vector(repeating: a[7])
-        c7l = c7l.addingProduct(s7, low)
-        c7h = c7h.addingProduct(s7, high)
-        let s8 = Vector(repeating: a[8])
-        c8l = c8l.addingProduct(s8, low)
-        c8h = c8h.addingProduct(s8, high)
-        let s9 = Vector(repeating: a[9])
-        c9l = c9l.addingProduct(s9, low)
-        c9h = c9h.addingProduct(s9, high)
-        let s10 = Vector(repeating: a[10])
-        c10l = c10l.addingProduct(s10, low)
-        c10h = c10h.addingProduct(s10, high)
-        let s11 = Vector(repeating: a[11])
-        c11l = c11l.addingProduct(s11, low)
-        c11h = c11h.addingProduct(s11, high)
-        p += 32
-        a += 12
-    }
-    store(c0l, c + 0 * ldc)
-    store(c0h, c + 0 * ldc + 16)
-    store(c1l, c + 1 * ldc)
-    store(c1h, c + 1 * ldc + 16)
-    store(c2l, c + 2 * ldc)
-    store(c2h, c + 2 * ldc + 16)
-    store(c3l, c + 3 * ldc)
-    store(c3h, c + 3 * ldc + 16)
-    store(c4l, c + 4 * ldc)
-    store(c4h, c + 4 * ldc + 16)
-    store(c5l, c + 5 * ldc)
-    store(c5h, c + 5 * ldc + 16)
-    store(c6l, c + 6 * ldc)
-    store(c6h, c + 6 * ldc + 16)
-    store(c7l, c + 7 * ldc)
-    store(c7h, c + 7 * ldc + 16)
-    store(c8l, c + 8 * ldc)
-    store(c8h, c + 8 * ldc + 16)
-    store(c9l, c + 9 * ldc)
-    store(c9h, c + 9 * ldc + 16)
-    store(c10l, c + 10 * ldc)
-    store(c10h, c + 10 * ldc + 16)
-    store(c11l, c + 11 * ldc)
-    store(c11h, c + 11 * ldc + 16)
+    ck_avx512_tile_12x32(s, panel, depth, c, ldc, overwrite ? 1 : 0)
 }
 
 /// C[m, columns] += op(A)[m, k] op(B)[k, columns] on the calling thread (= with

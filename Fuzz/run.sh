@@ -16,7 +16,7 @@ targets=("$@")
 swift build -c debug --target ViTTraining --sanitize=fuzzer --sanitize=address --build-path .build/fuzz >/dev/null
 build=.build/fuzz/debug
 objects=()
-for module in ViTTensor ViTKernelsAVX512 ViTCore ViTImage ViTCheckpoint ViTVision ViTText ViTData CImageCodecs CZlib; do
+for module in ViTTensor ViTKernelsAVX512 CKernels ViTCore ViTImage ViTCheckpoint ViTVision ViTText ViTData CImageCodecs CZlib; do
     objects+=("$build/$module.build"/*.o)
 done
 mkdir -p .build/fuzz/bin .build/fuzz/crashes
@@ -42,11 +42,18 @@ printf '{"file_name": "a.png", "text": "a red circle", "shape": "circle"}\n' >"$
 status=0
 for target in "${targets[@]}"; do
     binary=.build/fuzz/bin/fuzz-$target
-    swiftc -sanitize=fuzzer,address -parse-as-library -g "Fuzz/$target.swift" Fuzz/Scratch.swift \
+    rm -f "$binary"
+    if ! swiftc -sanitize=fuzzer,address -parse-as-library -g "Fuzz/$target.swift" Fuzz/Scratch.swift \
         -I "$build/Modules" -Xcc "-fmodule-map-file=$build/CImageCodecs.build/module.modulemap" \
         -Xcc "-fmodule-map-file=$build/CZlib.build/module.modulemap" \
+        -Xcc "-fmodule-map-file=$build/CKernels.build/module.modulemap" \
         -Xcc "-fmodule-map-file=Sources/CBLAS/module.modulemap" "${objects[@]}" \
-        -lpng16 -ljpeg -lz -lopenblas -o "$binary" 2>&1 | grep -v 'Cannot export local symbol' || true
+        -lpng16 -ljpeg -lz -lopenblas -o "$binary" >".build/fuzz/$target.build.log" 2>&1; then
+        status=1
+        echo "$target: FAILED to build"
+        grep -v 'Cannot export local symbol' ".build/fuzz/$target.build.log" | head -12
+        continue
+    fi
     mkdir -p ".build/fuzz/crashes/$target"
     log=.build/fuzz/$target.log
     if ASAN_OPTIONS=detect_leaks=0 SWIFT_BACKTRACE=enable=no SWIFTVIT_FUZZ_WEIGHTS="$PWD/Tests/ViTVisionTests/Golden/hf-vit/model.safetensors" \

@@ -24,7 +24,7 @@ let package = Package(
         .target(name: "CKernels"),
         // ViTTensor calls it after checking that the CPU has AVX-512F.
         .target(name: "ViTKernelsAVX512", dependencies: ["CKernels"]),
-        .target(name: "ViTTensor", dependencies: ["CBLAS", "ViTKernelsAVX512"]),
+        .target(name: "ViTTensor", dependencies: ["CBLAS", "CKernels", "ViTKernelsAVX512"]),
         .target(name: "ViTCore", dependencies: ["ViTTensor"]),
         .target(name: "ViTImage", dependencies: ["CImageCodecs", "ViTTensor"]),
         .target(name: "ViTCheckpoint", dependencies: ["ViTTensor"]),

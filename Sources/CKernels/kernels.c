@@ -37,3 +37,34 @@ void ck_avx512_tile_12x32(const float *sliver, const float *panel, long depth, f
     CK_STORE(0); CK_STORE(1); CK_STORE(2); CK_STORE(3); CK_STORE(4); CK_STORE(5);
     CK_STORE(6); CK_STORE(7); CK_STORE(8); CK_STORE(9); CK_STORE(10); CK_STORE(11);
 }
+
+// 24 chains: more than the FMA latency (4 cycles) times the FMA units (2), so the loop is
+// limited by the units alone.
+#define CK_FMA_LOOP(VEC, SET1, FMA, ADD, REDUCE)                                   \
+    VEC x = SET1(0.999999f), y = SET1(1e-7f), acc[24];                              \
+    for (int i = 0; i < 24; i++) acc[i] = SET1(seed + (float)i);                    \
+    for (long s = 0; s < steps; s++) {                                              \
+        for (int i = 0; i < 24; i++) acc[i] = FMA(acc[i], x, y);                   \
+    }                                                                               \
+    VEC sum = acc[0];                                                               \
+    for (int i = 1; i < 24; i++) sum = ADD(sum, acc[i]);                            \
+    return REDUCE(sum)
+
+__attribute__((target("avx512f")))
+float ck_avx512_fma_loop(long steps, float seed) {
+    CK_FMA_LOOP(__m512, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, _mm512_reduce_add_ps);
+}
+
+__attribute__((target("avx2,fma")))
+static float ck_avx2_sum(__m256 v) {
+    float lanes[8];
+    _mm256_storeu_ps(lanes, v);
+    float sum = 0;
+    for (int i = 0; i < 8; i++) sum += lanes[i];
+    return sum;
+}
+
+__attribute__((target("avx2,fma")))
+float ck_avx2_fma_loop(long steps, float seed) {
+    CK_FMA_LOOP(__m256, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps, ck_avx2_sum);
+}

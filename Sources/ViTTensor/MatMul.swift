@@ -19,12 +19,7 @@ public let blasCoreName: String = openblas_get_corename().map { String(cString: 
 /// AVX-512 kernels pack faster at small batches and are kept when it has chosen them.
 /// SWIFTVIT_GEMM=openblas or =avx512 forces the choice.
 let usesAVX512Products: Bool = {
-    let cpuHasAVX512: Bool = {
-        guard let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-            let flags = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
-        else { return false }
-        return flags.split(separator: " ").contains("avx512f")
-    }()
+    let cpuHasAVX512 = Machine.cpuFlags.contains("avx512f")
     switch ProcessInfo.processInfo.environment["SWIFTVIT_GEMM"] {
     case "openblas": return false
     case "avx512": return cpuHasAVX512

@@ -13,8 +13,11 @@ struct Bench: ParsableCommand {
         discussion: """
             Times forward passes of a checkpoint (--model) or of a named architecture with \
             random weights (--architecture vit-tiny-patch16-224, vit-small-patch16-224, \
-            vit-base-patch16-224). Reports the median time per batch, images per second, \
-            GFLOP/s of the matrix products and the process's peak memory. \
+            vit-base-patch16-224). Reports the CPU and its FMA peak at --threads (measured: \
+            fused multiply-adds on registers), then per batch size the median and fastest \
+            time, images per second, GFLOP/s of the model's products, and the MLP's first \
+            product timed alone (GFLOP/s and share of the peak: the roofline); last, the \
+            process's peak memory. \
             Compare with PyTorch: python Examples/bench_pytorch.py (same options). --generator \
             times `vit generate` instead: images of 32 x 32 from captions with guidance \
             (conditional and unconditional passes batched) in --steps Euler steps, the captions' \
@@ -120,17 +123,26 @@ struct Bench: ParsableCommand {
             lossAndGradients(of: vit) { crossEntropy(vit(input), labels: labels) }
             optimizer.update(vit.parameters.trainable)
         }
-        print("batch  median ms  min ms   images/s  GFLOP/s")
+        let peak = printRoofline()
+        // The roofline columns: the MLP's first product alone (tokens x dim by dim x
+        // hidden, the largest of a block), and its share of the FMA peak.
+        print("batch  median ms  min ms   images/s  GFLOP/s  fc1 GFLOP/s  of peak")
         var generator = SeededGenerator(seed: 1)
+        let weight = Tensor.normal([c.hiddenDim, c.dim], using: &generator)
         for batch in parsedBatchSizes! {
             let input = Tensor.normal([batch, c.inChannels, c.imageSize, c.imageSize], using: &generator)
             let labels = (0..<batch).map { $0 % max(c.numClasses, 1) }
             let (median, fastest) = time { pass(input, labels: labels) }
             let imagesPerSecond = Double(batch) / (median / 1000)
+            let tokens = batch * (c.numPatches + 1)
+            let activations = Tensor.normal([tokens, c.dim], using: &generator)
+            let product = time { _ = matmul(activations, weight, transposeB: true) }.median
+            let productGFLOPs = 2 * Double(tokens * c.dim * c.hiddenDim) / (product / 1000) / 1e9
             print(
                 String(
-                    format: "%5d  %9.1f  %6.1f  %9.2f  %7.1f", batch, median, fastest, imagesPerSecond,
-                    flopsPerImage * imagesPerSecond))
+                    format: "%5d  %9.1f  %6.1f  %9.2f  %7.1f  %11.1f  %6.0f%%", batch, median, fastest,
+                    imagesPerSecond, flopsPerImage * imagesPerSecond, productGFLOPs,
+                    100 * productGFLOPs / (peak ?? .nan)))
         }
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
@@ -147,6 +159,7 @@ struct Bench: ParsableCommand {
         print(
             "generator: \(path) (\(c.dim) wide, \(c.depth) deep, patch \(c.patchSize)), \(steps) Euler steps, guidance 3, threads: \(threads), products: \(productKernelName)"
         )
+        _ = printRoofline()
         print("images  median ms  min ms   images/s")
         let captions = Shapes.previewCaptions.seen + Shapes.previewCaptions.heldOut
         for batch in parsedBatchSizes! {
@@ -159,6 +172,21 @@ struct Bench: ParsableCommand {
             let (median, fastest) = time(pass)
             print(String(format: "%6d  %9.1f  %6.1f  %9.2f", batch, median, fastest, Double(batch) / (median / 1000)))
         }
+    }
+
+    /// Prints the CPU and its FMA peak at --threads threads; returns the peak in GFLOP/s.
+    func printRoofline() -> Double? {
+        let peak = Machine.fmaPeak(threads: threads.value)
+        print("cpu: \(Machine.cpuName)")
+        if let peak, let kind = Machine.fmaKind {
+            let figure = String(format: "%.1f", peak)
+            print(
+                "FMA peak: \(figure) GFLOP/s on \(threads.value == 1 ? "1 thread" : "\(threads.value) threads") (\(kind) fused multiply-adds on registers)"
+            )
+        } else {
+            print("FMA peak: none (the CPU has no fused multiply-add)")
+        }
+        return peak
     }
 
     /// Runs `pass` --warmup times untimed, then --iterations times: the median and the

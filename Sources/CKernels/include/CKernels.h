@@ -10,4 +10,12 @@
 void ck_avx512_tile_12x32(const float *sliver, const float *panel, long depth, float *c, long ldc,
                           int overwrite);
 
+/// Runs `steps` steps of 24 independent chains of 512-bit fused multiply-adds on values
+/// held in registers (768 floating-point operations a step) and returns their sum, so
+/// that the work is kept: the machine's FMA peak, with no memory traffic. Needs AVX-512F.
+float ck_avx512_fma_loop(long steps, float seed);
+
+/// The same with 256-bit FMAs (384 operations a step). Needs AVX2 and FMA.
+float ck_avx2_fma_loop(long steps, float seed);
+
 #endif

@@ -83,7 +83,7 @@ let package = Package(
             name: "CLITests",
             dependencies: [
                 "vit", "library-example", "ViTImage", "ViTCheckpoint", "ViTData", "ViTGenerator", "ViTText", "ViTCore",
-                "ViTTensor", "ViTTestSupport",
+                "ViTTensor", "ViTTestSupport", .product(name: "Crypto", package: "swift-crypto"),
             ]),
     ]
 )

@@ -22,7 +22,7 @@ struct AttentionCommand: ParsableCommand {
 
     @Option(
         help:
-            "An HF ViT folder, a timm folder or a SwiftViT .safetensors file (default: the shipped Fashion-MNIST model)."
+            "An HF ViT folder, a timm folder, a SwiftViT .safetensors file or a Hugging Face name ORG/NAME[@REVISION] in its cache (default: the shipped Fashion-MNIST model)."
     )
     var model: String?
 
@@ -54,7 +54,7 @@ struct AttentionCommand: ParsableCommand {
     }
 
     func run() throws {
-        var classifier = try ImageClassifier.load(path: model ?? defaultModelPath())
+        var classifier = try ImageClassifier.load(path: model.map(modelPath) ?? defaultModelPath())
         if let profile { classifier = classifier.withProfile(PreprocessProfile.named(profile)!) }
         let input: Image
         do {

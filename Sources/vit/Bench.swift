@@ -37,7 +37,7 @@ struct Bench: ParsableCommand {
             hiddenDim: 3072, numClasses: 1000, layerNormEps: 1e-6),
     ]
 
-    @Option(help: "A model to load (HF folder, timm folder or SwiftViT file).")
+    @Option(help: "A model to load (HF folder, timm folder, SwiftViT file or Hugging Face name in its cache).")
     var model: String?
 
     @Option(help: "A named architecture with random weights.")
@@ -97,7 +97,7 @@ struct Bench: ParsableCommand {
         let vit: VisionTransformer
         let name: String
         if let model {
-            vit = try ImageClassifier.load(path: model).model
+            vit = try ImageClassifier.load(path: modelPath(model)).model
             name = model
         } else {
             var config = Self.architectures[architecture]!

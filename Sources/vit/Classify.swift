@@ -23,7 +23,7 @@ struct Classify: ParsableCommand {
 
     @Option(
         help:
-            "An HF ViT folder, a timm folder or a SwiftViT .safetensors file (default: the shipped Fashion-MNIST model)."
+            "An HF ViT folder, a timm folder, a SwiftViT .safetensors file or a Hugging Face name ORG/NAME[@REVISION] in its cache (default: the shipped Fashion-MNIST model)."
     )
     var model: String?
 
@@ -74,7 +74,7 @@ struct Classify: ParsableCommand {
 
     func run() throws {
         applyThreads(threads)
-        var classifier = try ImageClassifier.load(path: model ?? defaultModelPath())
+        var classifier = try ImageClassifier.load(path: model.map(modelPath) ?? defaultModelPath())
         if let profile { classifier = classifier.withProfile(PreprocessProfile.named(profile)!) }
         if let imageSize {
             let channels = classifier.model.config.inChannels

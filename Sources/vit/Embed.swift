@@ -20,7 +20,7 @@ struct Embed: ParsableCommand {
     @Option(help: "A file of texts, one per line.")
     var file: String?
 
-    @Option(help: "A sentence-transformers or HF BERT folder.")
+    @Option(help: "A sentence-transformers or HF BERT folder, or a Hugging Face name ORG/NAME[@REVISION] in its cache.")
     var model: String?
 
     @Option(help: "Output format: jsonl or json.")
@@ -43,7 +43,7 @@ struct Embed: ParsableCommand {
 
     func run() throws {
         applyThreads(threads)
-        let encoder = try SentenceEncoder.load(folder: model ?? defaultTextModelPath())
+        let encoder = try SentenceEncoder.load(folder: model.map(modelPath) ?? defaultTextModelPath())
         // The arguments, then the file's lines, a chunk at a time: memory holds one chunk,
         // not the file.
         let reader = try file.map { try TextLineReader(path: $0) }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ViTCheckpoint
 import ViTData
 import ViTImage
 import ViTTensor
@@ -22,7 +23,9 @@ struct EvalClassifier: ParsableCommand {
             confusion matrix (rows: true class, columns: predicted).
             """)
 
-    @Option(help: "A model (default: the shipped Fashion-MNIST model).")
+    @Option(
+        help:
+            "A model: a folder, a file or a Hugging Face name in its cache (default: the shipped Fashion-MNIST model).")
     var model: String?
 
     @Option(help: "Test data.")
@@ -47,7 +50,7 @@ struct EvalClassifier: ParsableCommand {
 
     func run() throws {
         applyThreads(threads)
-        let classifier = try ImageClassifier.load(path: model ?? defaultModelPath())
+        let classifier = try ImageClassifier.load(path: model.map(modelPath) ?? defaultModelPath())
         let test = try LabeledImages.named(data, test: true)
         guard test.classNames.count == classifier.labels.count else {
             throw CLIFailure("\(data) has \(test.classNames.count) classes, the model \(classifier.labels.count)")
@@ -103,6 +106,20 @@ struct EvalClassifier: ParsableCommand {
 /// The shipped default model: Weights/ next to the executable's package, or
 /// $SWIFTVIT_WEIGHTS.
 func defaultModelPath() -> String { shippedWeightsPath(defaultModelFile) }
+
+/// A `--model` argument as a path for the loaders: an existing file or folder as it is,
+/// else a Hugging Face model name (ORG/NAME[@REVISION]) resolved in the hub cache that
+/// transformers, timm and sentence-transformers share.
+func modelPath(_ argument: String) throws -> String {
+    if FileManager.default.fileExists(atPath: argument) || argument.hasSuffix(".safetensors") { return argument }
+    guard let name = HubCache.ModelName(argument) else { return argument }
+    let cache = HubCache()
+    guard FileManager.default.fileExists(atPath: cache.folder(of: name.repository)) else {
+        throw CLIFailure(
+            "\(argument): no such file or folder, and no such model in the Hugging Face cache (\(cache.root))")
+    }
+    return try cache.snapshot(name)
+}
 
 /// A file or folder in Weights/: under $SWIFTVIT_WEIGHTS when set, else in the package
 /// that holds the executable (.build/<config>/vit, up to four levels), else relative.

@@ -370,7 +370,8 @@ struct EvalGenerator: ParsableCommand {
 
     func runFashionMNIST() throws {
         let samples = samples ?? 100
-        let judge = try FashionMNISTJudge(classifier: ImageClassifier.load(path: classifier ?? defaultModelPath()))
+        let judge = try FashionMNISTJudge(
+            classifier: ImageClassifier.load(path: classifier.map(modelPath) ?? defaultModelPath()))
         let test = try LabeledImages.named("fashion-mnist", test: true)
         let (generator, path) = try options.loadGenerator()
         guard generator.config.imageSize == 32 || generator.config.imageSize == 28 else {

@@ -6,11 +6,15 @@ struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show a model's configuration, size, cost, preprocessing and labels.")
 
-    @Argument(help: "An HF ViT folder, a timm folder or a SwiftViT .safetensors file.")
+    @Argument(
+        help:
+            "An HF ViT folder, a timm folder, a SwiftViT .safetensors file or a Hugging Face name ORG/NAME[@REVISION] in its cache."
+    )
     var model: String
 
     func run() throws {
-        let classifier = try ImageClassifier.load(path: model)
+        let path = try modelPath(model)
+        let classifier = try ImageClassifier.load(path: path)
         let c = classifier.model.config
         let parameterCount = classifier.model.parameters.reduce(0) { $0 + $1.variable.value.count }
         let p = classifier.profile
@@ -22,7 +26,7 @@ struct Info: ParsableCommand {
         let crop = p.crop.map { ", center crop \($0.width)x\($0.height)" } ?? ""
         print(
             """
-            model:        \(model) (\(classifier.format.rawValue))
+            model:        \(path) (\(classifier.format.rawValue))
             architecture: ViT, image \(c.imageSize), patch \(c.patchSize), width \(c.dim), depth \(c.depth), \
             heads \(c.numHeads), MLP \(c.hiddenDim), pool \(c.pool.rawValue), LayerNorm eps \(c.layerNormEps)
             parameters:   \(parameterCount) (\(String(format: "%.2f", Double(parameterCount) / 1e6)) M)

@@ -46,7 +46,10 @@ struct TrainClassifier: ParsableCommand {
 
     @Option(help: "Epochs.") var epochs: Int = 10
     @Option(help: "Stop after this many steps instead (the schedule spans them).") var steps: Int?
-    @Option(help: "Start from this model (any format); a new head unless it has DATA's classes.") var from: String?
+    @Option(
+        help:
+            "Start from this model (any format, or a Hugging Face name in its cache); a new head unless it has DATA's classes."
+    ) var from: String?
     @Option(help: "Images per step.") var batchSize: Int = 128
     @Option(help: "Peak learning rate (AdamW).") var learningRate: Float = 1e-3
     @Option(help: "Final learning rate of the cosine decay.") var minimumLearningRate: Float = 1e-5
@@ -117,7 +120,7 @@ struct TrainClassifier: ParsableCommand {
             if let from {
                 // The same classes at the same size continue training as they are; others
                 // get a new head (and resampled position embeddings).
-                let start = try ImageClassifier.load(path: from)
+                let start = try ImageClassifier.load(path: modelPath(from))
                 classifier =
                     start.labels == train.classNames && start.model.config.imageSize == size
                     ? start.withCopiedWeights()

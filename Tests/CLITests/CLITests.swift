@@ -21,13 +21,19 @@ struct RunResult {
     let stderr: String
 }
 
-func runVit(_ arguments: [String]) throws -> RunResult { try run(vitBinary, arguments) }
+func runVit(_ arguments: [String], environment: [String: String] = [:]) throws -> RunResult {
+    try run(vitBinary, arguments, environment: environment)
+}
 
-/// Runs a program to its end and collects its exit status and output.
-func run(_ program: String, _ arguments: [String]) throws -> RunResult {
+/// Runs a program to its end and collects its exit status and output; `environment` adds
+/// to (or replaces entries of) this process's environment.
+func run(_ program: String, _ arguments: [String], environment: [String: String] = [:]) throws -> RunResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: program)
     process.arguments = arguments
+    if !environment.isEmpty {
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    }
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err

@@ -1,0 +1,150 @@
+import Foundation
+import ViTTensor
+
+/// The Hugging Face hub cache that transformers, timm and sentence-transformers share, read
+/// as its layout is documented ("Hub Local Cache", huggingface.co/docs/hub/local-cache):
+///
+///     CACHE/models--ORG--NAME/refs/REVISION        the commit a branch or tag points at
+///     CACHE/models--ORG--NAME/snapshots/COMMIT/F   a symlink to ../../blobs/ETAG
+///     CACHE/models--ORG--NAME/blobs/ETAG           the file's bytes
+public struct HubCache: Sendable {
+    /// The cache folder.
+    public let root: String
+
+    /// The cache at `root`.
+    public init(root: String) { self.root = root }
+
+    /// The cache the Python libraries use: $HF_HUB_CACHE, else $HF_HOME/hub, else
+    /// ~/.cache/huggingface/hub.
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+        if let cache = environment["HF_HUB_CACHE"], !cache.isEmpty {
+            root = cache
+        } else if let home = environment["HF_HOME"], !home.isEmpty {
+            root = "\(home)/hub"
+        } else {
+            let user = environment["HOME"] ?? NSHomeDirectory()
+            root = "\(user)/.cache/huggingface/hub"
+        }
+    }
+
+    /// A model named on the Hub: "ORG/NAME" or "NAME", and a branch, tag or commit.
+    public struct ModelName: Sendable, Equatable, CustomStringConvertible {
+        public let repository: String
+        public let revision: String
+
+        /// Parses "ORG/NAME[@REVISION]"; nil unless every part is a valid Hub name (letters,
+        /// digits, "-", "_", "." up to 96 characters, no "--" or ".." and no leading or
+        /// trailing "-" or "."), so that no name reaches outside the cache.
+        public init?(_ text: String) {
+            let parts = text.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false)
+            let repository = String(parts[0])
+            let revision = parts.count == 2 ? String(parts[1]) : "main"
+            let pieces = repository.split(separator: "/", omittingEmptySubsequences: false)
+            guard (1...2).contains(pieces.count), pieces.allSatisfy({ Self.isValidPiece(String($0)) }),
+                Self.isValidRevision(revision)
+            else { return nil }
+            self.repository = repository
+            self.revision = revision
+        }
+
+        static func isValidPiece(_ piece: String) -> Bool {
+            let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+            return (1...96).contains(piece.count) && piece.allSatisfy(allowed.contains) && !piece.contains("--")
+                && !piece.contains("..") && !piece.hasPrefix("-") && !piece.hasPrefix(".") && !piece.hasSuffix("-")
+                && !piece.hasSuffix(".")
+        }
+
+        /// Branch and tag names may hold "/", as refs/ does; none of their parts may be "."
+        /// or "..".
+        static func isValidRevision(_ revision: String) -> Bool {
+            let parts = revision.split(separator: "/", omittingEmptySubsequences: false)
+            return !revision.isEmpty && revision.count <= 256
+                && parts.allSatisfy { !$0.isEmpty && $0 != "." && $0 != ".." }
+                && !revision.unicodeScalars.contains { $0.value < 0x20 || $0 == "\\" }
+        }
+
+        /// True when the revision is a full commit hash (40 hexadecimal digits).
+        var isCommit: Bool {
+            revision.count == 40 && revision.allSatisfy { $0.isHexDigit && !$0.isUppercase }
+        }
+
+        public var description: String { revision == "main" ? repository : "\(repository)@\(revision)" }
+    }
+
+    /// The folder of a model's cached files: models--ORG--NAME.
+    public func folder(of repository: String) -> String {
+        "\(root)/models--\(repository.replacingOccurrences(of: "/", with: "--"))"
+    }
+
+    /// The snapshot folder of a cached model at its revision (a branch or tag through
+    /// refs/, or a commit), ready for the loaders.
+    public func snapshot(_ name: ModelName) throws(FileError) -> String {
+        let folder = folder(of: name.repository)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw FileError(path: nil, reason: "\(name.repository) is not in the Hugging Face cache (\(root))")
+        }
+        let commit: String
+        if let reference = try? String(contentsOfFile: "\(folder)/refs/\(name.revision)", encoding: .utf8) {
+            commit = reference.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard ModelName("x@\(commit)")?.isCommit == true else {
+                throw FileError(path: "\(folder)/refs/\(name.revision)", reason: "not a commit hash")
+            }
+        } else if name.isCommit {
+            commit = name.revision
+        } else {
+            throw FileError(
+                path: nil,
+                reason: "\(name.repository) has no revision '\(name.revision)' in the Hugging Face cache (\(root))")
+        }
+        let snapshot = "\(folder)/snapshots/\(commit)"
+        guard FileManager.default.fileExists(atPath: snapshot, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw FileError(
+                path: nil, reason: "\(name) (commit \(commit)) has no snapshot in the Hugging Face cache (\(root))")
+        }
+        return snapshot
+    }
+
+    /// A model in the cache: its name, the revisions it has (branch and tag names from
+    /// refs/, each with its commit) and the bytes of its blobs.
+    public struct CachedModel: Sendable, Equatable {
+        public let repository: String
+        public let revisions: [(name: String, commit: String)]
+        public let commits: [String]
+        public let bytes: Int
+
+        public static func == (a: Self, b: Self) -> Bool {
+            a.repository == b.repository && a.revisions.map(\.name) == b.revisions.map(\.name)
+                && a.revisions.map(\.commit) == b.revisions.map(\.commit) && a.commits == b.commits
+                && a.bytes == b.bytes
+        }
+    }
+
+    /// Every cached model, sorted by name (datasets and spaces are left out).
+    public func models() -> [CachedModel] {
+        let manager = FileManager.default
+        let entries = (try? manager.contentsOfDirectory(atPath: root)) ?? []
+        return entries.filter { $0.hasPrefix("models--") }.sorted().map { entry in
+            let folder = "\(root)/\(entry)"
+            let repository = entry.dropFirst("models--".count).replacingOccurrences(of: "--", with: "/")
+            var revisions: [(name: String, commit: String)] = []
+            if let references = manager.enumerator(atPath: "\(folder)/refs") {
+                for case let reference as String in references {
+                    var isDirectory: ObjCBool = false
+                    guard manager.fileExists(atPath: "\(folder)/refs/\(reference)", isDirectory: &isDirectory),
+                        !isDirectory.boolValue,
+                        let commit = try? String(contentsOfFile: "\(folder)/refs/\(reference)", encoding: .utf8)
+                    else { continue }
+                    revisions.append((reference, commit.trimmingCharacters(in: .whitespacesAndNewlines)))
+                }
+            }
+            revisions.sort { $0.name < $1.name }
+            let commits = ((try? manager.contentsOfDirectory(atPath: "\(folder)/snapshots")) ?? []).sorted()
+            let blobs = (try? manager.contentsOfDirectory(atPath: "\(folder)/blobs")) ?? []
+            let bytes = blobs.reduce(0) { total, blob in
+                total + ((try? manager.attributesOfItem(atPath: "\(folder)/blobs/\(blob)"))?[.size] as? Int ?? 0)
+            }
+            return CachedModel(repository: repository, revisions: revisions, commits: commits, bytes: bytes)
+        }
+    }
+}

@@ -1,0 +1,56 @@
+import ArgumentParser
+import Foundation
+import ViTCheckpoint
+
+struct Models: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List the models in the Hugging Face cache and what this tool reads of them.",
+        discussion: """
+            The cache is the one transformers, timm and sentence-transformers share: \
+            $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub. Each model is \
+            listed with its revisions (branches and tags, with their commits), the size of \
+            its files and its kind: hf-vit and timm models go to --model of classify, \
+            attention, eval, info, bench and train --from; sentence-transformers and hf-bert \
+            ones to embed. Any of them is named as ORG/NAME, or ORG/NAME@REVISION.
+            """)
+
+    func run() throws {
+        let cache = HubCache()
+        let models = cache.models()
+        print("cache: \(cache.root)")
+        guard !models.isEmpty else {
+            print("no models")
+            return
+        }
+        for model in models {
+            let revisions =
+                model.revisions.isEmpty
+                ? model.commits.map { String($0.prefix(12)) }.joined(separator: ", ")
+                : model.revisions.map { "\($0.name) (\($0.commit.prefix(12)))" }.joined(separator: ", ")
+            let snapshot = model.revisions.first(where: { $0.name == "main" })?.commit ?? model.commits.first
+            let kind = snapshot.map { modelKind(folder: "\(cache.folder(of: model.repository))/snapshots/\($0)") }
+            print(
+                "\(model.repository)  \(kind ?? "no snapshot")  \(megabytes(model.bytes))  revisions: \(revisions.isEmpty ? "none" : revisions)"
+            )
+        }
+    }
+
+    func megabytes(_ bytes: Int) -> String { String(format: "%.1f MB", Double(bytes) / 1e6) }
+}
+
+/// What a model folder holds, as the loaders tell formats apart: "sentence-transformers"
+/// (modules.json), "timm" (config.json with "architecture"), "hf-vit" or "hf-bert"
+/// (config.json's model_type), else "not readable by vit".
+func modelKind(folder: String) -> String {
+    let manager = FileManager.default
+    if manager.fileExists(atPath: "\(folder)/modules.json") { return "sentence-transformers" }
+    guard let data = manager.contents(atPath: "\(folder)/config.json"),
+        let config = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+    else { return "not readable by vit" }
+    if config["architecture"] != nil { return "timm" }
+    switch config["model_type"] as? String {
+    case "vit": return "hf-vit"
+    case "bert": return "hf-bert"
+    default: return "not readable by vit"
+    }
+}

@@ -147,4 +147,63 @@ public struct HubCache: Sendable {
             return CachedModel(repository: repository, revisions: revisions, commits: commits, bytes: bytes)
         }
     }
+
+    /// Removes a cached model, or only one revision of it when `name` names one: its
+    /// snapshot, the refs that point at it and the blobs no other snapshot links to (as
+    /// huggingface_hub's delete_revisions does). Returns the bytes freed.
+    public func remove(_ name: ModelName, wholeModel: Bool) throws(FileError) -> Int {
+        let manager = FileManager.default
+        let folder = folder(of: name.repository)
+        guard manager.fileExists(atPath: folder) else {
+            throw FileError(path: nil, reason: "\(name.repository) is not in the Hugging Face cache (\(root))")
+        }
+        func blobSizes() -> [String: Int] {
+            let blobs = (try? manager.contentsOfDirectory(atPath: "\(folder)/blobs")) ?? []
+            return Dictionary(
+                uniqueKeysWithValues: blobs.map {
+                    ($0, (try? manager.attributesOfItem(atPath: "\(folder)/blobs/\($0)"))?[.size] as? Int ?? 0)
+                })
+        }
+        func fail(_ what: String) -> FileError { FileError(path: folder, reason: "cannot remove \(what)") }
+        if wholeModel {
+            let bytes = blobSizes().values.reduce(0, +)
+            do { try manager.removeItem(atPath: folder) } catch { throw fail("the model") }
+            return bytes
+        }
+        let snapshot = try self.snapshot(name)
+        let commit = (snapshot as NSString).lastPathComponent
+        // The blobs every other snapshot links to stay.
+        var kept = Set<String>()
+        let snapshots = "\(folder)/snapshots"
+        for other in (try? manager.contentsOfDirectory(atPath: snapshots)) ?? [] where other != commit {
+            for case let file as String in manager.enumerator(atPath: "\(snapshots)/\(other)")! {
+                if let target = try? manager.destinationOfSymbolicLink(atPath: "\(snapshots)/\(other)/\(file)") {
+                    kept.insert((target as NSString).lastPathComponent)
+                }
+            }
+        }
+        var freed = 0
+        let sizes = blobSizes()
+        for case let file as String in manager.enumerator(atPath: snapshot)! {
+            guard let target = try? manager.destinationOfSymbolicLink(atPath: "\(snapshot)/\(file)") else { continue }
+            let blob = (target as NSString).lastPathComponent
+            if !kept.contains(blob), let size = sizes[blob] {
+                do { try manager.removeItem(atPath: "\(folder)/blobs/\(blob)") } catch { throw fail("blob \(blob)") }
+                kept.insert(blob)  // counted once
+                freed += size
+            }
+        }
+        do { try manager.removeItem(atPath: snapshot) } catch { throw fail("snapshot \(commit)") }
+        if let references = manager.enumerator(atPath: "\(folder)/refs") {
+            for case let reference as String in references {
+                let path = "\(folder)/refs/\(reference)"
+                if let value = try? String(contentsOfFile: path, encoding: .utf8),
+                    value.trimmingCharacters(in: .whitespacesAndNewlines) == commit
+                {
+                    try? manager.removeItem(atPath: path)
+                }
+            }
+        }
+        return freed
+    }
 }

@@ -4,6 +4,13 @@ import ViTCheckpoint
 
 struct Models: ParsableCommand {
     static let configuration = CommandConfiguration(
+        abstract: "List the models in the Hugging Face cache, or remove one.",
+        subcommands: [ListModels.self, RemoveModel.self], defaultSubcommand: ListModels.self)
+}
+
+struct ListModels: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list",
         abstract: "List the models in the Hugging Face cache and what this tool reads of them.",
         discussion: """
             The cache is the one transformers, timm and sentence-transformers share: \
@@ -36,6 +43,28 @@ struct Models: ParsableCommand {
     }
 
     func megabytes(_ bytes: Int) -> String { String(format: "%.1f MB", Double(bytes) / 1e6) }
+}
+
+struct RemoveModel: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rm",
+        abstract: "Remove a model, or one revision of it, from the Hugging Face cache.",
+        discussion: """
+            NAME is ORG/NAME: the whole model goes. ORG/NAME@REVISION removes that revision \
+            alone: its snapshot, the branches and tags that point at it, and the files no \
+            other revision shares.
+            """)
+
+    @Argument(help: "ORG/NAME or ORG/NAME@REVISION.")
+    var name: String
+
+    func run() throws {
+        guard let parsed = HubCache.ModelName(name) else {
+            throw CLIFailure("'\(name)' is not a Hugging Face model name (ORG/NAME[@REVISION])")
+        }
+        let freed = try HubCache().remove(parsed, wholeModel: !name.contains("@"))
+        print("removed \(name) (\(String(format: "%.1f MB", Double(freed) / 1e6)) freed)")
+    }
 }
 
 /// What a model folder holds, as the loaders tell formats apart: "sentence-transformers"

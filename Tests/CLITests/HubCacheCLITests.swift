@@ -115,6 +115,29 @@ import ViTTestSupport
                 """)
     }
 
+    /// Removing a revision frees the blobs only it links to (counted when they were added)
+    /// and its refs; the other revision still gives what its folder gives.
+    @Test func modelsAreRemoved() throws {
+        let mb = { (bytes: Int) in String(format: "%.1f MB", Double(bytes) / 1e6) }
+        let mainBytes = try add(hfViT, as: "test-org/tiny-vit", commit: Self.commitA, refs: ["main"])
+        let timmOnly = try add(timm, as: "test-org/tiny-vit", commit: Self.commitB, refs: ["v1", "releases/2"])
+        let revision = try vit(["models", "rm", "test-org/tiny-vit@v1"])
+        #expect(revision.status == 0 && revision.stdout == "removed test-org/tiny-vit@v1 (\(mb(timmOnly)) freed)\n")
+        for gone in ["v1", "releases/2"] {
+            #expect(try vit(["classify", photo, "--model", "test-org/tiny-vit@\(gone)"]).status == 1)
+        }
+        let byFolder = try vit(["classify", photo, "--model", hfViT])
+        let byName = try vit(["classify", photo, "--model", "test-org/tiny-vit"])
+        #expect(byName.status == 0 && byName.stdout == byFolder.stdout, "\(byName.stderr)")
+        let whole = try vit(["models", "rm", "test-org/tiny-vit"])
+        #expect(whole.status == 0 && whole.stdout == "removed test-org/tiny-vit (\(mb(mainBytes)) freed)\n")
+        #expect(try vit(["models"]).stdout == "cache: \(cache)\nno models\n")
+        let again = try vit(["models", "rm", "test-org/tiny-vit"])
+        #expect(
+            again.status == 1
+                && again.stderr == "error: test-org/tiny-vit is not in the Hugging Face cache (\(cache))\n")
+    }
+
     @Test func cacheFolderFromTheEnvironment() {
         #expect(HubCache(environment: ["HF_HUB_CACHE": "/x", "HF_HOME": "/y"]).root == "/x")
         #expect(HubCache(environment: ["HF_HOME": "/y", "HOME": "/h"]).root == "/y/hub")

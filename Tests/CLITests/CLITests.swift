@@ -91,11 +91,7 @@ func run(_ program: String, _ arguments: [String], environment: [String: String]
         #expect(bytes.indices.contains { bytes[$0...].starts(with: text) })
     }
 
-    func write(_ name: String, _ bytes: [UInt8]) -> String {
-        let path = "\(folder)/\(name)"
-        _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
-        return path
-    }
+    func write(_ name: String, _ bytes: [UInt8]) -> String { writeFile(folder, name, bytes) }
 
     /// Each kind of bad image: exit 1, one line on stderr naming the file, no output file.
     @Test func badImagesFailCleanly() throws {

@@ -92,6 +92,13 @@ public func makeTemporaryFolder() -> String {
     return path
 }
 
+/// Writes `bytes` to `folder/name` and returns the path.
+public func writeFile(_ folder: String, _ name: String, _ bytes: [UInt8]) -> String {
+    let path = "\(folder)/\(name)"
+    _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
+    return path
+}
+
 /// PNG signature and IHDR only, with a correct CRC.
 public func pngHeaderOnly(width: UInt32, height: UInt32) -> [UInt8] {
     func be(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }

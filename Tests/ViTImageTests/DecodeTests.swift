@@ -40,11 +40,7 @@ let decodeFolder = repositoryPath("Tests/ViTImageTests/Golden/decode")
 @Suite struct MalformedImageTests {
     let folder = makeTemporaryFolder()
 
-    func write(_ name: String, _ bytes: [UInt8]) -> String {
-        let path = "\(folder)/\(name)"
-        _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
-        return path
-    }
+    func write(_ name: String, _ bytes: [UInt8]) -> String { writeFile(folder, name, bytes) }
 
     func expectError(
         _ path: String, containing text: String, maxPixels: Int = Image.defaultMaxPixels,

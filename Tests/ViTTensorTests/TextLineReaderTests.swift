@@ -8,11 +8,7 @@ import ViTTestSupport
 @Suite struct TextLineReaderTests {
     let folder = makeTemporaryFolder()
 
-    func write(_ name: String, _ bytes: [UInt8]) -> String {
-        let path = "\(folder)/\(name)"
-        _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
-        return path
-    }
+    func write(_ name: String, _ bytes: [UInt8]) -> String { writeFile(folder, name, bytes) }
 
     func lines(_ path: String, chunk: Int = 3) throws -> [String] {
         let reader = try TextLineReader(path: path)

@@ -3,8 +3,10 @@
     python Examples/bench_pytorch.py --architecture vit-base-patch16-224 --batch-sizes 1,8 --threads 2
     .build/release/vit bench --architecture vit-base-patch16-224 --batch-sizes 1,8 --threads 2
 
-Runs timm's and transformers' ViT with random weights in float32 under torch.inference_mode,
-and reports the median time per batch over --iterations passes after --warmup passes.
+Runs timm's and transformers' ViT with random weights in float32 under torch.inference_mode
+(with --bf16: inside torch.autocast("cpu", dtype=torch.bfloat16), which runs the products in
+bfloat16 through oneDNN, on AMX or AVX512-BF16 where the CPU has them), and reports the median
+time per batch over --iterations passes after --warmup passes.
 """
 import argparse
 import resource
@@ -33,6 +35,7 @@ def arguments():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--iterations", type=int, default=10)
+    parser.add_argument("--bf16", action="store_true", help="products in bfloat16 (torch.autocast)")
     return parser.parse_args()
 
 
@@ -64,11 +67,13 @@ def main():
     cost = gflops(dim, depth)
     print(f"torch {torch.__version__}, {args.architecture}, {cost:.2f} GFLOPs per image, threads: {args.threads}")
     print("library       batch  median ms  min ms   images/s  GFLOP/s")
+    precision = torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16)
     for name, model in models.items():
         for batch in [int(b) for b in args.batch_sizes.split(",")]:
             x = torch.randn(batch, 3, 224, 224)
-            with torch.inference_mode():
-                measure(lambda: model(x), args.warmup, args.iterations, name, batch, cost)
+            with torch.inference_mode(), precision:
+                measure(lambda: model(x), args.warmup, args.iterations, name + (" bf16" if args.bf16 else ""),
+                        batch, cost)
     print(f"peak memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB")
 
 

@@ -2,7 +2,8 @@ import Foundation
 
 /// The lines of a UTF-8 text file, read a block at a time: memory holds one block and the
 /// lines asked for, not the file. Lines end as `textLines` ends them (LF, CRLF or CR; the
-/// empty line after a final line end is not a line).
+/// empty line after a final line end is not a line); a byte-order mark at the start of the
+/// file is not text (as Foundation's `String(data:encoding: .utf8)` reads it).
 public final class TextLineReader {
     /// The longest line read: a longer one is an error naming its number.
     public static let maxLineBytes = 64 << 20
@@ -21,6 +22,8 @@ public final class TextLineReader {
     /// Bytes from `start` on already searched for a line end.
     private var searched = 0
     private var atEnd = false
+    /// Whether the first block, and with it a leading byte-order mark, has been read.
+    private var startedReading = false
 
     public init(path: String) throws(FileError) {
         var isDirectory: ObjCBool = false
@@ -96,5 +99,9 @@ public final class TextLineReader {
             throw FileError(path: path, reason: "cannot read the file")
         }
         if block.isEmpty { atEnd = true } else { buffer.append(contentsOf: block) }
+        if !startedReading {
+            startedReading = true
+            if buffer.starts(with: [0xEF, 0xBB, 0xBF]) { start = 3 }
+        }
     }
 }

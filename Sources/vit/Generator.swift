@@ -280,7 +280,7 @@ struct Generate: ParsableCommand {
 
 /// Captions from a UTF-8 text file, one per line (LF or CRLF), empty lines skipped.
 func readCaptions(_ path: String) throws -> [String] {
-    try readTextLines(path).filter { !$0.allSatisfy(\.isWhitespace) }
+    try TextLineReader(path: path).nextLines(upTo: .max).filter { !$0.allSatisfy(\.isWhitespace) }
 }
 
 /// The SHA-256 of a file, in lowercase hex.

@@ -107,15 +107,6 @@ func applyThreads(_ threads: ThreadCount?) {
     if let threads { setThreadCount(threads.value) }
 }
 
-/// The lines of a UTF-8 text file (`textLines`: LF, CRLF or CR line ends).
-func readTextLines(_ path: String) throws -> [String] {
-    guard let data = FileManager.default.contents(atPath: path) else {
-        throw CLIFailure("\(path): cannot read the file")
-    }
-    guard let text = String(data: data, encoding: .utf8) else { throw CLIFailure("\(path): not valid UTF-8 text") }
-    return textLines(text)
-}
-
 /// `value` as one line of JSON with its keys sorted (Foundation's keyed encoding has no
 /// fixed order on Linux; sorted keys make the same value the same bytes).
 func sortedJSON<T: Encodable>(_ value: T) throws -> String {

@@ -40,6 +40,15 @@ import ViTTestSupport
             ])
     }
 
+    /// A byte-order mark opens the file, not its first line (as Foundation reads UTF-8);
+    /// elsewhere it is text.
+    @Test func byteOrderMark() throws {
+        let mark: [UInt8] = [0xEF, 0xBB, 0xBF]
+        #expect(try lines(write("bom", mark + Array("a\nb".utf8))) == ["a", "b"])
+        #expect(try lines(write("bom-only", mark)) == [])
+        #expect(try lines(write("bom-later", Array("a\n".utf8) + mark + Array("b".utf8))) == ["a", "\u{FEFF}b"])
+    }
+
     @Test func badLinesAreNamed() throws {
         let bad = write("bad", [0x6F, 0x6B, 0x0A, 0x6F, 0xFF, 0x0A])
         #expect(throws: FileError.self) { try lines(bad) }

@@ -63,12 +63,42 @@ public struct HubCache: Sendable {
                 && !revision.unicodeScalars.contains { $0.value < 0x20 || $0 == "\\" }
         }
 
-        /// True when the revision is a full commit hash (40 hexadecimal digits).
-        var isCommit: Bool {
-            revision.count == 40 && revision.allSatisfy { $0.isHexDigit && !$0.isUppercase }
-        }
+        /// True when the revision is a full commit hash.
+        var isCommit: Bool { HubCache.isCommitHash(revision) }
 
         public var description: String { revision == "main" ? repository : "\(repository)@\(revision)" }
+    }
+
+    /// Whether `text` is a full commit hash: 40 lowercase hexadecimal digits.
+    static func isCommitHash(_ text: String) -> Bool {
+        text.count == 40 && text.allSatisfy { $0.isHexDigit && !$0.isUppercase }
+    }
+
+    /// The branches and tags under `folder`/refs (names may hold "/"), each with the
+    /// commit it names, sorted by name.
+    private func references(in folder: String) -> [(name: String, commit: String)] {
+        let manager = FileManager.default
+        guard let names = manager.enumerator(atPath: "\(folder)/refs") else { return [] }
+        var references: [(name: String, commit: String)] = []
+        for case let name as String in names {
+            var isDirectory: ObjCBool = false
+            guard manager.fileExists(atPath: "\(folder)/refs/\(name)", isDirectory: &isDirectory),
+                !isDirectory.boolValue,
+                let commit = try? String(contentsOfFile: "\(folder)/refs/\(name)", encoding: .utf8)
+            else { continue }
+            references.append((name, commit.trimmingCharacters(in: .whitespacesAndNewlines)))
+        }
+        return references.sorted { $0.name < $1.name }
+    }
+
+    /// The bytes of each blob under `folder`/blobs, by its name.
+    private func blobSizes(in folder: String) -> [String: Int] {
+        let manager = FileManager.default
+        let blobs = (try? manager.contentsOfDirectory(atPath: "\(folder)/blobs")) ?? []
+        return Dictionary(
+            uniqueKeysWithValues: blobs.map {
+                ($0, (try? manager.attributesOfItem(atPath: "\(folder)/blobs/\($0)"))?[.size] as? Int ?? 0)
+            })
     }
 
     /// The folder of a model's cached files: models--ORG--NAME.
@@ -87,7 +117,7 @@ public struct HubCache: Sendable {
         let commit: String
         if let reference = try? String(contentsOfFile: "\(folder)/refs/\(name.revision)", encoding: .utf8) {
             commit = reference.trimmingCharacters(in: .whitespacesAndNewlines)
-            guard ModelName("x@\(commit)")?.isCommit == true else {
+            guard Self.isCommitHash(commit) else {
                 throw FileError(path: "\(folder)/refs/\(name.revision)", reason: "not a commit hash")
             }
         } else if name.isCommit {
@@ -107,17 +137,11 @@ public struct HubCache: Sendable {
 
     /// A model in the cache: its name, the revisions it has (branch and tag names from
     /// refs/, each with its commit) and the bytes of its blobs.
-    public struct CachedModel: Sendable, Equatable {
+    public struct CachedModel: Sendable {
         public let repository: String
         public let revisions: [(name: String, commit: String)]
         public let commits: [String]
         public let bytes: Int
-
-        public static func == (a: Self, b: Self) -> Bool {
-            a.repository == b.repository && a.revisions.map(\.name) == b.revisions.map(\.name)
-                && a.revisions.map(\.commit) == b.revisions.map(\.commit) && a.commits == b.commits
-                && a.bytes == b.bytes
-        }
     }
 
     /// Every cached model, sorted by name (datasets and spaces are left out).
@@ -127,24 +151,10 @@ public struct HubCache: Sendable {
         return entries.filter { $0.hasPrefix("models--") }.sorted().map { entry in
             let folder = "\(root)/\(entry)"
             let repository = entry.dropFirst("models--".count).replacingOccurrences(of: "--", with: "/")
-            var revisions: [(name: String, commit: String)] = []
-            if let references = manager.enumerator(atPath: "\(folder)/refs") {
-                for case let reference as String in references {
-                    var isDirectory: ObjCBool = false
-                    guard manager.fileExists(atPath: "\(folder)/refs/\(reference)", isDirectory: &isDirectory),
-                        !isDirectory.boolValue,
-                        let commit = try? String(contentsOfFile: "\(folder)/refs/\(reference)", encoding: .utf8)
-                    else { continue }
-                    revisions.append((reference, commit.trimmingCharacters(in: .whitespacesAndNewlines)))
-                }
-            }
-            revisions.sort { $0.name < $1.name }
             let commits = ((try? manager.contentsOfDirectory(atPath: "\(folder)/snapshots")) ?? []).sorted()
-            let blobs = (try? manager.contentsOfDirectory(atPath: "\(folder)/blobs")) ?? []
-            let bytes = blobs.reduce(0) { total, blob in
-                total + ((try? manager.attributesOfItem(atPath: "\(folder)/blobs/\(blob)"))?[.size] as? Int ?? 0)
-            }
-            return CachedModel(repository: repository, revisions: revisions, commits: commits, bytes: bytes)
+            return CachedModel(
+                repository: repository, revisions: references(in: folder), commits: commits,
+                bytes: blobSizes(in: folder).values.reduce(0, +))
         }
     }
 
@@ -157,16 +167,9 @@ public struct HubCache: Sendable {
         guard manager.fileExists(atPath: folder) else {
             throw FileError(path: nil, reason: "\(name.repository) is not in the Hugging Face cache (\(root))")
         }
-        func blobSizes() -> [String: Int] {
-            let blobs = (try? manager.contentsOfDirectory(atPath: "\(folder)/blobs")) ?? []
-            return Dictionary(
-                uniqueKeysWithValues: blobs.map {
-                    ($0, (try? manager.attributesOfItem(atPath: "\(folder)/blobs/\($0)"))?[.size] as? Int ?? 0)
-                })
-        }
         func fail(_ what: String) -> FileError { FileError(path: folder, reason: "cannot remove \(what)") }
         if wholeModel {
-            let bytes = blobSizes().values.reduce(0, +)
+            let bytes = blobSizes(in: folder).values.reduce(0, +)
             do { try manager.removeItem(atPath: folder) } catch { throw fail("the model") }
             return bytes
         }
@@ -183,7 +186,7 @@ public struct HubCache: Sendable {
             }
         }
         var freed = 0
-        let sizes = blobSizes()
+        let sizes = blobSizes(in: folder)
         for case let file as String in manager.enumerator(atPath: snapshot)! {
             guard let target = try? manager.destinationOfSymbolicLink(atPath: "\(snapshot)/\(file)") else { continue }
             let blob = (target as NSString).lastPathComponent
@@ -194,15 +197,8 @@ public struct HubCache: Sendable {
             }
         }
         do { try manager.removeItem(atPath: snapshot) } catch { throw fail("snapshot \(commit)") }
-        if let references = manager.enumerator(atPath: "\(folder)/refs") {
-            for case let reference as String in references {
-                let path = "\(folder)/refs/\(reference)"
-                if let value = try? String(contentsOfFile: path, encoding: .utf8),
-                    value.trimmingCharacters(in: .whitespacesAndNewlines) == commit
-                {
-                    try? manager.removeItem(atPath: path)
-                }
-            }
+        for reference in references(in: folder) where reference.commit == commit {
+            try? manager.removeItem(atPath: "\(folder)/refs/\(reference.name)")
         }
         return freed
     }

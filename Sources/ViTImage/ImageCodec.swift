@@ -40,6 +40,9 @@ extension Image {
         maxDecoderMemory: Int = defaultMaxDecoderMemory
     ) throws -> Image {
         func fail(_ reason: String) -> ImageError { ImageError(path: name, reason: reason) }
+        func overBudget(_ width: some BinaryInteger, _ height: some BinaryInteger) -> ImageError {
+            fail("\(width)x\(height) is more than the limit of \(maxPixels) pixels (a decompression bomb?)")
+        }
         guard !data.isEmpty else { throw fail("empty file, not an image") }
         let bytes = [UInt8](data)
         let format: ImageFormat
@@ -55,10 +58,7 @@ extension Image {
         // (PNG sides go up to 2^31 - 1, so their product can overflow.)
         if let (width, height) = headerSize(bytes, format: format) {
             let (pixels, overflow) = width.multipliedReportingOverflow(by: height)
-            guard !overflow, pixels <= maxPixels else {
-                throw fail(
-                    "\(width)x\(height) is more than the limit of \(maxPixels) pixels (a decompression bomb?)")
-            }
+            guard !overflow, pixels <= maxPixels else { throw overBudget(width, height) }
         }
         var message = [CChar](repeating: 0, count: 256)
         var info = cic_info()
@@ -70,11 +70,7 @@ extension Image {
         guard infoStatus == 0 else { throw fail("invalid \(format.name): \(cString(message))") }
         guard info.width > 0, info.height > 0 else { throw fail("invalid \(format.name): empty image") }
         let pixelCount = Int(info.width) * Int(info.height)
-        guard pixelCount <= maxPixels else {
-            throw fail(
-                "\(info.width)x\(info.height) is more than the limit of \(maxPixels) pixels (a decompression bomb?)"
-            )
-        }
+        guard pixelCount <= maxPixels else { throw overBudget(info.width, info.height) }
         let sampleBytes = Int(info.bit_depth) / 8
         var samples = [UInt8](repeating: 0, count: pixelCount * Int(info.channels) * sampleBytes)
         let status = bytes.withUnsafeBufferPointer { b in

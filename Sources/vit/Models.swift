@@ -41,8 +41,6 @@ struct ListModels: ParsableCommand {
             )
         }
     }
-
-    func megabytes(_ bytes: Int) -> String { String(format: "%.1f MB", Double(bytes) / 1e6) }
 }
 
 struct RemoveModel: ParsableCommand {
@@ -63,9 +61,12 @@ struct RemoveModel: ParsableCommand {
             throw CLIFailure("'\(name)' is not a Hugging Face model name (ORG/NAME[@REVISION])")
         }
         let freed = try HubCache().remove(parsed, wholeModel: !name.contains("@"))
-        print("removed \(name) (\(String(format: "%.1f MB", Double(freed) / 1e6)) freed)")
+        print("removed \(name) (\(megabytes(freed)) freed)")
     }
 }
+
+/// Bytes in decimal megabytes with one decimal, as huggingface_hub's cache listing shows them.
+func megabytes(_ bytes: Int) -> String { String(format: "%.1f MB", Double(bytes) / 1e6) }
 
 /// What a model folder holds, as the loaders tell formats apart: "sentence-transformers"
 /// (modules.json), "timm" (config.json with "architecture"), "hf-vit" or "hf-bert"

@@ -77,7 +77,8 @@ let package = Package(
         .testTarget(
             name: "ViTTrainingTests",
             dependencies: [
-                "ViTTraining", "ViTVision", "ViTData", "ViTCore", "ViTImage", "ViTTensor", "ViTTestSupport",
+                "ViTTraining", "ViTVision", "ViTData", "ViTCore", "ViTImage", "ViTTensor", "ViTText", "ViTCheckpoint",
+                "ViTTestSupport",
             ]),
         .testTarget(
             name: "CLITests",

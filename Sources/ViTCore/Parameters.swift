@@ -149,6 +149,30 @@ public final class WeightStore: ParameterSource {
     }
 }
 
+/// Parameters taken from given tensors where they are named (shapes must match), and
+/// fresh random ones elsewhere: a model that starts partly from another's weights.
+/// `finish()` reports given tensors that nothing asked for.
+public final class StartingWeights: ParameterSource {
+    private let given: WeightStore
+    private let names: Set<String>
+    private let random: RandomParameters
+
+    public init(_ tensors: [String: Tensor], origin: String, seed: UInt64) {
+        given = WeightStore(tensors, origin: origin)
+        names = Set(tensors.keys)
+        random = RandomParameters(seed: seed)
+    }
+
+    public func tensor(_ name: String, shape: [Int], initializer: Initializer) throws -> Tensor {
+        names.contains(name)
+            ? try given.tensor(name, shape: shape, initializer: initializer)
+            : try random.tensor(name, shape: shape, initializer: initializer)
+    }
+
+    /// Throws when a given tensor was not used.
+    public func finish() throws { try given.finish() }
+}
+
 /// Fresh parameters from a seeded generator, filled by each parameter's initializer.
 public final class RandomParameters: ParameterSource {
     private var generator: SeededGenerator

@@ -154,4 +154,12 @@ extension PreprocessProfile {
     public static let shapes = PreprocessProfile(
         name: "shapes", resize: .exact(width: 32, height: 32), filter: .bilinear, crop: nil,
         mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5])
+
+    /// The profile of a model trained on the data set `name` (as `--data` names it) at
+    /// `size` x `size`: Shapes' for shapes:ATTRIBUTE, Fashion-MNIST's for everything else.
+    public static func forTraining(on name: String, size: Int) -> PreprocessProfile {
+        var profile = name.hasPrefix("shapes:") ? PreprocessProfile.shapes : PreprocessProfile.fashionMNIST
+        profile.resize = .exact(width: size, height: size)
+        return profile
+    }
 }

@@ -12,6 +12,9 @@ private enum ScopedThreads {
 /// innermost `withThreadCount` on this thread or task, else `setThreadCount`'s.
 var threadCount: Int { ScopedThreads.count ?? processThreadCount }
 
+/// The threads products and kernels started here use (`threadCount`).
+public var currentThreadCount: Int { threadCount }
+
 /// Sets the threads for matrix products and row-parallel kernels, for the whole process
 /// (the CLI's `--threads`).
 public func setThreadCount(_ count: Int) {

@@ -28,11 +28,14 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
     public var maxSteps: Int?
     /// Decay of an exponential moving average of the weights kept beside them (nil: none).
     public var emaDecay: Float?
+    /// Warmup length in steps, in place of `warmupEpochs` (nil: whole epochs).
+    public var warmupSteps: Int?
 
     public init(
         epochs: Int, batchSize: Int, learningRate: Float, minimumLearningRate: Float = 1e-5, weightDecay: Float = 0.05,
         warmupEpochs: Int = 1, labelSmoothing: Float = 0.1, gradientClip: Float = 1, seed: UInt64 = 0,
-        augmentation: Augmentation? = nil, frozen: [String] = [], maxSteps: Int? = nil, emaDecay: Float? = nil
+        augmentation: Augmentation? = nil, frozen: [String] = [], maxSteps: Int? = nil, emaDecay: Float? = nil,
+        warmupSteps: Int? = nil
     ) {
         self.epochs = epochs
         self.batchSize = batchSize
@@ -47,6 +50,7 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
         self.frozen = frozen
         self.maxSteps = maxSteps
         self.emaDecay = emaDecay
+        self.warmupSteps = warmupSteps
     }
 }
 
@@ -160,7 +164,7 @@ public final class ClassifierTrainer {
             let (images, labels) = pending.value!
             if i + 1 < perEpoch { prefetch(i + 1) }
             learningRate = warmupCosineLearningRate(
-                step: step, totalSteps: total, warmupSteps: options.warmupEpochs * perEpoch,
+                step: step, totalSteps: total, warmupSteps: options.warmupSteps ?? options.warmupEpochs * perEpoch,
                 peak: options.learningRate, minimum: options.minimumLearningRate)
             optimizer.learningRate = learningRate
             var logits = Tensor(shape: [])
@@ -269,6 +273,7 @@ struct TrainingState: Codable {
                 batchSize: o.batchSize, learningRate: o.learningRate, minimumLearningRate: o.minimumLearningRate,
                 weightDecay: o.weightDecay, gradientClip: o.gradientClip, maxSteps: o.maxSteps) + [
                 (o.warmupEpochs >= 0, "warmup epochs \(o.warmupEpochs) is negative"),
+                ((o.warmupSteps ?? 0) >= 0, "warmup steps \(o.warmupSteps ?? 0) is negative"),
                 ((0..<1).contains(o.labelSmoothing), "label smoothing \(o.labelSmoothing) is not in [0, 1)"),
                 (
                     o.emaDecay.map { 0 < $0 && $0 < 1 } ?? true,

@@ -1,11 +1,13 @@
 import ViTImage
 
 /// A line chart drawn into an RGB image: each series is a polyline over x = 0, 1, 2, ...,
-/// all series sharing one y range (padded by 5%), on a white canvas with light grid lines
-/// at tenths of the range. There is no text; the caller names the series elsewhere.
-public func lineChart(_ series: [(values: [Float], color: (UInt8, UInt8, UInt8))], width: Int = 320, height: Int = 240)
-    -> Image
-{
+/// all series sharing one y range (`yRange`, else the values' range padded by 5%), on a
+/// white canvas with light grid lines at tenths of the range. There is no text; the caller
+/// names the series elsewhere.
+public func lineChart(
+    _ series: [(values: [Float], color: (UInt8, UInt8, UInt8))], width: Int = 320, height: Int = 240,
+    yRange: ClosedRange<Float>? = nil
+) -> Image {
     var image = Image(
         width: width, height: height, channels: 3, pixels: [UInt8](repeating: 255, count: width * height * 3))
     func set(_ x: Int, _ y: Int, _ color: (UInt8, UInt8, UInt8)) {
@@ -22,14 +24,16 @@ public func lineChart(_ series: [(values: [Float], color: (UInt8, UInt8, UInt8))
     let all = series.flatMap(\.values).filter(\.isFinite)
     guard var low = all.min(), var high = all.max() else { return image }
     let pad = max((high - low) * 0.05, 1e-6)
-    (low, high) = (low - pad, high + pad)
+    (low, high) = yRange.map { ($0.lowerBound, max($0.upperBound, $0.lowerBound + 1e-6)) } ?? (low - pad, high + pad)
     for (values, color) in series where values.count > 0 {
-        let points = values.enumerated().map { i, v -> (Int, Int) in
+        let points = values.enumerated().filter { $0.element.isFinite }.map { i, v -> (Int, Int) in
             let x = margin + (values.count == 1 ? 0 : (width - 2 * margin - 1) * i / (values.count - 1))
-            let y = height - margin - 1 - Int(Float(height - 2 * margin - 1) * (v - low) / (high - low))
+            let clamped = min(max(v, low), high)
+            let y = height - margin - 1 - Int(Float(height - 2 * margin - 1) * (clamped - low) / (high - low))
             return (x, y)
         }
-        for (a, b) in zip(points, points.dropFirst() + [points.last!]) {
+        guard let last = points.last else { continue }
+        for (a, b) in zip(points, points.dropFirst() + [last]) {
             // Bresenham's line, two pixels thick.
             var (x0, y0) = a
             let (x1, y1) = b

@@ -27,6 +27,12 @@ public struct ViTConfig: Sendable, Equatable, Codable {
     /// How position embeddings are resampled for other input sizes; nil means timm's
     /// antialiased bicubic.
     public var positionResampling: PositionResampling? = nil
+    /// Where the blocks normalize; nil means before each sublayer (ViT). Post-norm blocks
+    /// (BERT) carry a text encoder's layers into a vision model (`TransferStudy`).
+    public var normPlacement: NormPlacement? = nil
+    /// A LayerNorm over the embedded tokens before the blocks (timm's `norm_pre`; BERT's
+    /// embedding norm); nil means none.
+    public var embeddingNorm: Bool? = nil
 
     public init(
         imageSize: Int, patchSize: Int, inChannels: Int = 3, dim: Int, depth: Int, numHeads: Int,
@@ -55,7 +61,7 @@ public struct ViTConfig: Sendable, Equatable, Codable {
     public var block: BlockConfig {
         BlockConfig(
             dim: dim, numHeads: numHeads, hiddenDim: hiddenDim, layerNormEps: layerNormEps,
-            qkvBias: qkvBias, normPlacement: .preNorm, activation: activation)
+            qkvBias: qkvBias, normPlacement: normPlacement ?? .preNorm, activation: activation)
     }
 
     /// Checks that the sizes are consistent; the message says what is wrong.
@@ -123,12 +129,15 @@ public struct PatchEmbedding: Layer {
 
 /// The Vision Transformer classifier (timm `VisionTransformer` names and layout).
 /// images [B, C, H, W] -> logits [B, numClasses]. Keys: "patch_embed.proj.{weight,bias}",
-/// "cls_token", "pos_embed", "blocks.N.*", "norm", "fc_norm" (avg pool), "head".
+/// "cls_token", "pos_embed", "norm_pre" (when configured), "blocks.N.*", "norm",
+/// "fc_norm" (avg pool), "head".
 public struct VisionTransformer: Layer {
     public let config: ViTConfig
     public let patchEmbed: PatchEmbedding
     public let clsToken: Variable  // [1, 1, C]
     public let posEmbed: Variable  // [1, numPatches + 1, C]
+    /// The norm over embedded tokens before the blocks (`config.embeddingNorm`).
+    public let normPre: LayerNorm?
     public let blocks: TransformerEncoder
     /// The final norm: "norm" for the token pool, "fc_norm" (after pooling) for avg.
     public let norm: LayerNorm
@@ -142,6 +151,8 @@ public struct VisionTransformer: Layer {
         clsToken = try source.parameter("cls_token", shape: [1, 1, c.dim], initializer: .normal(std: 1e-6))
         posEmbed = try source.parameter(
             "pos_embed", shape: [1, c.numPatches + 1, c.dim], initializer: .truncatedNormal(std: 0.02))
+        normPre =
+            c.embeddingNorm == true ? try LayerNorm(source.scoped("norm_pre"), dim: c.dim, eps: c.layerNormEps) : nil
         blocks = try TransformerEncoder(source.scoped("blocks"), depth: c.depth, config: c.block)
         norm = try LayerNorm(source.scoped(c.pool == .token ? "norm" : "fc_norm"), dim: c.dim, eps: c.layerNormEps)
         head =
@@ -155,7 +166,7 @@ public struct VisionTransformer: Layer {
         ParameterGroup("position-embedding", ["pos_embed", "cls_token"]),
         ParameterGroup("attention", ["blocks.*.attn"]),
         ParameterGroup("mlp", ["blocks.*.mlp"]),
-        ParameterGroup("norms", ["blocks.*.norm1", "blocks.*.norm2", "norm", "fc_norm"]),
+        ParameterGroup("norms", ["norm_pre", "blocks.*.norm1", "blocks.*.norm2", "norm", "fc_norm"]),
         ParameterGroup("head", ["head"]),
     ]
 
@@ -195,7 +206,8 @@ public struct VisionTransformer: Layer {
         return Variable(out)
     }
 
-    /// Patch embedding, class token and position embedding: [B, C, H, W] -> [B, N + 1, D].
+    /// Patch embedding, class token and position embedding (then `norm_pre` when the model
+    /// has it): [B, C, H, W] -> [B, N + 1, D].
     public func embed(_ images: Tensor) -> Variable {
         let (ch, h, w) = (images.shape[1], images.shape[2], images.shape[3])
         let p = config.patchSize
@@ -203,7 +215,8 @@ public struct VisionTransformer: Layer {
             accepts(height: h, width: w, channels: ch),
             "input \(images.shape) does not match the model: \(config.inChannels) channels, sides multiples of \(p)")
         let tokens = patchEmbed(images)  // [B, gh * gw, D]
-        return prependingClassToken(tokens) + positionEmbedding(gridHeight: h / p, gridWidth: w / p)
+        let embedded = prependingClassToken(tokens) + positionEmbedding(gridHeight: h / p, gridWidth: w / p)
+        return normPre.map { $0(embedded) } ?? embedded
     }
 
     /// [cls, tokens]: tokens [B, P, D] -> [B, P + 1, D].
@@ -251,7 +264,8 @@ public struct VisionTransformer: Layer {
 
     public var parameters: NamedParameters {
         scoped("patch_embed", patchEmbed) + [("cls_token", clsToken), ("pos_embed", posEmbed)]
-            + scoped("blocks", blocks) + scoped(config.pool == .token ? "norm" : "fc_norm", norm)
+            + (normPre.map { scoped("norm_pre", $0) } ?? []) + scoped("blocks", blocks)
+            + scoped(config.pool == .token ? "norm" : "fc_norm", norm)
             + (head.map { scoped("head", $0) } ?? [])
     }
 }

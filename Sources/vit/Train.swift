@@ -132,10 +132,9 @@ struct TrainClassifier: ParsableCommand {
                     numClasses: train.classNames.count, layerNormEps: 1e-6)
                 try config.validate()
                 let model = try VisionTransformer(RandomParameters(seed: seed), config: config)
-                var profile = data.hasPrefix("shapes:") ? PreprocessProfile.shapes : PreprocessProfile.fashionMNIST
-                profile.resize = .exact(width: size, height: size)
                 classifier = ImageClassifier(
-                    model: model, labels: train.classNames, profile: profile, format: .swiftViT, path: checkpoint)
+                    model: model, labels: train.classNames, profile: .forTraining(on: data, size: size),
+                    format: .swiftViT, path: checkpoint)
             }
             let stepsPerEpoch = (train.count + batchSize - 1) / batchSize
             let options = TrainingOptions(

@@ -9,9 +9,13 @@ extension LabeledImages {
     /// ("shapes:color"): indices 0..<20000 of seed 0 and 0..<2000 of seed 1, every pair.
     public static let shapesCounts = (train: 20_000, test: 2_000)
 
+    /// Where "mnist" is looked for: the folder of MNIST's IDX files, as Debian lays out
+    /// Fashion-MNIST's.
+    public static let mnistFolder = "/usr/share/datasets/mnist"
+
     /// The training or test split of a data set named "fashion-mnist" (Debian's
-    /// dataset-fashion-mnist), "shapes:ATTRIBUTE", an IDX folder, or an ImageFolder with
-    /// train/ and test/.
+    /// dataset-fashion-mnist), "mnist" (in `mnistFolder`), "shapes:ATTRIBUTE", an IDX
+    /// folder, or an ImageFolder with train/ and test/.
     public static func named(_ name: String, test: Bool) throws -> LabeledImages {
         if name.hasPrefix("shapes:") {
             let attribute = String(name.dropFirst("shapes:".count))
@@ -31,11 +35,19 @@ extension LabeledImages {
             return try idxFolder(
                 fashionMNISTFolder, test: test, classNames: fashionMNISTClasses)
         }
+        if name == "mnist" {
+            guard FileManager.default.fileExists(atPath: mnistFolder) else {
+                throw DatasetError(
+                    path: mnistFolder,
+                    reason: "MNIST is not installed here; give the folder that holds its IDX files instead of 'mnist'")
+            }
+            return try idxFolder(mnistFolder, test: test)
+        }
         guard FileManager.default.fileExists(atPath: name) else {
             throw DatasetError(
                 path: name,
                 reason:
-                    "no such data (fashion-mnist, shapes:ATTRIBUTE, an IDX folder, or an ImageFolder with train/ and test/)"
+                    "no such data (fashion-mnist, mnist, shapes:ATTRIBUTE, an IDX folder, or an ImageFolder with train/ and test/)"
             )
         }
         let prefix = test ? "t10k" : "train"

@@ -14,7 +14,8 @@ import ViTVision
 // learning rates and seeds as Rothermel et al. 2021 ask.
 
 /// The settings of a transfer study; a study folder holds one (study.json), and a resumed
-/// study must have the same.
+/// study must have the same, but for the learning rates and seeds (a wider sweep keeps the
+/// runs it shares with the narrower one).
 public struct TransferStudyPlan: Codable, Equatable, Sendable {
     /// The data set, as `vit train classifier --data` names it.
     public var task: String
@@ -72,6 +73,14 @@ public struct TransferStudyPlan: Codable, Equatable, Sendable {
             (logEvery > 0, "log interval must be positive"),
         ]
         return checks.first { !$0.0 }?.1
+    }
+
+    /// Whether `other` is this plan with other learning rates or seeds only: a study can be
+    /// widened in place, its finished runs kept.
+    public func differsOnlyInSweep(from other: TransferStudyPlan) -> Bool {
+        var widened = other
+        (widened.learningRates, widened.seeds) = (learningRates, seeds)
+        return widened == self
     }
 
     /// The plan's arms: every backbone frozen, then fully trained.
@@ -240,9 +249,9 @@ public final class TransferStudy {
             guard let saved = try? JSONDecoder().decode(TransferStudyPlan.self, from: data) else {
                 throw StudyError("\(planPath): not a study plan")
             }
-            guard saved == plan else {
+            guard saved.differsOnlyInSweep(from: plan) else {
                 throw StudyError(
-                    "\(folder) holds a study with other settings (\(planPath)); give another folder or the same settings"
+                    "\(folder) holds a study with other settings (\(planPath)); give another folder, or the same settings with other learning rates or seeds"
                 )
             }
         }

@@ -33,7 +33,7 @@ func meanAndStd(_ values: [Float]) -> (mean: Float, std: Float) {
 /// A learning rate as the command line writes it: 0.0003 -> "3e-4", 0.05 -> "0.05".
 public func learningRateText(_ rate: Float) -> String {
     guard rate > 0, rate < 0.01 else { return String(format: "%g", rate) }
-    let exponent = Int(floor(log10(Double(rate)) + 1e-9))
+    let exponent = Int(floor(log10(Double(rate)) + 1e-6))
     let mantissa = Double(rate) / pow(10, Double(exponent))
     return String(format: "%ge%d", (mantissa * 1e4).rounded() / 1e4, exponent)
 }
@@ -167,13 +167,26 @@ extension TransferStudy {
             }
             md += "\n"
         }
+        let sorted = p.learningRates.sorted()
+        let atEdge = summaries.filter { s in
+            guard p.learningRates.count > 1, let best = s.best else { return false }
+            return [sorted.first, sorted.last].contains(s.rates[best].learningRate)
+        }
+        if !atEdge.isEmpty {
+            md += """
+
+                The best learning rate of \(atEdge.map(\.arm.name).joined(separator: ", ")) is the smallest or largest swept: a wider sweep may find a better one, so read those arms' figures as lower bounds.
+
+                """
+        }
         let colours = p.backbones.map { "\($0) \(color($0).1)" }.joined(separator: ", ")
+        let accuracyRange = accuracyFigureRange(summaries), lossRange = curvesFigureRange(summaries)
         md += """
 
             Figures (frozen arms left, fully trained arms right; colours: \(colours)):
 
-            - `accuracy-vs-learning-rate.png`: mean test accuracy at each learning rate (\(p.learningRates.map(learningRateText).joined(separator: ", ")), evenly spaced), on one scale for both panels.
-            - `learning-curves.png`: training loss every \(p.logEvery) steps at each arm's best learning rate, mean over seeds.
+            - `accuracy-vs-learning-rate.png`: mean test accuracy at each learning rate (\(p.learningRates.map(learningRateText).joined(separator: ", ")), evenly spaced), on one scale for both panels: \(String(format: "%.0f%%", accuracyRange.lowerBound * 100)) at the bottom, \(String(format: "%.0f%%", accuracyRange.upperBound * 100)) at the top.
+            - `learning-curves.png`: training loss every \(p.logEvery) steps at each arm's best learning rate, mean over seeds; loss \(String(format: "%.2f", lossRange.lowerBound)) at the bottom, \(String(format: "%.2f", lossRange.upperBound)) at the top.
 
             `results.csv` has every run; `runs/` each run's log (loss every \(p.logEvery) steps, then the result); `models/` each arm's seed-0 model at its best learning rate so far, which `vit attention --model` and `vit classify --model` take.
 
@@ -181,25 +194,40 @@ extension TransferStudy {
         return md
     }
 
-    func accuracyFigure(_ summaries: [StudyArmSummary]) -> Image {
+    /// The accuracy figure's y range: the means' range widened by 2 points, within [0, 1].
+    func accuracyFigureRange(_ summaries: [StudyArmSummary]) -> ClosedRange<Float> {
         let values = summaries.flatMap { $0.rates.filter { $0.runs > 0 }.map(\.test.mean) }.filter(\.isFinite)
         let low = max(0, (values.min() ?? 0) - 0.02), high = min(1, (values.max() ?? 1) + 0.02)
+        return low...max(high, low + 0.01)
+    }
+
+    func accuracyFigure(_ summaries: [StudyArmSummary]) -> Image {
+        let range = accuracyFigureRange(summaries)
         let panels = [true, false].map { frozen in
             lineChart(
                 summaries.filter { $0.arm.frozen == frozen }.map { s in
                     (s.rates.map { $0.runs > 0 ? $0.test.mean : .nan }, color(s.arm.backbone).0)
-                }, yRange: low...max(high, low + 0.01))
+                }, yRange: range)
         }
         return Image.tiled(panels, columns: 2, spacing: 8)
     }
 
+    /// Each arm's curve at its best learning rate (empty before any run).
+    func bestCurves(_ summaries: [StudyArmSummary]) -> [[Float]] {
+        summaries.map { s in s.best.map { s.rates[$0].curve } ?? [] }
+    }
+
+    /// The learning-curve figure's y range: the curves' range.
+    func curvesFigureRange(_ summaries: [StudyArmSummary]) -> ClosedRange<Float> {
+        let values = bestCurves(summaries).flatMap { $0 }.filter(\.isFinite)
+        return (values.min() ?? 0)...max(values.max() ?? 1, (values.min() ?? 0) + 1e-3)
+    }
+
     func curvesFigure(_ summaries: [StudyArmSummary]) -> Image {
-        let curves = summaries.map { s in s.best.map { s.rates[$0].curve } ?? [] }
-        let values = curves.flatMap { $0 }.filter(\.isFinite)
-        let range = (values.min() ?? 0)...max(values.max() ?? 1, (values.min() ?? 0) + 1e-3)
+        let range = curvesFigureRange(summaries)
         let panels = [true, false].map { frozen in
             lineChart(
-                zip(summaries, curves).filter { $0.0.arm.frozen == frozen }.map { s, curve in
+                zip(summaries, bestCurves(summaries)).filter { $0.0.arm.frozen == frozen }.map { s, curve in
                     (curve, color(s.arm.backbone).0)
                 }, yRange: range)
         }

@@ -28,7 +28,7 @@ struct StudyTransfer: ParsableCommand {
             finishes), results.csv, results.md, accuracy-vs-learning-rate.png, \
             learning-curves.png and models/ARM.safetensors (each arm's seed-0 model at its \
             best learning rate). Run the same command again to continue a stopped study: \
-            finished runs are kept. --quick is a small study for checking a setup.
+            finished runs are kept, and other --learning-rates or --seeds widen the study in place. --quick is a small study for checking a setup.
             """)
 
     @Option(help: "The image task: fashion-mnist, shapes:ATTRIBUTE, an IDX folder or an ImageFolder.")
@@ -40,11 +40,11 @@ struct StudyTransfer: ParsableCommand {
     @Option(help: "Comma-separated learning rates swept for every arm (default 1e-4,3e-4,1e-3,3e-3).")
     var learningRates: String?
     @Option(help: "Seeds per learning rate (0, 1, ...; default 3).") var seeds: Int?
-    @Option(help: "Optimizer steps per run (default 100).") var steps: Int?
+    @Option(help: "Optimizer steps per run (default 64).") var steps: Int?
     @Option(help: "Epochs over the training subset per run, instead of --steps.") var epochs: Int?
-    @Option(help: "Training images per run (a fixed random subset; default 3200).") var trainSubset: Int?
+    @Option(help: "Training images per run (a fixed random subset; default 2048).") var trainSubset: Int?
     @Option(help: "Other training images for choosing learning rates (default 500).") var validationSize: Int?
-    @Option(help: "Test images scored (a fixed random subset; default 1500).") var testSubset: Int?
+    @Option(help: "Test images scored (a fixed random subset; default 1000).") var testSubset: Int?
     @Option(help: "Images per step (default 32).") var batchSize: Int?
     @Option(help: "Patch size (default: a quarter of the image side, 16 patches).") var patchSize: Int?
     @Option(help: "The text model's folder (default: Weights/all-MiniLM-L6-v2).") var textModel: String?
@@ -99,13 +99,13 @@ struct StudyTransfer: ParsableCommand {
     func run() throws {
         applyThreads(threads)
         let started = Date()
-        let subset = trainSubset ?? (quick ? 128 : 3200)
+        let subset = trainSubset ?? (quick ? 128 : 2048)
         let batch = batchSize ?? (quick ? 8 : 32)
-        let stepCount = steps ?? epochs.map { $0 * ((subset + batch - 1) / batch) } ?? (quick ? 4 : 100)
+        let stepCount = steps ?? epochs.map { $0 * ((subset + batch - 1) / batch) } ?? (quick ? 4 : 64)
         let plan = TransferStudyPlan(
             task: task, backbones: Self.list(backbones), frozen: Self.list(freeze), learningRates: rates,
             seeds: seeds ?? (quick ? 1 : 3), steps: stepCount, batchSize: batch, trainSubset: subset,
-            validationSize: validationSize ?? (quick ? 64 : 500), testSubset: testSubset ?? (quick ? 128 : 1500),
+            validationSize: validationSize ?? (quick ? 64 : 500), testSubset: testSubset ?? (quick ? 128 : 1000),
             patchSize: try patchSize ?? defaultPatchSize(), logEvery: max(1, stepCount / 25))
         let study = try TransferStudy(plan: plan, folder: output, sources: try backboneSources(plan.backbones))
         try study.prepareFolder()

@@ -138,6 +138,7 @@ import ViTTestSupport
             (["--backbones", "bert"], 64, "unknown backbone 'bert'"),
             (["--task", empty, "--backbones", "vit:shapes-judge-size"], 1, "no images"),
             (["--task", task, "--backbones", "vit:\(folder)/missing.safetensors"], 1, "missing.safetensors"),
+            (["--task", "mnist"], 1, "MNIST is not installed here"),
         ]
         for (index, (extra, status, message)) in cases.enumerated() {
             let output = "\(folder)/out\(index)"

@@ -202,10 +202,19 @@ import ViTVision
         var other = studyPlan
         other.steps = 7
         #expect(throws: StudyError.self) { try TransferStudy(plan: other, folder: "\(folder)/a", sources: sources()) }
+
+        // A wider sweep in the same folder keeps the runs it shares and runs only the new ones.
+        var wider = studyPlan
+        wider.learningRates = [3e-3, 1e-2]
+        let widened = try TransferStudy(plan: wider, folder: "\(folder)/a", sources: sources())
+        #expect(widened.records.count == 4)
+        try widened.prepareFolder()
+        #expect(try runAll(widened) == 4)
     }
 
     /// Learning rates as the command line writes them.
     @Test func learningRateTexts() {
+        #expect(learningRateText(1e-4) == "1e-4")
         #expect(learningRateText(3e-4) == "3e-4")
         #expect(learningRateText(1e-3) == "1e-3")
         #expect(learningRateText(0.05) == "0.05")

@@ -27,7 +27,9 @@ let package = Package(
         .target(name: "ViTTensor", dependencies: ["CBLAS", "CKernels", "ViTKernelsAVX512"]),
         .target(name: "ViTCore", dependencies: ["ViTTensor"]),
         .target(name: "ViTImage", dependencies: ["CImageCodecs", "ViTTensor"]),
-        .target(name: "ViTCheckpoint", dependencies: ["ViTTensor"]),
+        .target(
+            name: "ViTCheckpoint",
+            dependencies: ["ViTTensor", .product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "ViTVision", dependencies: ["ViTCore", "ViTTensor", "ViTCheckpoint", "ViTImage"]),
         .target(

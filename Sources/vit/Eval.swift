@@ -109,16 +109,36 @@ func defaultModelPath() -> String { shippedWeightsPath(defaultModelFile) }
 
 /// A `--model` argument as a path for the loaders: an existing file or folder as it is,
 /// else a Hugging Face model name (ORG/NAME[@REVISION]) resolved in the hub cache that
-/// transformers, timm and sentence-transformers share.
+/// transformers, timm and sentence-transformers share; a model not there is fetched
+/// (`HubDownloader`) unless HF_HUB_OFFLINE is set.
 func modelPath(_ argument: String) throws -> String {
     if FileManager.default.fileExists(atPath: argument) || argument.hasSuffix(".safetensors") { return argument }
     guard let name = HubCache.ModelName(argument) else { return argument }
     let cache = HubCache()
-    guard FileManager.default.fileExists(atPath: cache.folder(of: name.repository)) else {
-        throw CLIFailure(
-            "\(argument): no such file or folder, and no such model in the Hugging Face cache (\(cache.root))")
+    let downloader = HubDownloader(cache: cache)
+    do {
+        guard FileManager.default.fileExists(atPath: cache.folder(of: name.repository)) else {
+            throw CLIFailure(
+                "\(argument): no such file or folder, and no such model in the Hugging Face cache (\(cache.root))")
+        }
+        return try cache.snapshot(name)
+    } catch  where !downloader.offline {
+        return try fetchModel(name, with: downloader)
     }
-    return try cache.snapshot(name)
+}
+
+/// Fetches a model into the hub cache, with progress on stderr when it is a terminal.
+func fetchModel(_ name: HubCache.ModelName, with downloader: HubDownloader) throws -> String {
+    let showsProgress = isatty(STDERR_FILENO) != 0
+    let snapshot = try downloader.fetch(name) { file, done, total in
+        guard showsProgress else { return }
+        let amount =
+            total.map { String(format: "%.1f of %.1f MB", Double(done) / 1e6, Double($0) / 1e6) }
+            ?? String(format: "%.1f MB", Double(done) / 1e6)
+        FileHandle.standardError.write(Data("\rfetching \(name) \(file): \(amount)   ".utf8))
+    }
+    if showsProgress { FileHandle.standardError.write(Data("\n".utf8)) }
+    return snapshot
 }
 
 /// A file or folder in Weights/: under $SWIFTVIT_WEIGHTS when set, else in the package

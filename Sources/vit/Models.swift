@@ -84,3 +84,31 @@ func modelKind(folder: String) -> String {
     default: return "not readable by vit"
     }
 }
+
+struct Fetch: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Download a model from the Hugging Face Hub into the hub cache.",
+        discussion: """
+            NAME is ORG/NAME or ORG/NAME@REVISION (a branch, tag or commit). The files SwiftViT \
+            reads (a ViT's config.json, model.safetensors and preprocessor_config.json; a \
+            BERT or sentence-transformers model's weights, tokenizer and pooling files) go \
+            into the cache transformers, timm and sentence-transformers share, laid out as \
+            huggingface_hub lays it out, so that each finds what the other fetched. Files \
+            already there are not fetched again; an interrupted download resumes. Reads \
+            HF_ENDPOINT (default https://huggingface.co), HF_TOKEN, HF_HUB_CACHE or HF_HOME, \
+            and HF_HUB_OFFLINE. Commands that take --model fetch a missing model themselves.
+            """)
+
+    @Argument(help: "The model: ORG/NAME[@REVISION].") var name: String
+
+    func run() throws {
+        guard let model = HubCache.ModelName(name) else {
+            throw ValidationError("'\(name)' is not a Hugging Face model name (ORG/NAME[@REVISION])")
+        }
+        let downloader = HubDownloader(cache: HubCache())
+        guard !downloader.offline else {
+            throw CLIFailure("\(model): HF_HUB_OFFLINE is set, so nothing can be fetched")
+        }
+        print(try fetchModel(model, with: downloader))
+    }
+}

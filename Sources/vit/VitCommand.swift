@@ -19,7 +19,7 @@ struct Vit: ParsableCommand {
         version: swiftViTVersion,
         subcommands: [
             Classify.self, AttentionCommand.self, Embed.self, Generate.self, Train.self, Eval.self, DatasetCommand.self,
-            Info.self, Preprocess.self, Bench.self, Models.self, Study.self,
+            Info.self, Preprocess.self, Bench.self, Models.self, Fetch.self, Study.self,
         ])
 
     /// Runs the command; the libraries' and the command's own failures (each one line

@@ -52,7 +52,7 @@ import ViTTestSupport
     }
 
     func vit(_ arguments: [String]) throws -> RunResult {
-        try runVit(arguments, environment: ["HF_HUB_CACHE": cache])
+        try runVit(arguments, environment: ["HF_HUB_CACHE": cache, "HF_HUB_OFFLINE": "1"])
     }
 
     @Test func namedModelsAreTheirFolders() throws {

@@ -34,7 +34,7 @@ struct TrainGenerator: ParsableCommand {
     @Option(help: "Training data: shapes, fashion-mnist or a captioned folder.") var data: String = "shapes"
     @Option(name: [.customShort("o"), .long], help: "Output folder, or the model file (NAME.safetensors).")
     var output: String
-    @Option(help: "The sentence-transformers folder of the text model (default: the shipped MiniLM).")
+    @Option(help: "The text model: a sentence-transformers folder or Hugging Face name (default: the shipped MiniLM).")
     var textModel: String?
 
     @Option(help: "Width.") var dim: Int = 128
@@ -84,7 +84,7 @@ struct TrainGenerator: ParsableCommand {
     func run() throws {
         applyThreads(threads)
         let paths = TrainingOutput(output)
-        let textEncoder = try SentenceEncoder.load(folder: textModel ?? defaultTextModelPath())
+        let textEncoder = try SentenceEncoder.load(folder: try textModel.map(modelPath) ?? defaultTextModelPath())
         let train = try CaptionedImages.named(data)
         guard train.count > 0 else { throw CLIFailure("\(data): no training images") }
         let trainer: GeneratorTrainer
@@ -410,7 +410,7 @@ struct SamplingOptions: ParsableArguments {
     @Option(help: "Sampler: euler or heun.") var sampler: String = "euler"
     @Option(help: "Classifier-free guidance scale (1: the conditional model alone).") var guidance: Float = 3
     @Option(help: "The generator (default: the shipped Shapes generator).") var model: String?
-    @Option(help: "The sentence-transformers folder of the text model (default: the shipped MiniLM).")
+    @Option(help: "The text model: a sentence-transformers folder or Hugging Face name (default: the shipped MiniLM).")
     var textModel: String?
     @Option(help: "Threads (default: all cores).") var threads: ThreadCount?
 
@@ -429,7 +429,7 @@ struct SamplingOptions: ParsableArguments {
     /// The generator and the path it came from, with its text model.
     func loadGenerator() throws -> (CaptionGenerator, String) {
         let path = model ?? shippedWeightsPath(defaultGeneratorFile)
-        let textEncoder = try SentenceEncoder.load(folder: textModel ?? defaultTextModelPath())
+        let textEncoder = try SentenceEncoder.load(folder: try textModel.map(modelPath) ?? defaultTextModelPath())
         return (try CaptionGenerator.load(path: path, textEncoder: textEncoder), path)
     }
 }

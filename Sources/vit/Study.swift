@@ -47,7 +47,8 @@ struct StudyTransfer: ParsableCommand {
     @Option(help: "Test images scored (a fixed random subset; default 1000).") var testSubset: Int?
     @Option(help: "Images per step (default 32).") var batchSize: Int?
     @Option(help: "Patch size (default: a quarter of the image side, 16 patches).") var patchSize: Int?
-    @Option(help: "The text model's folder (default: Weights/all-MiniLM-L6-v2).") var textModel: String?
+    @Option(help: "The text model: a folder or a Hugging Face name (default: Weights/all-MiniLM-L6-v2).") var textModel:
+        String?
     @Flag(help: "A small study to check a setup: 128 training images, 4 steps of 8, 2 learning rates, 1 seed.")
     var quick = false
     @Option(name: [.customShort("o"), .long], help: "The study folder (created, or continued).") var output: String
@@ -155,7 +156,7 @@ struct StudyTransfer: ParsableCommand {
         var text: SentenceEncoder?
         func textEncoder() throws -> SentenceEncoder {
             if let text { return text }
-            let folder = textModel ?? defaultTextModelPath()
+            let folder = try textModel.map(modelPath) ?? defaultTextModelPath()
             guard FileManager.default.fileExists(atPath: folder) else {
                 throw CLIFailure("\(folder): no such folder (Weights/fetch-minilm.sh fetches all-MiniLM-L6-v2)")
             }

@@ -25,6 +25,21 @@ func runVit(_ arguments: [String], environment: [String: String] = [:]) throws -
     try run(vitBinary, arguments, environment: environment)
 }
 
+/// Starts `vit` with `arguments` (its output discarded) and returns the running process;
+/// `environment` adds to this process's environment.
+func startVit(_ arguments: [String], environment: [String: String] = [:]) throws -> Process {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: vitBinary)
+    process.arguments = arguments
+    if !environment.isEmpty {
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    }
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    return process
+}
+
 /// Runs a program to its end and collects its exit status and output; `environment` adds
 /// to (or replaces entries of) this process's environment.
 func run(_ program: String, _ arguments: [String], environment: [String: String] = [:]) throws -> RunResult {

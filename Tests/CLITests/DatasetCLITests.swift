@@ -42,17 +42,6 @@ import ViTTestSupport
         #expect(!FileManager.default.fileExists(atPath: "\(folder)/x"))
     }
 
-    /// Starts `vit` with `arguments` and returns the running process.
-    func start(_ arguments: [String]) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: vitBinary)
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        return process
-    }
-
     /// Waits until `path` holds a staging folder of a running render (so that the run is
     /// busy), at most 30 s.
     func waitForStaging(in path: String, name: String) {
@@ -76,7 +65,7 @@ import ViTTestSupport
         for (signal, status) in [(SIGINT, Int32(130)), (SIGTERM, 143)] {
             let parent = "\(folder)/signal\(signal)"
             try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
-            let run = try start(["dataset", "shapes", "--count", "200000", "-o", "\(parent)/set"])
+            let run = try startVit(["dataset", "shapes", "--count", "200000", "-o", "\(parent)/set"])
             waitForStaging(in: parent, name: "set")
             kill(run.processIdentifier, signal)
             run.waitUntilExit()
@@ -99,7 +88,7 @@ import ViTTestSupport
 
         let target = "\(folder)/filled-meanwhile"
         try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
-        let run = try start(["dataset", "shapes", "--count", "3000", "-o", target])
+        let run = try startVit(["dataset", "shapes", "--count", "3000", "-o", target])
         waitForStaging(in: folder, name: "filled-meanwhile")
         try Data("mine".utf8).write(to: URL(fileURLWithPath: "\(target)/notes.txt"))
         run.waitUntilExit()

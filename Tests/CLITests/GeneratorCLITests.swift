@@ -178,12 +178,7 @@ func writeTinyGenerator(to path: String) throws {
         #expect(FileManager.default.fileExists(atPath: "\(folder)/whole/samples/epoch-004.png"))
 
         let output = "\(folder)/killed", checkpoint = "\(output)/checkpoint.safetensors"
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: vitBinary)
-        process.arguments = arguments(output)
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try startVit(arguments(output))
         while !FileManager.default.fileExists(atPath: checkpoint) && process.isRunning { usleep(2_000) }
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()

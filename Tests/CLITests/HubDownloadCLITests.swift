@@ -42,6 +42,17 @@ import ViTTestSupport
         #expect(server.log.count == requests, "the second use asked the server: \(server.log.suffix(3))")
     }
 
+    /// A timm folder by name (config.json with `architecture`, no model_type) is fetched and
+    /// classifies as its folder does.
+    @Test func timmModelByName() throws {
+        let server = try HubTestServer()
+        let timm = repositoryPath("Tests/ViTVisionTests/Golden/timm-vit")
+        server.serve(timm, as: "test-org/tiny-timm", commit: Self.commit, large: ["model.safetensors"])
+        let byFolder = try runVit(["classify", photo, "--model", timm])
+        let named = try vit(["classify", photo, "--model", "test-org/tiny-timm"], server: server)
+        #expect(named.status == 0 && named.stdout == byFolder.stdout, "\(named.stderr)")
+    }
+
     /// A sentence-transformers model by name: its weights, tokenizer, modules and pooling
     /// files are fetched (and nothing else), and `vit embed` gives what the folder gives.
     @Test func sentenceEncoderByName() throws {
@@ -133,19 +144,10 @@ import ViTTestSupport
     @Test func concurrentFetchesLeaveOneCopy() throws {
         let server = try HubTestServer()
         server.serve(hfViT, as: "test-org/tiny-vit", commit: Self.commit, large: ["model.safetensors"])
-        let environment = ProcessInfo.processInfo.environment.merging([
-            "HF_HUB_CACHE": cache, "HF_ENDPOINT": server.endpoint,
-        ]) { $1 }
-        let processes = (0..<2).map { _ in
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: vitBinary)
-            process.arguments = ["fetch", "test-org/tiny-vit"]
-            process.environment = environment
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            return process
+        let processes = try (0..<2).map { _ in
+            try startVit(
+                ["fetch", "test-org/tiny-vit"], environment: ["HF_HUB_CACHE": cache, "HF_ENDPOINT": server.endpoint])
         }
-        for process in processes { try process.run() }
         for process in processes {
             process.waitUntilExit()
             #expect(process.terminationStatus == 0)

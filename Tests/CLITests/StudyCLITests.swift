@@ -93,12 +93,7 @@ import ViTTestSupport
             "1e-3,3e-3", "--seeds", "2", "--steps", "30", "--batch-size", "8", "--train-subset", "24",
             "--validation-size", "8", "--test-subset", "16", "--patch-size", "4", "-o", output,
         ]
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: vitBinary)
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try startVit(arguments)
         let runs = "\(output)/runs"
         func logs() -> [String] {
             ((try? FileManager.default.contentsOfDirectory(atPath: runs)) ?? []).filter { $0.hasSuffix(".jsonl") }

@@ -68,12 +68,7 @@ import ViTTestSupport
 
         // The same run, killed with SIGKILL during epoch 2, then resumed.
         let output = "\(folder)/killed"
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: vitBinary)
-        process.arguments = trainArguments(data: data, output: output)
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try startVit(trainArguments(data: data, output: output))
         let checkpoint = "\(output)/checkpoint.safetensors"
         while !FileManager.default.fileExists(atPath: checkpoint) && process.isRunning { usleep(10_000) }
         usleep(200_000)

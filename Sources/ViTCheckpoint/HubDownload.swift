@@ -12,8 +12,8 @@ import ViTTensor
 /// as a relative symlink to the blob, `refs/REVISION` naming the commit. A blob is written
 /// as `blobs/ETAG.incomplete` (resumed from where it stopped with a Range request) under a
 /// lock in `.locks/`, checked, then renamed. The protocol follows huggingface_hub's
-/// file_download (HEAD without redirects for X-Repo-Commit, X-Linked-Etag / ETag and
-/// X-Linked-Size, then GET following redirects).
+/// file_download (HEAD following only redirects on the same host, for X-Repo-Commit,
+/// X-Linked-Etag / ETag and X-Linked-Size, then GET following every redirect).
 public struct HubDownloader: Sendable {
     public let cache: HubCache
     /// The Hub's address, without a trailing slash.
@@ -123,7 +123,7 @@ public struct HubDownloader: Sendable {
     /// HEAD of a file without following redirects: its commit, ETag and size. nil when an
     /// optional file does not exist.
     func metadata(_ name: HubCache.ModelName, file: String, required: Bool) throws -> FileMetadata? {
-        let response = try Transfer.run(request(url(name, file: file), method: "HEAD"), followRedirects: false)
+        let response = try Transfer.run(request(url(name, file: file), method: "HEAD"), redirects: .sameHost)
         if response.status == 404 && !required { return nil }
         if let problem = statusProblem(response.status, name, file: file) { throw DownloadError(description: problem) }
         func header(_ key: String) -> String? { response.headers[key.lowercased()] }
@@ -198,7 +198,7 @@ public struct HubDownloader: Sendable {
         let started = have
         let response: Transfer.Response
         do {
-            response = try Transfer.run(request, followRedirects: true) { status, data in
+            response = try Transfer.run(request, redirects: .all) { status, data in
                 if status == 200 && have > 0 && have == started {
                     // The server ignored the range: start over.
                     try handle.truncate(atOffset: 0)
@@ -255,25 +255,32 @@ final class Transfer: NSObject, URLSessionDataDelegate, @unchecked Sendable {
         var headers: [String: String]
     }
 
-    let followRedirects: Bool
+    /// Which redirects a transfer follows: all of them, or those that stay on the host asked
+    /// (a renamed repository), not those to the Hub's file storage, whose response carries the
+    /// file's metadata (as huggingface_hub's HEAD does).
+    enum Redirects {
+        case all, sameHost
+    }
+
+    let redirects: Redirects
     /// Dropped when the transfer ends, before `run` returns.
     var receive: ((Int, Data) throws -> Void)?
     let done = DispatchSemaphore(value: 0)
     var response = Response(status: 0, headers: [:])
     var failure: Error?
 
-    init(followRedirects: Bool, receive: @escaping (Int, Data) throws -> Void) {
-        self.followRedirects = followRedirects
+    init(redirects: Redirects, receive: @escaping (Int, Data) throws -> Void) {
+        self.redirects = redirects
         self.receive = receive
     }
 
     /// Runs `request` and waits for its end; `receive` gets the body of a 2xx response as
     /// it arrives (it does not outlive the call: the transfer is over when this returns).
     static func run(
-        _ request: URLRequest, followRedirects: Bool, receive: (Int, Data) throws -> Void = { _, _ in }
+        _ request: URLRequest, redirects: Redirects, receive: (Int, Data) throws -> Void = { _, _ in }
     ) throws -> Response {
         let transfer = try withoutActuallyEscaping(receive) { receive in
-            let transfer = Transfer(followRedirects: followRedirects, receive: receive)
+            let transfer = Transfer(redirects: redirects, receive: receive)
             let session = URLSession(configuration: .ephemeral, delegate: transfer, delegateQueue: nil)
             session.dataTask(with: request).resume()
             transfer.done.wait()
@@ -293,7 +300,10 @@ final class Transfer: NSObject, URLSessionDataDelegate, @unchecked Sendable {
         _ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
         newRequest request: URLRequest, completionHandler: @escaping (URLRequest?) -> Void
     ) {
-        completionHandler(followRedirects ? request : nil)
+        let sameHost =
+            request.url?.host == task.originalRequest?.url?.host
+            && request.url?.port == task.originalRequest?.url?.port
+        completionHandler(redirects == .all || sameHost ? request : nil)
     }
 
     func urlSession(

@@ -42,6 +42,19 @@ import ViTTestSupport
         #expect(server.log.count == requests, "the second use asked the server: \(server.log.suffix(3))")
     }
 
+    /// A renamed repository answers with a relative redirect to its new name, which the
+    /// fetch follows (the large file's redirect to storage elsewhere it does not, for its
+    /// metadata); the cache keeps the name asked for, as huggingface_hub's does.
+    @Test func renamedRepositoryIsFollowed() throws {
+        let server = try HubTestServer()
+        server.serve(hfViT, as: "test-org/tiny-vit", commit: Self.commit, large: ["model.safetensors"])
+        server.rename("old-org/tiny-vit", to: "test-org/tiny-vit")
+        let byFolder = try runVit(["classify", photo, "--model", hfViT])
+        let named = try vit(["classify", photo, "--model", "old-org/tiny-vit"], server: server)
+        #expect(named.status == 0 && named.stdout == byFolder.stdout, "\(named.stderr)")
+        #expect(FileManager.default.fileExists(atPath: "\(cache)/models--old-org--tiny-vit/refs/main"))
+    }
+
     /// A timm folder by name (config.json with `architecture`, no model_type) is fetched and
     /// classifies as its folder does.
     @Test func timmModelByName() throws {

@@ -17,32 +17,46 @@ final class HubTestServer: @unchecked Sendable {
     private var requestLog: [String] = []
     /// Bytes of a body sent before the connection is dropped, by file name (once).
     private var cuts: [String: Int] = [:]
-    private let socket: Int32
-    let port: UInt16
+    private let sockets: [Int32]
+    /// The Hub's port on 127.0.0.1; the large files' bytes are on `storagePort` at
+    /// 127.0.0.2, another host, as the Hub's storage is.
+    let port: UInt16, storagePort: UInt16
+    /// Old repository names answered with a relative redirect to the new ones.
+    private var renamed: [String: String] = [:]
 
     init() throws {
+        let (hub, hubPort) = try Self.listen(on: "127.0.0.1")
+        let (storage, storageAt) = try Self.listen(on: "127.0.0.2")
+        (sockets, port, storagePort) = ([hub, storage], hubPort, storageAt)
+        for socket in sockets {
+            Thread { [self] in acceptLoop(socket) }.start()
+        }
+    }
+
+    /// A listening socket on `host` at a free port.
+    static func listen(on host: String) throws -> (Int32, UInt16) {
         let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var yes: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_addr.s_addr = inet_addr(host)
         address.sin_port = 0
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
             }
         }
-        guard bound == 0, listen(fd, 16) == 0 else { throw CocoaError(.fileWriteUnknown) }
+        guard bound == 0, Glibc.listen(fd, 16) == 0 else { throw CocoaError(.fileWriteUnknown) }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
         }
-        socket = fd
-        port = UInt16(bigEndian: address.sin_port)
-        let thread = Thread { [self] in acceptLoop() }
-        thread.start()
+        return (fd, UInt16(bigEndian: address.sin_port))
     }
+
+    /// Answers requests for `old` with a relative redirect to `new` (a renamed repository).
+    func rename(_ old: String, to new: String) { lock.withLock { renamed[old] = new } }
 
     var endpoint: String { "http://127.0.0.1:\(port)" }
 
@@ -83,7 +97,7 @@ final class HubTestServer: @unchecked Sendable {
     /// A git-style ETag for a small file: 40 hex digits from its content.
     static func gitTag(_ data: Data) -> String { String(sha256(Data("blob".utf8) + data).prefix(40)) }
 
-    private func acceptLoop() {
+    private func acceptLoop(_ socket: Int32) {
         while true {
             let client = accept(socket, nil, nil)
             guard client >= 0 else { return }
@@ -161,6 +175,10 @@ final class HubTestServer: @unchecked Sendable {
         let components = path.dropFirst().split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         guard components.count >= 5, components[2] == "resolve" else { return (404, [], Data(), nil) }
         let repositoryName = "\(components[0])/\(components[1])"
+        if let new = renamed[repositoryName] {
+            let rest = components[2...].joined(separator: "/")
+            return (307, [("Location", "/\(new)/\(rest)")], Data(), nil)
+        }
         let (revision, file) = (components[3], components[4...].joined(separator: "/"))
         guard let repository = repositories[repositoryName] else {
             return (401, [("X-Error-Code", "RepoNotFound")], Data(), nil)
@@ -177,7 +195,10 @@ final class HubTestServer: @unchecked Sendable {
             responseHeaders += [
                 ("X-Linked-Etag", "\"\(hash)\""), ("X-Linked-Size", "\(served.body.count)"),
                 ("ETag", "\"\(Self.gitTag(served.body))\""),
-                ("Location", "/cdn/\(repositoryName.replacingOccurrences(of: "/", with: "--"))/\(file)"),
+                (
+                    "Location",
+                    "http://127.0.0.2:\(storagePort)/cdn/\(repositoryName.replacingOccurrences(of: "/", with: "--"))/\(file)"
+                ),
             ]
             return (302, responseHeaders, Data(), nil)
         }

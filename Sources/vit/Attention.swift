@@ -22,7 +22,7 @@ struct AttentionCommand: ParsableCommand {
 
     @Option(
         help:
-            "An HF ViT folder, a timm folder, a SwiftViT .safetensors file or a Hugging Face name ORG/NAME[@REVISION] in its cache (default: the shipped Fashion-MNIST model)."
+            "An HF ViT folder, a timm folder, a SwiftViT .safetensors file or a Hugging Face name ORG/NAME[@REVISION] (from its cache, fetched when absent) (default: the shipped Fashion-MNIST model)."
     )
     var model: String?
 

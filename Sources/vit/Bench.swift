@@ -37,7 +37,10 @@ struct Bench: ParsableCommand {
             hiddenDim: 3072, numClasses: 1000, layerNormEps: 1e-6),
     ]
 
-    @Option(help: "A model to load (HF folder, timm folder, SwiftViT file or Hugging Face name in its cache).")
+    @Option(
+        help:
+            "A model to load (HF folder, timm folder, SwiftViT file or Hugging Face name (from its cache, fetched when absent))."
+    )
     var model: String?
 
     @Option(help: "A named architecture with random weights.")

@@ -20,7 +20,10 @@ struct Embed: ParsableCommand {
     @Option(help: "A file of texts, one per line.")
     var file: String?
 
-    @Option(help: "A sentence-transformers or HF BERT folder, or a Hugging Face name ORG/NAME[@REVISION] in its cache.")
+    @Option(
+        help:
+            "A sentence-transformers or HF BERT folder, or a Hugging Face name ORG/NAME[@REVISION] (from its cache, fetched when absent)."
+    )
     var model: String?
 
     @Option(help: "Output format: jsonl or json.")

@@ -25,7 +25,8 @@ struct EvalClassifier: ParsableCommand {
 
     @Option(
         help:
-            "A model: a folder, a file or a Hugging Face name in its cache (default: the shipped Fashion-MNIST model).")
+            "A model: a folder, a file or a Hugging Face name (from its cache, fetched when absent) (default: the shipped Fashion-MNIST model)."
+    )
     var model: String?
 
     @Option(help: "Test data.")

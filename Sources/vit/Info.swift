@@ -8,7 +8,7 @@ struct Info: ParsableCommand {
 
     @Argument(
         help:
-            "An HF ViT folder, a timm folder, a SwiftViT .safetensors file or a Hugging Face name ORG/NAME[@REVISION] in its cache."
+            "An HF ViT folder, a timm folder, a SwiftViT .safetensors file or a Hugging Face name ORG/NAME[@REVISION] (from its cache, fetched when absent)."
     )
     var model: String
 

@@ -22,7 +22,7 @@ struct StudyTransfer: ParsableCommand {
             held-out training images (Rothermel et al. 2021). Backbones: minilm \
             (all-MiniLM-L6-v2 as pretrained on text; Weights/fetch-minilm.sh), minilm-random \
             (the same architecture, random), vit:MODEL (a ViT classifier trained on another \
-            task: a file, a Hugging Face name in the cache, or a name in Weights/ such as \
+            task: a file, a Hugging Face name (fetched when absent), or a name in Weights/ such as \
             shapes-judge-shape), scratch (a pre-norm ViT of MiniLM's sizes, random). \
             OUTPUT gets study.json, runs/RUN.jsonl (one per run, written when the run \
             finishes), results.csv, results.md, accuracy-vs-learning-rate.png, \
@@ -31,7 +31,7 @@ struct StudyTransfer: ParsableCommand {
             finished runs are kept, and other --learning-rates or --seeds widen the study in place. --quick is a small study for checking a setup.
             """)
 
-    @Option(help: "The image task: fashion-mnist, shapes:ATTRIBUTE, an IDX folder or an ImageFolder.")
+    @Option(help: "The image task: fashion-mnist, mnist, shapes:ATTRIBUTE, an IDX folder or an ImageFolder.")
     var task: String = "fashion-mnist"
     @Option(help: "Comma-separated backbones: minilm, minilm-random, vit:MODEL, scratch.")
     var backbones: String = "minilm,minilm-random,vit:shapes-judge-shape,scratch"

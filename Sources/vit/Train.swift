@@ -48,7 +48,7 @@ struct TrainClassifier: ParsableCommand {
     @Option(help: "Stop after this many steps instead (the schedule spans them).") var steps: Int?
     @Option(
         help:
-            "Start from this model (any format, or a Hugging Face name in its cache); a new head unless it has DATA's classes."
+            "Start from this model (any format, or a Hugging Face name (from its cache, fetched when absent)); a new head unless it has DATA's classes."
     ) var from: String?
     @Option(help: "Images per step.") var batchSize: Int = 128
     @Option(help: "Peak learning rate (AdamW).") var learningRate: Float = 1e-3

@@ -8,7 +8,7 @@ let package = Package(
             name: "SwiftViT",
             targets: [
                 "ViTTensor", "ViTCore", "ViTImage", "ViTCheckpoint", "ViTVision", "ViTData", "ViTTraining", "ViTText",
-                "ViTGenerator",
+                "ViTGenerator", "ViTHub",
             ]),
         .executable(name: "vit", targets: ["vit"]),
     ],
@@ -27,9 +27,11 @@ let package = Package(
         .target(name: "ViTTensor", dependencies: ["CBLAS", "CKernels", "ViTKernelsAVX512"]),
         .target(name: "ViTCore", dependencies: ["ViTTensor"]),
         .target(name: "ViTImage", dependencies: ["CImageCodecs", "ViTTensor"]),
+        .target(name: "ViTCheckpoint", dependencies: ["ViTTensor"]),
+        // Downloads into the hub cache: networking and hashing kept apart from the parsers.
         .target(
-            name: "ViTCheckpoint",
-            dependencies: ["ViTTensor", .product(name: "Crypto", package: "swift-crypto")]),
+            name: "ViTHub",
+            dependencies: ["ViTCheckpoint", "ViTTensor", .product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "ViTVision", dependencies: ["ViTCore", "ViTTensor", "ViTCheckpoint", "ViTImage"]),
         .target(
@@ -51,7 +53,7 @@ let package = Package(
             name: "vit",
             dependencies: [
                 "ViTTensor", "ViTCore", "ViTImage", "ViTCheckpoint", "ViTVision", "ViTData", "ViTTraining", "ViTText",
-                "ViTGenerator",
+                "ViTGenerator", "ViTHub",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),

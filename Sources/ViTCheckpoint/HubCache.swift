@@ -47,7 +47,8 @@ public struct HubCache: Sendable {
             self.revision = revision
         }
 
-        static func isValidPiece(_ piece: String) -> Bool {
+        /// Whether `piece` is a valid part of a Hub name (also a safe file name).
+        public static func isValidPiece(_ piece: String) -> Bool {
             let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
             return (1...96).contains(piece.count) && piece.allSatisfy(allowed.contains) && !piece.contains("--")
                 && !piece.contains("..") && !piece.hasPrefix("-") && !piece.hasPrefix(".") && !piece.hasSuffix("-")
@@ -70,7 +71,7 @@ public struct HubCache: Sendable {
     }
 
     /// Whether `text` is a full commit hash: 40 lowercase hexadecimal digits.
-    static func isCommitHash(_ text: String) -> Bool {
+    public static func isCommitHash(_ text: String) -> Bool {
         text.count == 40 && text.allSatisfy { $0.isHexDigit && !$0.isUppercase }
     }
 

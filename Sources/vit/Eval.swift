@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import ViTCheckpoint
 import ViTData
+import ViTHub
 import ViTImage
 import ViTTensor
 import ViTTraining

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ViTCheckpoint
+import ViTHub
 
 struct Models: ParsableCommand {
     static let configuration = CommandConfiguration(

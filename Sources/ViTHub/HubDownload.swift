@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import ViTCheckpoint
 import ViTTensor
 
 #if canImport(FoundationNetworking)

@@ -167,11 +167,15 @@ public struct HubDownloader: Sendable {
         let link = "\(folder)/snapshots/\(metadata.commit)/\(file)"
         try manager.createDirectory(
             atPath: (link as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        if (try? manager.destinationOfSymbolicLink(atPath: link)) == nil {
-            let depth = file.split(separator: "/").count + 1
+        let depth = file.split(separator: "/").count + 1
+        let target = String(repeating: "../", count: depth) + "blobs/\(metadata.etag)"
+        if (try? manager.destinationOfSymbolicLink(atPath: link)) != target {
+            // Another process fetching the same model may make the same link at the same time:
+            // the link that stands is right when it names the blob.
             try? manager.removeItem(atPath: link)
-            try manager.createSymbolicLink(
-                atPath: link, withDestinationPath: String(repeating: "../", count: depth) + "blobs/\(metadata.etag)")
+            if symlink(target, link) != 0 && (try? manager.destinationOfSymbolicLink(atPath: link)) != target {
+                throw DownloadError(description: "\(link): cannot link the snapshot to its blob")
+            }
         }
     }
 

@@ -157,13 +157,11 @@ import ViTTestSupport
     @Test func concurrentFetchesLeaveOneCopy() throws {
         let server = try HubTestServer()
         server.serve(hfViT, as: "test-org/tiny-vit", commit: Self.commit, large: ["model.safetensors"])
-        let processes = try (0..<2).map { _ in
-            try startVit(
+        // Both at once, each reported whole (exit status and errors).
+        DispatchQueue.concurrentPerform(iterations: 2) { _ in
+            let result = try? runVit(
                 ["fetch", "test-org/tiny-vit"], environment: ["HF_HUB_CACHE": cache, "HF_ENDPOINT": server.endpoint])
-        }
-        for process in processes {
-            process.waitUntilExit()
-            #expect(process.terminationStatus == 0)
+            #expect(result?.status == 0, "\(result?.stderr ?? "did not run")")
         }
         let weights = try Data(contentsOf: URL(fileURLWithPath: "\(hfViT)/model.safetensors"))
         let blobs = try FileManager.default.contentsOfDirectory(atPath: "\(modelFolder)/blobs").sorted()

@@ -81,9 +81,9 @@ public struct HubDownloader: Sendable {
                     "\(name): model_type '\(modelType ?? "none")' is not a model SwiftViT reads (a ViT or DeiT, a timm ViT, or a BERT text encoder)"
             )
         }
+        // Every file of one fetch comes from the commit config.json came from.
+        let pinned = HubCache.ModelName(commit: commit, of: name)
         for (file, required) in files {
-            // Every file of one fetch comes from the commit config.json came from.
-            let pinned = HubCache.ModelName(commit: commit, of: name)
             guard let meta = try metadata(pinned, file: file, required: required) else { continue }
             try download(pinned, file: file, metadata: meta, progress: progress)
         }

@@ -4,26 +4,35 @@
 
 // A 12 x 32 block of C in 24 of the 32 vector registers; per step of depth, two vector
 // loads of the panel and twelve broadcasts of the sliver feed 24 fused multiply-adds.
+// Rows at or past `rows` and columns outside the masks are neither read nor written.
 
-#define CK_ROW(r)                                                    \
-    do {                                                             \
-        __m512 s = _mm512_set1_ps(a[r]);                             \
-        c##r##l = _mm512_fmadd_ps(s, low, c##r##l);                  \
-        c##r##h = _mm512_fmadd_ps(s, high, c##r##h);                 \
+#define CK_ROW(r)                                                                  \
+    do {                                                                           \
+        __m512 s = _mm512_set1_ps(a[r]);                                           \
+        c##r##l = _mm512_fmadd_ps(s, low, c##r##l);                                \
+        c##r##h = _mm512_fmadd_ps(s, high, c##r##h);                               \
     } while (0)
 
-#define CK_LOAD(r)                                                   \
-    __m512 c##r##l = overwrite ? zero : _mm512_loadu_ps(c + (r) * ldc);      \
-    __m512 c##r##h = overwrite ? zero : _mm512_loadu_ps(c + (r) * ldc + 16)
+#define CK_LOAD(r)                                                                 \
+    __m512 c##r##l = overwrite            ? start_low                              \
+                     : (r) < rows         ? _mm512_maskz_loadu_ps(low_mask, c + (r) * ldc) \
+                                          : zero;                                  \
+    __m512 c##r##h = overwrite            ? start_high                             \
+                     : (r) < rows         ? _mm512_maskz_loadu_ps(high_mask, c + (r) * ldc + 16) \
+                                          : zero
 
-#define CK_STORE(r)                                                  \
-    _mm512_storeu_ps(c + (r) * ldc, c##r##l);                        \
-    _mm512_storeu_ps(c + (r) * ldc + 16, c##r##h)
+#define CK_STORE(r)                                                                \
+    if ((r) < rows) {                                                              \
+        _mm512_mask_storeu_ps(c + (r) * ldc, low_mask, c##r##l);                   \
+        _mm512_mask_storeu_ps(c + (r) * ldc + 16, high_mask, c##r##h);             \
+    }
 
 __attribute__((target("avx512f")))
-void ck_avx512_tile_12x32(const float *sliver, const float *panel, long depth, float *c, long ldc,
-                          int overwrite) {
+static inline void ck_tile(const float *sliver, const float *panel, long depth, float *c, long ldc, long rows,
+                           __mmask16 low_mask, __mmask16 high_mask, int overwrite, const float *bias) {
     const __m512 zero = _mm512_setzero_ps();
+    const __m512 start_low = bias ? _mm512_maskz_loadu_ps(low_mask, bias) : zero;
+    const __m512 start_high = bias ? _mm512_maskz_loadu_ps(high_mask, bias + 16) : zero;
     CK_LOAD(0); CK_LOAD(1); CK_LOAD(2); CK_LOAD(3); CK_LOAD(4); CK_LOAD(5);
     CK_LOAD(6); CK_LOAD(7); CK_LOAD(8); CK_LOAD(9); CK_LOAD(10); CK_LOAD(11);
     const float *a = sliver, *p = panel;
@@ -36,6 +45,95 @@ void ck_avx512_tile_12x32(const float *sliver, const float *panel, long depth, f
     }
     CK_STORE(0); CK_STORE(1); CK_STORE(2); CK_STORE(3); CK_STORE(4); CK_STORE(5);
     CK_STORE(6); CK_STORE(7); CK_STORE(8); CK_STORE(9); CK_STORE(10); CK_STORE(11);
+}
+
+static inline __mmask16 ck_first_lanes(long n) {
+    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
+}
+
+__attribute__((target("avx512f")))
+void ck_avx512_tile_12x32(const float *sliver, const float *panel, long depth, float *c, long ldc, int overwrite,
+                          const float *bias) {
+    ck_tile(sliver, panel, depth, c, ldc, 12, 0xFFFF, 0xFFFF, overwrite, bias);
+}
+
+__attribute__((target("avx512f")))
+void ck_avx512_tile_edge(const float *sliver, const float *panel, long depth, float *c, long ldc, long rows,
+                         long columns, int overwrite, const float *bias) {
+    ck_tile(sliver, panel, depth, c, ldc, rows, ck_first_lanes(columns), ck_first_lanes(columns - 16), overwrite,
+            bias);
+}
+
+// Transposes the 16 x 16 block held in r[0..15] (row i in r[i]) in place: afterwards r[j]
+// holds column j. Pairs of rows are interleaved, then groups of four, then 128-bit lanes
+// are exchanged across the four groups (four rounds of 16 shuffles).
+__attribute__((target("avx512f")))
+static inline void ck_transpose_16x16(__m512 r[16]) {
+    __m512 t[16], u[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    // u[4g + c], lane L: rows 4g..4g+3 of column 4L + c.
+    for (int g = 0; g < 4; g++) {
+        u[4 * g] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
+        u[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
+        u[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+        u[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
+    }
+    for (int c = 0; c < 4; c++) {
+        __m512 v0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x44);
+        __m512 v1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xEE);
+        __m512 v2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x44);
+        __m512 v3 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xEE);
+        r[c] = _mm512_shuffle_f32x4(v0, v2, 0x88);
+        r[4 + c] = _mm512_shuffle_f32x4(v0, v2, 0xDD);
+        r[8 + c] = _mm512_shuffle_f32x4(v1, v3, 0x88);
+        r[12 + c] = _mm512_shuffle_f32x4(v1, v3, 0xDD);
+    }
+}
+
+// dst[l * width_out + j] = x[j][l] for j < rows, l < depth, where x[j] starts at src + j *
+// stride and runs along l; lanes rows..<width_out of each output row are zero. width_out is
+// 12 or 32 (a sliver or a panel), rows <= width_out.
+__attribute__((target("avx512f")))
+static void ck_pack_transposing(const float *src, long stride, long rows, long depth, float *dst, long width_out) {
+    __m512 r[16];
+    for (long j0 = 0; j0 < width_out; j0 += 16) {
+        long lanes = width_out - j0 < 16 ? width_out - j0 : 16;
+        __mmask16 store = ck_first_lanes(lanes);
+        for (long l0 = 0; l0 < depth; l0 += 16) {
+            long steps = depth - l0 < 16 ? depth - l0 : 16;
+            __mmask16 load = ck_first_lanes(steps);
+            for (long i = 0; i < 16; i++) {
+                r[i] = j0 + i < rows ? _mm512_maskz_loadu_ps(load, src + (j0 + i) * stride + l0) : _mm512_setzero_ps();
+            }
+            ck_transpose_16x16(r);
+            for (long i = 0; i < steps; i++) _mm512_mask_storeu_ps(dst + (l0 + i) * width_out + j0, store, r[i]);
+        }
+    }
+}
+
+// dst[l * width_out + j] = src[l * stride + j] for j < rows, zero for rows <= j < width_out.
+__attribute__((target("avx512f")))
+static void ck_pack_copying(const float *src, long stride, long rows, long depth, float *dst, long width_out) {
+    for (long j0 = 0; j0 < width_out; j0 += 16) {
+        long lanes = width_out - j0 < 16 ? width_out - j0 : 16;
+        long valid = rows - j0 < 0 ? 0 : (rows - j0 < lanes ? rows - j0 : lanes);
+        __mmask16 load = ck_first_lanes(valid), store = ck_first_lanes(lanes);
+        for (long l = 0; l < depth; l++) {
+            _mm512_mask_storeu_ps(dst + l * width_out + j0, store, _mm512_maskz_loadu_ps(load, src + l * stride + j0));
+        }
+    }
+}
+
+__attribute__((target("avx512f")))
+void ck_avx512_pack(const float *src, long stride, int along_rows, long rows, long depth, float *dst, long width) {
+    if (along_rows) {
+        ck_pack_transposing(src, stride, rows, depth, dst, width);
+    } else {
+        ck_pack_copying(src, stride, rows, depth, dst, width);
+    }
 }
 
 // 24 chains: more than the FMA latency (4 cycles) times the FMA units (2), so the loop is

@@ -198,7 +198,8 @@ public func linear(
         "linear: input \(x.shape) does not match weight \(weight.shape)")
     let (outFeatures, inFeatures) = (weight.shape[0], weight.shape[1])
     let rows = x.shape.dropLast().reduce(1, *)
-    // Every tile below is filled (bias, residual or zeros) before the product adds to it.
+    // Every tile below is filled (bias, residual or zeros) before the product adds to it,
+    // or written whole by the product.
     let out = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [outFeatures])
     precondition(
         bias == nil || bias!.shape == [outFeatures], "linear: bias \(bias!.shape) for \(outFeatures) outputs")
@@ -209,10 +210,11 @@ public func linear(
     if out.count == 0 { return out }
     let (o, xd, wd) = (out.data, x.data, weight.data)
     let bd = bias?.data, rd = residual?.data
-    // Each tile: fill with bias and residual, add the product, apply the activation.
-    let tile = { (rowRange: Range<Int>, columns: Range<Int>, multiply: () -> Void) in
+    // Each tile: fill with bias and residual (unless the product does), add the product,
+    // apply the activation.
+    let tile = { (rowRange: Range<Int>, columns: Range<Int>, fill: Bool, multiply: () -> Void) in
         let width = columns.count
-        for r in rowRange {
+        for r in rowRange where fill {
             let dst = o + r * outFeatures + columns.lowerBound
             switch (bd, rd) {
             case (let b?, let res?):
@@ -232,17 +234,20 @@ public func linear(
         }
     }
     if usesAVX512Products {
+        // Without a residual the kernel starts each block of C from the bias (or zero).
+        let filled = rd != nil || inFeatures == 0
         forEachPanelBand(m: rows, n: outFeatures, k: inFeatures) { columns in
-            tile(0..<rows, columns) {
+            tile(0..<rows, columns, filled) {
                 multiply(
                     m: rows, k: inFeatures, columns: columns, a: xd, lda: inFeatures, transposeA: false,
-                    b: wd, ldb: inFeatures, transposeB: true, c: o, ldc: outFeatures)
+                    b: wd, ldb: inFeatures, transposeB: true, c: o, ldc: outFeatures, overwrite: !filled,
+                    bias: filled ? nil : bd)
             }
         }
         return out
     }
     forEachProductTile(m: rows, n: outFeatures, k: inFeatures) { rowRange, columns in
-        tile(rowRange, columns) {
+        tile(rowRange, columns, true) {
             serialGEMM(
                 transposeA: false, transposeB: true, m: rowRange.count, n: columns.count, k: inFeatures,
                 xd + rowRange.lowerBound * inFeatures, lda: inFeatures,

@@ -5,10 +5,23 @@
 // attribute, not a flag for the whole target), so that the package builds with no
 // CPU-specific compiler flags; the caller checks the CPU before calling them.
 
-/// C[0..<12, 0..<32] += S P (or = S P when `overwrite`): S a packed sliver [depth][12], P a
-/// packed panel [depth][32], C row-major with row stride `ldc`. Needs AVX-512F.
-void ck_avx512_tile_12x32(const float *sliver, const float *panel, long depth, float *c, long ldc,
-                          int overwrite);
+/// C[0..<12, 0..<32] += S P, or with `overwrite` C = bias + S P (bias a row of 32 values
+/// added to every row, or zero when null): S a packed sliver [depth][12], P a packed panel
+/// [depth][32], C row-major with row stride `ldc`. Needs AVX-512F.
+void ck_avx512_tile_12x32(const float *sliver, const float *panel, long depth, float *c, long ldc, int overwrite,
+                          const float *bias);
+
+/// The same for a block at an edge of C: only rows 0..<rows and columns 0..<columns of C
+/// (and of the bias) are read or written (rows <= 12, columns <= 32).
+void ck_avx512_tile_edge(const float *sliver, const float *panel, long depth, float *c, long ldc, long rows,
+                         long columns, int overwrite, const float *bias);
+
+/// Packs a block of an operand for the tile above: dst[l * width + j] = x(j, l) for j <
+/// rows and l < depth, zero for rows <= j < width (width 12 for a sliver, 32 for a panel).
+/// x(j, l) is src[j * stride + l] when `along_rows` (each of the `rows` lines runs along
+/// the depth, as a weight matrix [out, in]; transposed through 16 x 16 register blocks),
+/// else src[l * stride + j]. Needs AVX-512F.
+void ck_avx512_pack(const float *src, long stride, int along_rows, long rows, long depth, float *dst, long width);
 
 /// Runs `steps` steps of 24 independent chains of 512-bit fused multiply-adds on values
 /// held in registers (768 floating-point operations a step) and returns their sum, so

@@ -1,0 +1,108 @@
+import Testing
+import ViTKernelsAVX512
+import ViTTensor
+
+/// The AVX-512 product (packing, 12 x 32 register blocks, masked edge blocks) against a
+/// float64 triple loop, on every edge of its tiling: rows 1 to 25 (full and partial
+/// 12-row slivers), columns across 16- and 32-column panel halves, depths across the
+/// 16-step transposing blocks of the packing and the 256-step depth blocks, all four
+/// operand layouts, and the three ways a block of C starts (accumulating onto C, from
+/// zero, from a bias row). C sits in a wider buffer whose other elements must not change.
+@Suite(.enabled(if: Machine.cpuFlags.contains("avx512f"), "the CPU has no AVX-512F"))
+struct ProductKernelTests {
+    enum Start: CaseIterable { case accumulate, zero, bias }
+
+    static let depths = [1, 15, 16, 17, 255, 256, 257, 600]
+
+    @Test(arguments: depths)
+    func everyEdgeMatchesFloat64(k: Int) {
+        var rng = SeededGenerator(seed: UInt64(k))
+        let rowCounts = k > 300 ? [13, 25] : [1, 11, 12, 13, 25]
+        let columnCounts = k > 300 ? [33, 70] : [1, 16, 17, 31, 32, 33, 70]
+        var failures: [String] = []
+        for m in rowCounts {
+            for n in columnCounts {
+                for (transposeA, transposeB) in [(false, false), (true, false), (false, true), (true, true)] {
+                    for start in Start.allCases {
+                        let report = check(
+                            m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB, start: start,
+                            using: &rng)
+                        if let report { failures.append(report) }
+                    }
+                }
+            }
+        }
+        let failed = failures.count
+        #expect(failed == 0, "first failing case: \(failures.first ?? "")")
+    }
+
+    /// A column range that starts at a later panel leaves the columns before it alone.
+    @Test func columnRangeWritesOnlyItsColumns() {
+        var rng = SeededGenerator(seed: 9)
+        #expect(
+            check(m: 14, n: 75, k: 40, transposeA: false, transposeB: true, start: .bias, columns: 32..<75, using: &rng)
+                == nil)
+        #expect(
+            check(
+                m: 14, n: 75, k: 40, transposeA: true, transposeB: false, start: .accumulate, columns: 64..<75,
+                using: &rng) == nil)
+    }
+
+    /// Runs one product and returns a description of the first wrong element, or nil.
+    func check(
+        m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Bool, start: Start, columns: Range<Int>? = nil,
+        using rng: inout SeededGenerator
+    ) -> String? {
+        let columns = columns ?? 0..<n
+        let (lda, ldb, ldc) = ((transposeA ? m : k) + 3, (transposeB ? k : n) + 5, n + 7)
+        let a = (0..<((transposeA ? k : m) * lda)).map { _ in Float.random(in: -1...1, using: &rng) }
+        let b = (0..<((transposeB ? n : k) * ldb)).map { _ in Float.random(in: -1...1, using: &rng) }
+        let bias = (0..<n).map { _ in Float.random(in: -1...1, using: &rng) }
+        // One guard row above and below C; guard columns between its rows (ldc > n).
+        let before = (0..<((m + 2) * ldc)).map { _ in Float.random(in: -1...1, using: &rng) }
+        var c = before
+        a.withUnsafeBufferPointer { a in
+            b.withUnsafeBufferPointer { b in
+                bias.withUnsafeBufferPointer { bias in
+                    c.withUnsafeMutableBufferPointer { c in
+                        multiply(
+                            m: m, k: k, columns: columns, a: a.baseAddress!, lda: lda, transposeA: transposeA,
+                            b: b.baseAddress!, ldb: ldb, transposeB: transposeB, c: c.baseAddress! + ldc, ldc: ldc,
+                            overwrite: start != .accumulate, bias: start == .bias ? bias.baseAddress! : nil)
+                    }
+                }
+            }
+        }
+        let u = 0x1p-24, allowance = 4 * Double(k).squareRoot() * u
+        for row in 0..<(m + 2) {
+            for column in 0..<ldc {
+                let index = row * ldc + column
+                guard (1...m).contains(row) && columns.contains(column) else {
+                    if c[index] != before[index] {
+                        return "[\(m), \(n), \(k)] \(start): element \(index) outside C changed"
+                    }
+                    continue
+                }
+                let i = row - 1, j = column
+                var sum: Double, magnitude: Double
+                switch start {
+                case .accumulate: sum = Double(before[index])
+                case .zero: sum = 0
+                case .bias: sum = Double(bias[j])
+                }
+                magnitude = Swift.abs(sum)
+                for l in 0..<k {
+                    let x = transposeA ? a[l * lda + i] : a[i * lda + l]
+                    let y = transposeB ? b[j * ldb + l] : b[l * ldb + j]
+                    sum += Double(x) * Double(y)
+                    magnitude += Swift.abs(Double(x) * Double(y))
+                }
+                if Swift.abs(Double(c[index]) - sum) > allowance * magnitude + 1e-30 {
+                    return
+                        "[\(m), \(n), \(k)] transposeA \(transposeA) transposeB \(transposeB) \(start): C[\(i), \(j)] = \(c[index]), expected \(sum)"
+                }
+            }
+        }
+        return nil
+    }
+}

@@ -60,7 +60,8 @@ let package = Package(
         // Shared by the test targets: element-wise comparison and paths into the repository.
         .target(name: "ViTTestSupport", dependencies: ["ViTTensor"], path: "Tests/TestSupport"),
         .testTarget(
-            name: "ViTTensorTests", dependencies: ["ViTTensor", "ViTKernelsAVX512", "ViTCheckpoint", "ViTTestSupport"],
+            name: "ViTTensorTests",
+            dependencies: ["ViTTensor", "CKernels", "ViTKernelsAVX512", "ViTCheckpoint", "ViTTestSupport"],
             exclude: ["Golden"]),
         .testTarget(
             name: "ViTImageTests", dependencies: ["ViTImage", "ViTTensor", "ViTTestSupport"],

@@ -166,3 +166,101 @@ __attribute__((target("avx2,fma")))
 float ck_avx2_fma_loop(long steps, float seed) {
     CK_FMA_LOOP(__m256, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps, ck_avx2_sum);
 }
+
+// exp, erf-GELU and tanh-GELU on 16 lanes: the same operations, in the same order and
+// without fused multiply-adds, as ViTTensor's eight-lane forms (VectorMath.swift), so
+// that every value gets the same bits on either path.
+#pragma clang fp contract(off)
+
+__attribute__((target("avx512f")))
+static inline __m512 ck_splat(float x) { return _mm512_set1_ps(x); }
+
+__attribute__((target("avx512f")))
+static inline __m512 ck_abs(__m512 x) {
+    return _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(0x7FFFFFFF)));
+}
+
+__attribute__((target("avx512f")))
+static inline __m512 ck_with_sign(__m512 x, __m512 sign) {
+    __m512i magnitude = _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(0x7FFFFFFF));
+    __m512i sign_bit = _mm512_and_si512(_mm512_castps_si512(sign), _mm512_set1_epi32((int)0x80000000u));
+    return _mm512_castsi512_ps(_mm512_or_si512(magnitude, sign_bit));
+}
+
+// a * b + c as two roundings.
+#define CK_MA(a, b, c) _mm512_add_ps(_mm512_mul_ps((a), (b)), (c))
+
+__attribute__((target("avx512f")))
+static inline __m512 ck_exp(__m512 x) {
+    const __m512 low = ck_splat(-87.336544f), high = ck_splat(88.37f), shifter = ck_splat(12582912.0f);
+    __mmask16 below = _mm512_cmp_ps_mask(x, low, _CMP_LT_OQ), above = _mm512_cmp_ps_mask(x, high, _CMP_GT_OQ);
+    __m512 xc = _mm512_mask_blend_ps(above, _mm512_mask_blend_ps(below, x, low), high);
+    __m512 shifted = CK_MA(xc, ck_splat(1.44269504f), shifter);
+    __m512 n = _mm512_sub_ps(shifted, shifter);
+    __m512 r = _mm512_sub_ps(xc, _mm512_mul_ps(n, ck_splat(0.693359375f)));
+    r = _mm512_add_ps(r, _mm512_mul_ps(n, ck_splat(2.1219444e-4f)));
+    __m512 p = ck_splat(1.98756915e-4f);
+    p = CK_MA(p, r, ck_splat(1.39819995e-3f));
+    p = CK_MA(p, r, ck_splat(8.3334519e-3f));
+    p = CK_MA(p, r, ck_splat(4.16657959e-2f));
+    p = CK_MA(p, r, ck_splat(1.66666655e-1f));
+    p = CK_MA(p, r, ck_splat(5.00000012e-1f));
+    p = _mm512_add_ps(CK_MA(_mm512_mul_ps(p, r), r, r), ck_splat(1.0f));
+    __m512i exponent = _mm512_add_epi32(
+        _mm512_sub_epi32(_mm512_castps_si512(shifted), _mm512_set1_epi32(0x4B400000)), _mm512_set1_epi32(127));
+    __m512 scale = _mm512_castsi512_ps(_mm512_slli_epi32(exponent, 23));
+    return _mm512_mask_blend_ps(below, _mm512_mul_ps(p, scale), _mm512_setzero_ps());
+}
+
+__attribute__((target("avx512f")))
+static inline __m512 ck_gelu(__m512 x) {
+    __m512 v = _mm512_mul_ps(x, ck_splat(0.70710678118654752f));
+    __m512 ax = ck_abs(v);
+    __m512 t = _mm512_div_ps(ck_splat(1.0f), _mm512_add_ps(ck_splat(1.0f), _mm512_mul_ps(ck_splat(0.3275911f), ax)));
+    __m512 poly = ck_splat(1.061405429f);
+    poly = _mm512_sub_ps(_mm512_mul_ps(poly, t), ck_splat(1.453152027f));
+    poly = CK_MA(poly, t, ck_splat(1.421413741f));
+    poly = _mm512_sub_ps(_mm512_mul_ps(poly, t), ck_splat(0.284496736f));
+    poly = CK_MA(poly, t, ck_splat(0.254829592f));
+    __m512 negative_square = _mm512_mul_ps(_mm512_sub_ps(_mm512_setzero_ps(), ax), ax);
+    __m512 y = _mm512_sub_ps(ck_splat(1.0f), _mm512_mul_ps(_mm512_mul_ps(poly, t), ck_exp(negative_square)));
+    __m512 erf = ck_with_sign(y, v);
+    return _mm512_mul_ps(_mm512_mul_ps(ck_splat(0.5f), x), _mm512_add_ps(ck_splat(1.0f), erf));
+}
+
+__attribute__((target("avx512f")))
+static inline __m512 ck_tanh(__m512 x) {
+    __m512 ax = ck_abs(x), z = _mm512_mul_ps(x, x);
+    __m512 p = ck_splat(-5.70498872745e-3f);
+    p = CK_MA(p, z, ck_splat(2.06390887954e-2f));
+    p = _mm512_sub_ps(_mm512_mul_ps(p, z), ck_splat(5.37397155531e-2f));
+    p = CK_MA(p, z, ck_splat(1.33314422036e-1f));
+    p = _mm512_sub_ps(_mm512_mul_ps(p, z), ck_splat(3.33332819422e-1f));
+    __m512 small = CK_MA(_mm512_mul_ps(p, z), x, x);
+    __m512 e = ck_exp(_mm512_mul_ps(ck_splat(2.0f), ax));
+    __m512 large = _mm512_sub_ps(ck_splat(1.0f), _mm512_div_ps(ck_splat(2.0f), _mm512_add_ps(e, ck_splat(1.0f))));
+    __mmask16 is_small = _mm512_cmp_ps_mask(ax, ck_splat(0.625f), _CMP_LT_OQ);
+    return _mm512_mask_blend_ps(is_small, ck_with_sign(large, x), small);
+}
+
+__attribute__((target("avx512f")))
+static inline __m512 ck_tanh_gelu(__m512 x) {
+    __m512 cubic = _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(ck_splat(0.044715f), x), x), x);
+    __m512 inner = _mm512_mul_ps(ck_splat(0.7978845608028654f), _mm512_add_ps(x, cubic));
+    return _mm512_mul_ps(_mm512_mul_ps(ck_splat(0.5f), x), _mm512_add_ps(ck_splat(1.0f), ck_tanh(inner)));
+}
+
+__attribute__((target("avx512f")))
+void ck_avx512_map(int function, float *out, const float *x, long n, float shift) {
+    const __m512 s = ck_splat(shift);
+    for (long i = 0; i < n; i += 16) {
+        __mmask16 lanes = ck_first_lanes(n - i);
+        __m512 v = _mm512_maskz_loadu_ps(lanes, x + i), y;
+        switch (function) {
+        case CK_EXP_SHIFTED: y = ck_exp(_mm512_sub_ps(v, s)); break;
+        case CK_GELU: y = ck_gelu(v); break;
+        default: y = ck_tanh_gelu(v); break;
+        }
+        _mm512_mask_storeu_ps(out + i, lanes, y);
+    }
+}

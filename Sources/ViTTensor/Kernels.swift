@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 // Kernel pairs over raw buffers with explicit shapes (llm.c style): each forward with its
@@ -21,7 +22,11 @@ func softmaxRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>,
         for i in 0..<n { dst[i] = .nan }
         return
     }
-    mapLanes(dst, src, n: n) { fastExp($0 - m) }
+    if cpuHasAVX512 {
+        ck_avx512_map(Int32(CK_EXP_SHIFTED), dst, src, n, m)
+    } else {
+        mapLanes(dst, src, n: n) { fastExp($0 - m) }
+    }
     let scale = 1 / rowSum(dst, n: n)
     mapLanes(dst, dst, n: n) { $0 * scale }
 }
@@ -47,11 +52,11 @@ func geluForward(
 func geluRow(
     _ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, n: Int, approximation: GELUApproximation
 ) {
-    switch approximation {
-    case .none:
-        mapLanes(out, x, n: n, fastGELU)
-    case .tanh:
-        mapLanes(out, x, n: n, fastTanhGELU)
+    switch (approximation, cpuHasAVX512) {
+    case (.none, true): ck_avx512_map(Int32(CK_GELU), out, x, n, 0)
+    case (.tanh, true): ck_avx512_map(Int32(CK_TANH_GELU), out, x, n, 0)
+    case (.none, false): mapLanes(out, x, n: n, fastGELU)
+    case (.tanh, false): mapLanes(out, x, n: n, fastTanhGELU)
     }
 }
 

@@ -4,6 +4,10 @@
 // float, far inside the tolerances against PyTorch. The scalar forms are lane 0 of the
 // vector forms, so a value gets the same result on either path.
 
+/// Whether softmax's exp and the GELUs run on CKernels' sixteen-lane AVX-512 forms of the
+/// functions below, which give the same bits.
+let cpuHasAVX512 = Machine.cpuFlags.contains("avx512f")
+
 /// Eight floats: the width of the vector forms below.
 typealias Lanes = SIMD8<Float>
 

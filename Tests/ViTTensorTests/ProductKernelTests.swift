@@ -1,6 +1,8 @@
+import CKernels
 import Testing
 import ViTKernelsAVX512
-import ViTTensor
+
+@testable import ViTTensor
 
 /// The AVX-512 product (packing, 12 x 32 register blocks, masked edge blocks) against a
 /// float64 triple loop, on every edge of its tiling: rows 1 to 25 (full and partial
@@ -104,5 +106,47 @@ struct ProductKernelTests {
             }
         }
         return nil
+    }
+}
+
+/// CKernels' sixteen-lane exp and GELUs give the same bits as ViTTensor's eight-lane forms
+/// (which the libm tests in TensorTests check), over a sweep through every range the forms
+/// treat apart (exp's clamps, tanh's polynomial and exponential branches, erf's tails),
+/// with ±0, ±infinity and NaN; lengths that leave a partial last vector.
+@Suite(.enabled(if: Machine.cpuFlags.contains("avx512f"), "the CPU has no AVX-512F"))
+struct VectorMathKernelTests {
+    static let inputs: [Float] = {
+        var values = (0...20_000).map { Float(-100 + 200 * Double($0) / 20_000) }
+        values += (0...4_000).map { Float(-2 + 4 * Double($0) / 4_000) }
+        values += [0, -0, .infinity, -.infinity, .nan, 88.37, 88.38, -87.336_544, -87.34, 0.625, -0.625]
+        return values
+    }()
+
+    @Test func sixteenLanesEqualEightLanes() {
+        let x = Self.inputs
+        let shift: Float = 1.5
+        let cases: [(String, Int32, Float, (SIMD8<Float>) -> SIMD8<Float>)] = [
+            ("exp", Int32(CK_EXP_SHIFTED), shift, { fastExp($0 - shift) }),
+            ("gelu", Int32(CK_GELU), 0, fastGELU),
+            ("tanh gelu", Int32(CK_TANH_GELU), 0, fastTanhGELU),
+        ]
+        for (name, function, shiftArgument, lanes) in cases {
+            for count in [x.count, 13] {
+                var wide = [Float](repeating: -1, count: count)
+                var narrow = [Float](repeating: -1, count: count)
+                x.withUnsafeBufferPointer { x in
+                    wide.withUnsafeMutableBufferPointer {
+                        ck_avx512_map(function, $0.baseAddress!, x.baseAddress!, count, shiftArgument)
+                    }
+                    narrow.withUnsafeMutableBufferPointer {
+                        mapLanes($0.baseAddress!, x.baseAddress!, n: count, lanes)
+                    }
+                }
+                let differing = (0..<count).filter { wide[$0].bitPattern != narrow[$0].bitPattern }
+                let firstInput = differing.first.map { x[$0] } ?? 0, differingCount = differing.count
+                #expect(
+                    differingCount == 0, "\(name): \(differingCount) of \(count) differ, first at x = \(firstInput)")
+            }
+        }
     }
 }

@@ -23,6 +23,14 @@ void ck_avx512_tile_edge(const float *sliver, const float *panel, long depth, fl
 /// else src[l * stride + j]. Needs AVX-512F.
 void ck_avx512_pack(const float *src, long stride, int along_rows, long rows, long depth, float *dst, long width);
 
+/// The functions `ck_avx512_map` applies.
+enum { CK_EXP_SHIFTED = 0, CK_GELU = 1, CK_TANH_GELU = 2 };
+
+/// out[i] = f(x[i]) for i < n (out may be x): e^(x - shift), GELU (erf form) or GELU (tanh
+/// form), bit for bit as ViTTensor's vector forms (same operations, no fused multiply-add),
+/// sixteen lanes at a time. Needs AVX-512F.
+void ck_avx512_map(int function, float *out, const float *x, long n, float shift);
+
 /// Runs `steps` steps of 24 independent chains of 512-bit fused multiply-adds on values
 /// held in registers (768 floating-point operations a step) and returns their sum, so
 /// that the work is kept: the machine's FMA peak, with no memory traffic. Needs AVX-512F.

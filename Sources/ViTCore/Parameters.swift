@@ -14,6 +14,13 @@ public func scoped(_ prefix: String, _ layer: Layer) -> NamedParameters {
 }
 
 extension Layer {
+    /// Marks every parameter's values constant (`TensorStorage.markConstant`), so that
+    /// products keep packed copies of the weights: for a model loaded for inference only,
+    /// never for one that trains. Costs one more copy of the weight matrices' memory.
+    public func markParametersConstant() {
+        for (_, variable) in parameters { variable.value.storage.markConstant() }
+    }
+
     /// The parameters' values under their keys, as a checkpoint stores them.
     public var namedTensors: [(name: String, tensor: Tensor)] { parameters.map { ($0.name, $0.variable.value) } }
 

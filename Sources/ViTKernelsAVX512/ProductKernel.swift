@@ -22,6 +22,35 @@ let depthPerBlock = 256
 /// Panels packed together: 8 panels, 256 KiB, kept in L2 while A's slivers pass.
 let panelsPerGroup = 8
 
+/// A weight matrix W [n, k] packed once for products x W^T, as `multiply` packs the
+/// transposed right operand for each call: 32-column panels [panel][k][32], zero past
+/// column n. Kept for constant weights, so that inference does not repack them.
+public final class PackedPanels: @unchecked Sendable {
+    public let n: Int, k: Int
+    let values: UnsafeMutablePointer<Float>
+
+    /// weight: [n, k], row-major.
+    public init(weight: UnsafePointer<Float>, n: Int, k: Int) {
+        self.n = n
+        self.k = k
+        let panels = (n + columnsPerPanel - 1) / columnsPerPanel
+        values = .allocate(capacity: max(1, panels * k * columnsPerPanel))
+        for panel in 0..<panels {
+            let first = panel * columnsPerPanel
+            ck_avx512_pack(
+                weight + first * k, k, 1, min(columnsPerPanel, n - first), k, values + panel * k * columnsPerPanel,
+                columnsPerPanel)
+        }
+    }
+
+    deinit { values.deallocate() }
+
+    /// Steps k0... of the panel whose first column is `first`.
+    func panel(first: Int, k0: Int) -> UnsafePointer<Float> {
+        UnsafePointer(values + (first / columnsPerPanel) * k * columnsPerPanel + k0 * columnsPerPanel)
+    }
+}
+
 /// C[m, columns] += op(A)[m, k] op(B)[k, columns] on the calling thread; with `overwrite`,
 /// C = bias + op(A) op(B) (bias [n], indexed by column, added to every row; zero when nil),
 /// which spares the caller filling C first. The sum for each element starts from C (or the
@@ -29,11 +58,13 @@ let panelsPerGroup = 8
 /// op(A)[i, l] is a[i * lda + l], or a[l * lda + i] with transposeA; op(B)[l, j] is
 /// b[l * ldb + j], or b[j * ldb + l] with transposeB. columns must start at a multiple of
 /// 32; threads given disjoint column ranges write disjoint parts of C, and every element
-/// is summed in the same order whatever the split.
+/// is summed in the same order whatever the split. With `packedB` (B transposed, packed
+/// ahead) the panels are read from it instead of packed here: the same values, the same
+/// sums.
 public func multiply(
     m: Int, k: Int, columns: Range<Int>, a: UnsafePointer<Float>, lda: Int, transposeA: Bool,
     b: UnsafePointer<Float>, ldb: Int, transposeB: Bool, c: UnsafeMutablePointer<Float>, ldc: Int,
-    overwrite: Bool = false, bias: UnsafePointer<Float>? = nil
+    overwrite: Bool = false, bias: UnsafePointer<Float>? = nil, packedB: PackedPanels? = nil
 ) {
     precondition(columns.lowerBound % columnsPerPanel == 0, "column range must start on a panel")
     if m == 0 || columns.isEmpty || k == 0 { return }
@@ -41,7 +72,7 @@ public func multiply(
     // Buffers as large as this product needs (small ones, as attention's, stay small).
     let maximumDepth = min(depthPerBlock, k)
     let packed = UnsafeMutablePointer<Float>.allocate(
-        capacity: min(panelsPerGroup, panelCount) * maximumDepth * columnsPerPanel)
+        capacity: packedB == nil ? min(panelsPerGroup, panelCount) * maximumDepth * columnsPerPanel : 1)
     defer { packed.deallocate() }
     // With several panel groups, all of A's slivers for a depth block are packed once and
     // shared by the groups, if they stay in cache (up to 2 MB); else each sliver is packed
@@ -67,7 +98,7 @@ public func multiply(
         for group in stride(from: 0, to: panelCount, by: panelsPerGroup) {
             let panels = min(panelsPerGroup, panelCount - group)
             // Pack: packed[q][l][j] = op(B)[k0 + l, column(q, j)], zero past the last column.
-            for q in 0..<panels {
+            for q in 0..<panels where packedB == nil {
                 let first = columns.lowerBound + (group + q) * columnsPerPanel
                 let width = min(columnsPerPanel, columns.upperBound - first)
                 let dst = packed + q * depth * columnsPerPanel
@@ -86,7 +117,8 @@ public func multiply(
                 for q in 0..<panels {
                     let first = columns.lowerBound + (group + q) * columnsPerPanel
                     let width = min(columnsPerPanel, columns.upperBound - first)
-                    let panel = UnsafePointer(packed + q * depth * columnsPerPanel)
+                    let panel =
+                        packedB?.panel(first: first, k0: k0) ?? UnsafePointer(packed + q * depth * columnsPerPanel)
                     let tile = c + r0 * ldc + first
                     let start = fresh ? bias.map { $0 + first } : nil
                     if rows == rowsPerTile && width == columnsPerPanel {

@@ -236,12 +236,16 @@ public func linear(
     if usesAVX512Products {
         // Without a residual the kernel starts each block of C from the bias (or zero).
         let filled = rd != nil || inFeatures == 0
+        // Constant weights (marked so at load for inference) are packed once and kept.
+        let packed = weight.storage.derivedForm(
+            matching: { $0.n == outFeatures && $0.k == inFeatures },
+            { PackedPanels(weight: wd, n: outFeatures, k: inFeatures) })
         forEachPanelBand(m: rows, n: outFeatures, k: inFeatures) { columns in
             tile(0..<rows, columns, filled) {
                 multiply(
                     m: rows, k: inFeatures, columns: columns, a: xd, lda: inFeatures, transposeA: false,
                     b: wd, ldb: inFeatures, transposeB: true, c: o, ldc: outFeatures, overwrite: !filled,
-                    bias: filled ? nil : bd)
+                    bias: filled ? nil : bd, packedB: packed)
             }
         }
         return out

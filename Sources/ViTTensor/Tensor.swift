@@ -1,3 +1,5 @@
+import Foundation
+
 /// Contiguous Float32 memory shared by tensors that view it whole (a reshape shares it).
 ///
 /// It either owns its allocation or borrows memory kept alive by `owner`, for instance a
@@ -34,6 +36,33 @@ public final class TensorStorage: @unchecked Sendable {
 
     deinit {
         if owner == nil { pointer.deallocate() }
+    }
+
+    private let derivedLock = NSLock()
+    private var isConstant = false
+    private var derived: AnyObject?
+
+    /// Promises that the values will not change again (weights loaded for inference), so
+    /// that products may keep a form derived from them (a packed copy) for later calls.
+    /// Writing the values afterwards is a programming error: derived forms would be stale.
+    public func markConstant() {
+        derivedLock.withLock { isConstant = true }
+    }
+
+    /// The form derived from constant values by `make`, made on first use and kept; nil
+    /// for storage not marked constant, or when the form kept is not one `matches` accepts
+    /// (the same storage read under another shape). `make` runs under a lock, once.
+    func derivedForm<Form: AnyObject>(matching matches: (Form) -> Bool, _ make: () -> Form) -> Form? {
+        derivedLock.withLock {
+            guard isConstant else { return nil }
+            if let kept = derived {
+                guard let form = kept as? Form, matches(form) else { return nil }
+                return form
+            }
+            let form = make()
+            derived = form
+            return form
+        }
     }
 }
 

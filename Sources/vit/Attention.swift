@@ -55,6 +55,7 @@ struct AttentionCommand: ParsableCommand {
 
     func run() throws {
         var classifier = try ImageClassifier.load(path: model.map(modelPath) ?? defaultModelPath())
+        classifier.model.markParametersConstant()
         if let profile { classifier = classifier.withProfile(PreprocessProfile.named(profile)!) }
         let input: Image
         do {

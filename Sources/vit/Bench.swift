@@ -110,6 +110,7 @@ struct Bench: ParsableCommand {
             vit = try VisionTransformer(RandomParameters(seed: 0), config: config)
             name = "\(architecture) (random weights)"
         }
+        if !train { vit.markParametersConstant() }
         let c = vit.config
         print(
             "model: \(name), \(String(format: "%.2f", c.gflops)) GFLOPs per image, threads: \(threads), products: \(productKernelName)"
@@ -158,6 +159,8 @@ struct Bench: ParsableCommand {
         let textEncoder = try SentenceEncoder.load(folder: defaultTextModelPath())
         let path = model ?? shippedWeightsPath(defaultGeneratorFile)
         let loaded = try CaptionGenerator.load(path: path, textEncoder: textEncoder)
+        loaded.model.markParametersConstant()
+        textEncoder.encoder.markParametersConstant()
         let c = loaded.config
         print(
             "generator: \(path) (\(c.dim) wide, \(c.depth) deep, patch \(c.patchSize)), \(steps) Euler steps, guidance 3, threads: \(threads), products: \(productKernelName)"

@@ -75,6 +75,7 @@ struct Classify: ParsableCommand {
     func run() throws {
         applyThreads(threads)
         var classifier = try ImageClassifier.load(path: model.map(modelPath) ?? defaultModelPath())
+        classifier.model.markParametersConstant()
         if let profile { classifier = classifier.withProfile(PreprocessProfile.named(profile)!) }
         if let imageSize {
             let channels = classifier.model.config.inChannels

@@ -47,6 +47,7 @@ struct Embed: ParsableCommand {
     func run() throws {
         applyThreads(threads)
         let encoder = try SentenceEncoder.load(folder: model.map(modelPath) ?? defaultTextModelPath())
+        encoder.encoder.markParametersConstant()
         // The arguments, then the file's lines, a chunk at a time: memory holds one chunk,
         // not the file.
         let reader = try file.map { try TextLineReader(path: $0) }

@@ -53,6 +53,7 @@ struct EvalClassifier: ParsableCommand {
     func run() throws {
         applyThreads(threads)
         let classifier = try ImageClassifier.load(path: model.map(modelPath) ?? defaultModelPath())
+        classifier.model.markParametersConstant()
         let test = try LabeledImages.named(data, test: true)
         guard test.classNames.count == classifier.labels.count else {
             throw CLIFailure("\(data) has \(test.classNames.count) classes, the model \(classifier.labels.count)")

@@ -430,6 +430,9 @@ struct SamplingOptions: ParsableArguments {
     func loadGenerator() throws -> (CaptionGenerator, String) {
         let path = model ?? shippedWeightsPath(defaultGeneratorFile)
         let textEncoder = try SentenceEncoder.load(folder: try textModel.map(modelPath) ?? defaultTextModelPath())
-        return (try CaptionGenerator.load(path: path, textEncoder: textEncoder), path)
+        let generator = try CaptionGenerator.load(path: path, textEncoder: textEncoder)
+        generator.model.markParametersConstant()
+        textEncoder.encoder.markParametersConstant()
+        return (generator, path)
     }
 }

@@ -237,7 +237,8 @@ import ViTTestSupport
 
 /// The fully connected product against a naive float64 loop, on shapes that exercise every
 /// edge of the AVX-512 kernel's tiling (rows not a multiple of 12, columns not a multiple
-/// of 32, depth across 256-blocks), with bias, residual and activation epilogues.
+/// of 32, depth across 256-blocks), with bias, residual and activation epilogues, and with
+/// weights marked constant (packed once and kept).
 @Suite struct LinearProductTests {
     static let shapes = [(1, 1, 1), (5, 31, 7), (13, 33, 255), (12, 32, 256), (30, 70, 257), (25, 300, 600)]
 
@@ -264,10 +265,19 @@ import ViTTestSupport
         // random walk, so allow 4 sqrt(k) u S per element (a missing or doubled term would
         // miss by about S / k, far more).
         let u = 0x1p-24, allowance = 4 * Double(k).squareRoot() * u
+        // The same weights marked constant: packed on the first call, the packed copy read
+        // on the second; the same bits as the weights packed in each call.
+        let constant = Tensor(shape: w.shape, values: w.scalars)
+        constant.storage.markConstant()
+        let first = linear(x, weight: constant, bias: b), second = linear(x, weight: constant, bias: b)
+        let repacked = linear(x, weight: w, bias: b)
+        #expect(first.scalars == repacked.scalars && second.scalars == repacked.scalars)
         let cases = [
-            ("bias", linear(x, weight: w, bias: b), plain),
+            ("bias", repacked, plain),
             ("residual", linear(x, weight: w, bias: b, residual: residual), withResidual),
             ("gelu", linear(x, weight: w, bias: b, activation: GELUApproximation.none), activated),
+            ("bias, constant weights", second, plain),
+            ("residual, constant weights", linear(x, weight: constant, bias: b, residual: residual), withResidual),
         ]
         for (name, actual, expected) in cases {
             let ratios = (0..<(m * n)).map {
@@ -279,6 +289,21 @@ import ViTTestSupport
                 "\(productKernelName) \(name) [\(m), \(n), \(k)]: at [\(worst)] got \(actual.scalars[worst]), expected \(expected[worst]), \(ratios[worst]) of the allowance"
             )
         }
+    }
+}
+
+/// Storage marked constant and read as a weight of another shape (a reshape shares
+/// storage) is not served the packed copy made for the first shape.
+@Suite struct ConstantWeightTests {
+    @Test func reshapedWeightIsNotServedAnotherShapesPacking() {
+        var rng = SeededGenerator(seed: 3)
+        let w = Tensor.normal([40, 24], using: &rng)
+        w.storage.markConstant()
+        let x = Tensor.normal([5, 24], using: &rng), y = Tensor.normal([5, 48], using: &rng)
+        _ = linear(x, weight: w, bias: nil)
+        let reshaped = linear(y, weight: w.reshaped([20, 48]), bias: nil)
+        let plain = linear(y, weight: Tensor(shape: [20, 48], values: w.scalars), bias: nil)
+        #expect(reshaped.scalars == plain.scalars)
     }
 }
 

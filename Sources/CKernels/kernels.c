@@ -7,11 +7,11 @@
 // Rows at or past `rows` and columns outside the masks are neither read nor written.
 
 #define CK_ROW(r)                                                                  \
-    do {                                                                           \
+    if ((r) < rows) {                                                              \
         __m512 s = _mm512_set1_ps(a[r]);                                           \
         c##r##l = _mm512_fmadd_ps(s, low, c##r##l);                                \
-        c##r##h = _mm512_fmadd_ps(s, high, c##r##h);                               \
-    } while (0)
+        if (halves == 2) c##r##h = _mm512_fmadd_ps(s, high, c##r##h);              \
+    }
 
 #define CK_LOAD(r)                                                                 \
     __m512 c##r##l = overwrite            ? start_low                              \
@@ -29,7 +29,7 @@
 
 __attribute__((target("avx512f")))
 static inline void ck_tile(const float *sliver, const float *panel, long depth, float *c, long ldc, long rows,
-                           __mmask16 low_mask, __mmask16 high_mask, int overwrite, const float *bias) {
+                           int halves, __mmask16 low_mask, __mmask16 high_mask, int overwrite, const float *bias) {
     const __m512 zero = _mm512_setzero_ps();
     const __m512 start_low = bias ? _mm512_maskz_loadu_ps(low_mask, bias) : zero;
     const __m512 start_high = bias ? _mm512_maskz_loadu_ps(high_mask, bias + 16) : zero;
@@ -37,7 +37,7 @@ static inline void ck_tile(const float *sliver, const float *panel, long depth, 
     CK_LOAD(6); CK_LOAD(7); CK_LOAD(8); CK_LOAD(9); CK_LOAD(10); CK_LOAD(11);
     const float *a = sliver, *p = panel;
     for (long l = 0; l < depth; l++) {
-        __m512 low = _mm512_loadu_ps(p), high = _mm512_loadu_ps(p + 16);
+        __m512 low = _mm512_loadu_ps(p), high = halves == 2 ? _mm512_loadu_ps(p + 16) : zero;
         CK_ROW(0); CK_ROW(1); CK_ROW(2); CK_ROW(3); CK_ROW(4); CK_ROW(5);
         CK_ROW(6); CK_ROW(7); CK_ROW(8); CK_ROW(9); CK_ROW(10); CK_ROW(11);
         p += 32;
@@ -54,14 +54,30 @@ static inline __mmask16 ck_first_lanes(long n) {
 __attribute__((target("avx512f")))
 void ck_avx512_tile_12x32(const float *sliver, const float *panel, long depth, float *c, long ldc, int overwrite,
                           const float *bias) {
-    ck_tile(sliver, panel, depth, c, ldc, 12, 0xFFFF, 0xFFFF, overwrite, bias);
+    ck_tile(sliver, panel, depth, c, ldc, 12, 2, 0xFFFF, 0xFFFF, overwrite, bias);
 }
+
+// The edge block specialized for its row count and for one or two vectors of columns
+// (rows and halves are constants in each call below), so that rows past the edge and an
+// empty second half cost no multiply-adds.
+#define CK_EDGE_CASE(r)                                                                                      \
+    case r:                                                                                                  \
+        if (columns > 16) {                                                                                  \
+            ck_tile(sliver, panel, depth, c, ldc, r, 2, low_mask, high_mask, overwrite, bias);               \
+        } else {                                                                                             \
+            ck_tile(sliver, panel, depth, c, ldc, r, 1, low_mask, high_mask, overwrite, bias);               \
+        }                                                                                                    \
+        break
 
 __attribute__((target("avx512f")))
 void ck_avx512_tile_edge(const float *sliver, const float *panel, long depth, float *c, long ldc, long rows,
                          long columns, int overwrite, const float *bias) {
-    ck_tile(sliver, panel, depth, c, ldc, rows, ck_first_lanes(columns), ck_first_lanes(columns - 16), overwrite,
-            bias);
+    __mmask16 low_mask = ck_first_lanes(columns), high_mask = ck_first_lanes(columns - 16);
+    switch (rows) {
+        CK_EDGE_CASE(1); CK_EDGE_CASE(2); CK_EDGE_CASE(3); CK_EDGE_CASE(4); CK_EDGE_CASE(5); CK_EDGE_CASE(6);
+        CK_EDGE_CASE(7); CK_EDGE_CASE(8); CK_EDGE_CASE(9); CK_EDGE_CASE(10); CK_EDGE_CASE(11);
+        default: CK_EDGE_CASE(12);
+    }
 }
 
 // Transposes the 16 x 16 block held in r[0..15] (row i in r[i]) in place: afterwards r[j]

@@ -67,6 +67,9 @@ public func multiply(
     overwrite: Bool = false, bias: UnsafePointer<Float>? = nil, packedB: PackedPanels? = nil
 ) {
     precondition(columns.lowerBound % columnsPerPanel == 0, "column range must start on a panel")
+    precondition(
+        packedB.map { transposeB && $0.k == k && columns.upperBound <= $0.n } ?? true,
+        "packed panels of another shape than B")
     if m == 0 || columns.isEmpty || k == 0 { return }
     let panelCount = (columns.count + columnsPerPanel - 1) / columnsPerPanel
     // Buffers as large as this product needs (small ones, as attention's, stay small).

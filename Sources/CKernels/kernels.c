@@ -228,9 +228,9 @@ static inline __m512 ck_exp(__m512 x) {
     return _mm512_mask_blend_ps(below, _mm512_mul_ps(p, scale), _mm512_setzero_ps());
 }
 
+// erf(v), Abramowitz and Stegun 7.1.26 as in VectorMath.swift.
 __attribute__((target("avx512f")))
-static inline __m512 ck_gelu(__m512 x) {
-    __m512 v = _mm512_mul_ps(x, ck_splat(0.70710678118654752f));
+static inline __m512 ck_erf(__m512 v) {
     __m512 ax = ck_abs(v);
     __m512 t = _mm512_div_ps(ck_splat(1.0f), _mm512_add_ps(ck_splat(1.0f), _mm512_mul_ps(ck_splat(0.3275911f), ax)));
     __m512 poly = ck_splat(1.061405429f);
@@ -240,8 +240,22 @@ static inline __m512 ck_gelu(__m512 x) {
     poly = CK_MA(poly, t, ck_splat(0.254829592f));
     __m512 negative_square = _mm512_mul_ps(_mm512_sub_ps(_mm512_setzero_ps(), ax), ax);
     __m512 y = _mm512_sub_ps(ck_splat(1.0f), _mm512_mul_ps(_mm512_mul_ps(poly, t), ck_exp(negative_square)));
-    __m512 erf = ck_with_sign(y, v);
+    return ck_with_sign(y, v);
+}
+
+__attribute__((target("avx512f")))
+static inline __m512 ck_gelu(__m512 x) {
+    __m512 erf = ck_erf(_mm512_mul_ps(x, ck_splat(0.70710678118654752f)));
     return _mm512_mul_ps(_mm512_mul_ps(ck_splat(0.5f), x), _mm512_add_ps(ck_splat(1.0f), erf));
+}
+
+// GELU'(x) = Phi(x) + x phi(x).
+__attribute__((target("avx512f")))
+static inline __m512 ck_gelu_derivative(__m512 x) {
+    __m512 exponent = _mm512_mul_ps(_mm512_mul_ps(ck_splat(-0.5f), x), x);
+    __m512 density = _mm512_mul_ps(_mm512_mul_ps(x, ck_splat(0.3989422804014327f)), ck_exp(exponent));
+    __m512 erf = ck_erf(_mm512_mul_ps(x, ck_splat(0.70710678118654752f)));
+    return _mm512_add_ps(_mm512_mul_ps(ck_splat(0.5f), _mm512_add_ps(ck_splat(1.0f), erf)), density);
 }
 
 __attribute__((target("avx512f")))
@@ -266,6 +280,17 @@ static inline __m512 ck_tanh_gelu(__m512 x) {
     return _mm512_mul_ps(_mm512_mul_ps(ck_splat(0.5f), x), _mm512_add_ps(ck_splat(1.0f), ck_tanh(inner)));
 }
 
+// The tanh form's derivative: (1 + t) / 2 + x (1 - t^2) k (1 + 3 * 0.044715 x^2) / 2.
+__attribute__((target("avx512f")))
+static inline __m512 ck_tanh_gelu_derivative(__m512 x) {
+    const __m512 k = ck_splat(0.7978845608028654f);
+    __m512 x2 = _mm512_mul_ps(x, x);
+    __m512 t = ck_tanh(_mm512_mul_ps(k, _mm512_add_ps(x, _mm512_mul_ps(_mm512_mul_ps(ck_splat(0.044715f), x2), x))));
+    __m512 slope = _mm512_mul_ps(k, _mm512_add_ps(ck_splat(1.0f), _mm512_mul_ps(ck_splat(3.0f * 0.044715f), x2)));
+    __m512 half = _mm512_mul_ps(_mm512_mul_ps(ck_splat(0.5f), x), _mm512_sub_ps(ck_splat(1.0f), _mm512_mul_ps(t, t)));
+    return _mm512_add_ps(_mm512_mul_ps(ck_splat(0.5f), _mm512_add_ps(ck_splat(1.0f), t)), _mm512_mul_ps(half, slope));
+}
+
 __attribute__((target("avx512f")))
 void ck_avx512_map(int function, float *out, const float *x, long n, float shift) {
     const __m512 s = ck_splat(shift);
@@ -275,7 +300,9 @@ void ck_avx512_map(int function, float *out, const float *x, long n, float shift
         switch (function) {
         case CK_EXP_SHIFTED: y = ck_exp(_mm512_sub_ps(v, s)); break;
         case CK_GELU: y = ck_gelu(v); break;
-        default: y = ck_tanh_gelu(v); break;
+        case CK_TANH_GELU: y = ck_tanh_gelu(v); break;
+        case CK_GELU_DERIVATIVE: y = ck_gelu_derivative(v); break;
+        default: y = ck_tanh_gelu_derivative(v); break;
         }
         _mm512_mask_storeu_ps(out + i, lanes, y);
     }

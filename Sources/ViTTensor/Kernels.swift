@@ -94,9 +94,11 @@ func geluBackward(
     parallelChunks(n, minimumPerChunk: 16_384) { range in
         // GELU' first, on vector lanes, then the product with dout.
         let (d, v, g) = (dx + range.lowerBound, x + range.lowerBound, dout + range.lowerBound)
-        switch approximation {
-        case .none: mapLanes(d, v, n: range.count, geluDerivative)
-        case .tanh: mapLanes(d, v, n: range.count, tanhGELUDerivative)
+        switch (approximation, cpuHasAVX512) {
+        case (.none, true): ck_avx512_map(Int32(CK_GELU_DERIVATIVE), d, v, range.count, 0)
+        case (.tanh, true): ck_avx512_map(Int32(CK_TANH_GELU_DERIVATIVE), d, v, range.count, 0)
+        case (.none, false): mapLanes(d, v, n: range.count, geluDerivative)
+        case (.tanh, false): mapLanes(d, v, n: range.count, tanhGELUDerivative)
         }
         for i in 0..<range.count { d[i] *= g[i] }
     }

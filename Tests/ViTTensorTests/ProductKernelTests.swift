@@ -109,7 +109,7 @@ struct ProductKernelTests {
     }
 }
 
-/// CKernels' sixteen-lane exp and GELUs give the same bits as ViTTensor's eight-lane forms
+/// CKernels' sixteen-lane exp, GELUs and GELU derivatives give the same bits as ViTTensor's eight-lane forms
 /// (which the libm tests in TensorTests check), over a sweep through every range the forms
 /// treat apart (exp's clamps, tanh's polynomial and exponential branches, erf's tails),
 /// with ±0, ±infinity and NaN; lengths that leave a partial last vector.
@@ -129,6 +129,8 @@ struct VectorMathKernelTests {
             ("exp", Int32(CK_EXP_SHIFTED), shift, { fastExp($0 - shift) }),
             ("gelu", Int32(CK_GELU), 0, fastGELU),
             ("tanh gelu", Int32(CK_TANH_GELU), 0, fastTanhGELU),
+            ("gelu derivative", Int32(CK_GELU_DERIVATIVE), 0, geluDerivative),
+            ("tanh gelu derivative", Int32(CK_TANH_GELU_DERIVATIVE), 0, tanhGELUDerivative),
         ]
         for (name, function, shiftArgument, lanes) in cases {
             for count in [x.count, 13] {

@@ -24,10 +24,10 @@ void ck_avx512_tile_edge(const float *sliver, const float *panel, long depth, fl
 void ck_avx512_pack(const float *src, long stride, int along_rows, long rows, long depth, float *dst, long width);
 
 /// The functions `ck_avx512_map` applies.
-enum { CK_EXP_SHIFTED = 0, CK_GELU = 1, CK_TANH_GELU = 2 };
+enum { CK_EXP_SHIFTED = 0, CK_GELU = 1, CK_TANH_GELU = 2, CK_GELU_DERIVATIVE = 3, CK_TANH_GELU_DERIVATIVE = 4 };
 
-/// out[i] = f(x[i]) for i < n (out may be x): e^(x - shift), GELU (erf form) or GELU (tanh
-/// form), bit for bit as ViTTensor's vector forms (same operations, no fused multiply-add),
+/// out[i] = f(x[i]) for i < n (out may be x): e^(x - shift), GELU or its derivative (erf
+/// form or tanh form), bit for bit as ViTTensor's vector forms (same operations, no fused multiply-add),
 /// sixteen lanes at a time. Needs AVX-512F.
 void ck_avx512_map(int function, float *out, const float *x, long n, float shift);
 

@@ -22,11 +22,7 @@ func softmaxRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>,
         for i in 0..<n { dst[i] = .nan }
         return
     }
-    if cpuHasAVX512 {
-        ck_avx512_map(Int32(CK_EXP_SHIFTED), dst, src, n, m)
-    } else {
-        mapLanes(dst, src, n: n) { fastExp($0 - m) }
-    }
+    mapLanes(dst, src, n: n, avx512: Int32(CK_EXP_SHIFTED), shift: m) { fastExp($0 - m) }
     let scale = 1 / rowSum(dst, n: n)
     mapLanes(dst, dst, n: n) { $0 * scale }
 }
@@ -52,11 +48,9 @@ func geluForward(
 func geluRow(
     _ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, n: Int, approximation: GELUApproximation
 ) {
-    switch (approximation, cpuHasAVX512) {
-    case (.none, true): ck_avx512_map(Int32(CK_GELU), out, x, n, 0)
-    case (.tanh, true): ck_avx512_map(Int32(CK_TANH_GELU), out, x, n, 0)
-    case (.none, false): mapLanes(out, x, n: n, fastGELU)
-    case (.tanh, false): mapLanes(out, x, n: n, fastTanhGELU)
+    switch approximation {
+    case .none: mapLanes(out, x, n: n, avx512: Int32(CK_GELU), fastGELU)
+    case .tanh: mapLanes(out, x, n: n, avx512: Int32(CK_TANH_GELU), fastTanhGELU)
     }
 }
 
@@ -94,11 +88,9 @@ func geluBackward(
     parallelChunks(n, minimumPerChunk: 16_384) { range in
         // GELU' first, on vector lanes, then the product with dout.
         let (d, v, g) = (dx + range.lowerBound, x + range.lowerBound, dout + range.lowerBound)
-        switch (approximation, cpuHasAVX512) {
-        case (.none, true): ck_avx512_map(Int32(CK_GELU_DERIVATIVE), d, v, range.count, 0)
-        case (.tanh, true): ck_avx512_map(Int32(CK_TANH_GELU_DERIVATIVE), d, v, range.count, 0)
-        case (.none, false): mapLanes(d, v, n: range.count, geluDerivative)
-        case (.tanh, false): mapLanes(d, v, n: range.count, tanhGELUDerivative)
+        switch approximation {
+        case .none: mapLanes(d, v, n: range.count, avx512: Int32(CK_GELU_DERIVATIVE), geluDerivative)
+        case .tanh: mapLanes(d, v, n: range.count, avx512: Int32(CK_TANH_GELU_DERIVATIVE), tanhGELUDerivative)
         }
         for i in 0..<range.count { d[i] *= g[i] }
     }

@@ -26,9 +26,12 @@ public enum Machine {
         return "\(name) (family \(family), model \(model))"
     }()
 
+    /// Whether the CPU has AVX-512F, which CKernels' AVX-512 functions need.
+    public static let hasAVX512F = cpuFlags.contains("avx512f")
+
     /// The widest fused multiply-add the CPU has: "avx512" (16 lanes), "avx2" (8), or nil.
     public static let fmaKind: String? =
-        cpuFlags.contains("avx512f") ? "avx512" : cpuFlags.isSuperset(of: ["avx2", "fma"]) ? "avx2" : nil
+        hasAVX512F ? "avx512" : cpuFlags.isSuperset(of: ["avx2", "fma"]) ? "avx2" : nil
 
     /// GFLOP/s of `threads` threads, each running chains of fused multiply-adds on
     /// registers for about `seconds` (no memory traffic), the best of three runs: the

@@ -19,13 +19,12 @@ public let blasCoreName: String = openblas_get_corename().map { String(cString: 
 /// AVX-512 kernels pack faster at small batches and are kept when it has chosen them.
 /// SWIFTVIT_GEMM=openblas or =avx512 forces the choice.
 let usesAVX512Products: Bool = {
-    let cpuHasAVX512 = Machine.cpuFlags.contains("avx512f")
     switch ProcessInfo.processInfo.environment["SWIFTVIT_GEMM"] {
     case "openblas": return false
-    case "avx512": return cpuHasAVX512
+    case "avx512": return Machine.hasAVX512F
     default:
         let blasHasAVX512 = ["skylakex", "cooperlake", "sapphirerapids", "zen4", "zen5"].contains(blasCoreName)
-        return cpuHasAVX512 && !blasHasAVX512
+        return Machine.hasAVX512F && !blasHasAVX512
     }
 }()
 

@@ -1,12 +1,10 @@
+import CKernels
+
 // exp, erf and tanh as explicit eight-lane vector code, so that softmax and GELU run on
 // vector registers (a libm call per element, or scalar code the compiler does not
 // vectorize, took most of their time). Each is within a few units in the last place of
 // float, far inside the tolerances against PyTorch. The scalar forms are lane 0 of the
 // vector forms, so a value gets the same result on either path.
-
-/// Whether softmax's exp and the GELUs run on CKernels' sixteen-lane AVX-512 forms of the
-/// functions below, which give the same bits.
-let cpuHasAVX512 = Machine.cpuFlags.contains("avx512f")
 
 /// Eight floats: the width of the vector forms below.
 typealias Lanes = SIMD8<Float>
@@ -193,5 +191,20 @@ func mapLanes(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, n: 
         for j in 0..<(n - i) { v[j] = x[i + j] }
         let y = f(v)
         for j in 0..<(n - i) { out[i + j] = y[j] }
+    }
+}
+
+/// out[i] = f(x[i]) for i < n (out may be x): on CKernels' sixteen-lane form `function`
+/// (with `shift`, see `ck_avx512_map`) where the CPU has AVX-512F, else on the eight-lane
+/// form `lanes`, which gives the same bits (VectorMathKernelTests).
+@inline(__always)
+func mapLanes(
+    _ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, n: Int, avx512 function: Int32, shift: Float = 0,
+    _ lanes: (Lanes) -> Lanes
+) {
+    if Machine.hasAVX512F {
+        ck_avx512_map(function, out, x, n, shift)
+    } else {
+        mapLanes(out, x, n: n, lanes)
     }
 }

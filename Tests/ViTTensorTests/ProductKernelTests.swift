@@ -10,7 +10,7 @@ import ViTKernelsAVX512
 /// 16-step transposing blocks of the packing and the 256-step depth blocks, all four
 /// operand layouts, and the three ways a block of C starts (accumulating onto C, from
 /// zero, from a bias row). C sits in a wider buffer whose other elements must not change.
-@Suite(.enabled(if: Machine.cpuFlags.contains("avx512f"), "the CPU has no AVX-512F"))
+@Suite(.enabled(if: Machine.hasAVX512F, "the CPU has no AVX-512F"))
 struct ProductKernelTests {
     enum Start: CaseIterable { case accumulate, zero, bias }
 
@@ -113,7 +113,7 @@ struct ProductKernelTests {
 /// (which the libm tests in TensorTests check), over a sweep through every range the forms
 /// treat apart (exp's clamps, tanh's polynomial and exponential branches, erf's tails),
 /// with ±0, ±infinity and NaN; lengths that leave a partial last vector.
-@Suite(.enabled(if: Machine.cpuFlags.contains("avx512f"), "the CPU has no AVX-512F"))
+@Suite(.enabled(if: Machine.hasAVX512F, "the CPU has no AVX-512F"))
 struct VectorMathKernelTests {
     static let inputs: [Float] = {
         var values = (0...20_000).map { Float(-100 + 200 * Double($0) / 20_000) }

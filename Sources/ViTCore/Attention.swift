@@ -45,7 +45,20 @@ public struct CrossAttention: Layer {
     public func callAsFunction(
         _ x: Variable, context: Variable, mask: Tensor? = nil, residual: Variable? = nil
     ) -> Variable {
-        proj(multiHeadCrossAttention(q: q(x), kv: kv(context), numHeads: numHeads, mask: mask), residual: residual)
+        callAsFunction(x, keysValues: keysValues(context), mask: mask, residual: residual)
+    }
+
+    /// The keys and values of a context [B, M, contextDim] -> [B, M, 2C]: the same for
+    /// every call with that context, so a caller that attends to one context many times
+    /// (a sampler's steps) computes them once.
+    public func keysValues(_ context: Variable) -> Variable { kv(context) }
+
+    /// The same attention with the context's keys and values computed ahead
+    /// (`keysValues`): x [B, N, C], keysValues [B, M, 2C] -> [B, N, C].
+    public func callAsFunction(
+        _ x: Variable, keysValues: Variable, mask: Tensor? = nil, residual: Variable? = nil
+    ) -> Variable {
+        proj(multiHeadCrossAttention(q: q(x), kv: keysValues, numHeads: numHeads, mask: mask), residual: residual)
     }
 
     public var parameters: NamedParameters { scoped("q", q) + scoped("kv", kv) + scoped("proj", proj) }

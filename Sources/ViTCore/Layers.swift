@@ -99,6 +99,3 @@ public struct Modulation: Layer {
 
     public var parameters: NamedParameters { scoped("linear", linear) }
 }
-
-/// x (1 + scale) + shift, the adaLN modulation: x [B, N, C], shift and scale [B, 1, C].
-public func modulate(_ x: Variable, shift: Variable, scale: Variable) -> Variable { x + x * scale + shift }

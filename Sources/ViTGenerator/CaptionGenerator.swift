@@ -108,7 +108,8 @@ public struct CaptionGenerator {
         let start = Tensor.stack(seeds.map(noise(seed:)))  // [B, C, S, S]
         let guided = sampling.guidance != 1
         let (states, mask) = context(guided ? captions + Array(repeating: "", count: b) : captions)
-        let context = Variable(states)
+        // The captions' keys and values in every block, the same at every step.
+        let keysValues = model.contextKeysValues(Variable(states))
         let calls = sampling.steps * (sampling.solver == .heun ? 2 : 1) - (sampling.solver == .heun ? 1 : 0)
         var done = 0
         let samples = sampleFlow(from: start, steps: sampling.steps, solver: sampling.solver) { x, t in
@@ -117,11 +118,11 @@ public struct CaptionGenerator {
                 progress(done, calls)
             }
             guard guided else {
-                return model(x, times: Array(repeating: t, count: b), context: context, mask: mask).value
+                return model(x, times: Array(repeating: t, count: b), contextKeysValues: keysValues, mask: mask).value
             }
             let both = model(
-                Tensor.concatenate([x, x], axis: 0), times: Array(repeating: t, count: 2 * b), context: context,
-                mask: mask
+                Tensor.concatenate([x, x], axis: 0), times: Array(repeating: t, count: 2 * b),
+                contextKeysValues: keysValues, mask: mask
             ).value
             return guidedVelocity(
                 conditional: both.sliced(axis: 0, 0..<b), unconditional: both.sliced(axis: 0, b..<(2 * b)),

@@ -61,11 +61,19 @@ public struct FlowBlock: Layer {
 
     /// x [B, N, C], condition [B, C], context [B, M, D], mask [B, 1, M] -> [B, N, C].
     public func callAsFunction(_ x: Variable, condition: Variable, context: Variable, mask: Tensor?) -> Variable {
+        callAsFunction(x, condition: condition, contextKeysValues: crossAttn.keysValues(context), mask: mask)
+    }
+
+    /// The same with the cross-attention's keys and values of the context computed ahead
+    /// (`crossAttn.keysValues`, [B, M, 2C]).
+    public func callAsFunction(
+        _ x: Variable, condition: Variable, contextKeysValues: Variable, mask: Tensor?
+    ) -> Variable {
         func plainNorm(_ x: Variable) -> Variable { layerNorm(x, weight: nil, bias: nil, eps: eps) }
         let m = modulation(condition)  // shift, scale, gate for attention; the same for the MLP
-        var x = x + m[2] * attn(modulate(plainNorm(x), shift: m[0], scale: m[1]))
-        x = crossAttn(crossNorm(x), context: context, mask: mask, residual: x)
-        return x + m[5] * mlp(modulate(plainNorm(x), shift: m[3], scale: m[4]))
+        var x = gatedSum(x, gate: m[2], attn(modulate(plainNorm(x), shift: m[0], scale: m[1])))
+        x = crossAttn(crossNorm(x), keysValues: contextKeysValues, mask: mask, residual: x)
+        return gatedSum(x, gate: m[5], mlp(modulate(plainNorm(x), shift: m[3], scale: m[4])))
     }
 
     public var parameters: NamedParameters {
@@ -104,11 +112,28 @@ public struct FlowTransformer: Layer {
     /// images [B, C, H, W], times B values in [0, 1], context [B, M, D] with an additive
     /// mask [B, 1, M] (or nil) -> velocities [B, C, H, W].
     public func callAsFunction(_ images: Tensor, times: [Float], context: Variable, mask: Tensor? = nil) -> Variable {
+        callAsFunction(images, times: times, contextKeysValues: contextKeysValues(context), mask: mask)
+    }
+
+    /// Each block's cross-attention keys and values of a context [B, M, D] (depth values
+    /// [B, M, 2C]): what every call with that context shares, for a sampler to compute once.
+    public func contextKeysValues(_ context: Variable) -> [Variable] {
+        blocks.map { $0.crossAttn.keysValues(context) }
+    }
+
+    /// The same velocities with the context's keys and values computed ahead
+    /// (`contextKeysValues`).
+    public func callAsFunction(
+        _ images: Tensor, times: [Float], contextKeysValues: [Variable], mask: Tensor? = nil
+    ) -> Variable {
+        precondition(contextKeysValues.count == blocks.count, "keys and values for \(contextKeysValues.count) blocks")
         // The time embedding: sinusoidal features of 1000 t through Linear, SiLU, Linear.
         let features = timestepEmbedding(times.map { $0 * 1000 }, dim: config.frequencyDim)  // [B, frequencyDim]
         let condition = timeSecond(timeFirst(Variable(features)).silu())  // [B, C]
         var x = xEmbedder(Variable(patchify(images, patchSize: config.patchSize))) + posEmbed  // [B, N, C]
-        for block in blocks { x = block(x, condition: condition, context: context, mask: mask) }
+        for (block, keysValues) in zip(blocks, contextKeysValues) {
+            x = block(x, condition: condition, contextKeysValues: keysValues, mask: mask)
+        }
         let m = finalModulation(condition)
         let normed = layerNorm(x, weight: nil, bias: nil, eps: 1e-6)
         let patches = finalLinear(modulate(normed, shift: m[0], scale: m[1]))  // [B, N, C p p]

@@ -14,7 +14,7 @@
 import CKernels
 
 /// Rows of C per micro-kernel call.
-let rowsPerTile = 12
+public let rowsPerTile = 12
 /// Columns of C per packed panel: two vectors.
 public let columnsPerPanel = 32
 /// The k extent of one packed block: a panel is 32 x 256 floats, 32 KiB.

@@ -17,8 +17,8 @@ struct AttentionOperand {
     }
 }
 
-/// The fewest (image, head) tasks worth a thread: about a million multiply-adds.
-func attentionTasksPerChunk(n: Int, m: Int, headDim: Int) -> Int { max(1, 1_000_000 / max(n * m * headDim, 1)) }
+/// The fewest (image, head) tasks worth a thread: about a quarter of a million multiply-adds.
+func attentionTasksPerChunk(n: Int, m: Int, headDim: Int) -> Int { max(1, 250_000 / max(n * m * headDim, 1)) }
 
 /// out[b, i, h * headDim + d] = sum_j softmax_j(q_bih . k_bjh * scale + mask[b, i, j]) v_bjh[d].
 /// q: [B, N, ...], k and v: [B, M, ...], out: [B, N, outRowStride]; mask additive, read at

@@ -174,6 +174,36 @@ public func layerNorm(_ x: Variable, weight: Variable?, bias: Variable?, eps: Fl
     }
 }
 
+/// Whether x [B, N, C] and per-image rows [B, 1, C] have the shapes the fused
+/// modulation kernels take.
+private func takesRowsPerImage(_ x: Variable, _ rows: Variable...) -> Bool {
+    x.shape.count == 3 && rows.allSatisfy { $0.shape == [x.shape[0], 1, x.shape[2]] }
+}
+
+/// The adaLN modulation x (1 + scale) + shift, computed as x + x * scale + shift: x [B, N,
+/// C], shift and scale [B, 1, C] (other broadcastable shapes take the separate operations).
+public func modulate(_ x: Variable, shift: Variable, scale: Variable) -> Variable {
+    guard takesRowsPerImage(x, shift, scale) else { return x + x * scale + shift }
+    let (b, n, c) = (x.shape[0], x.shape[1], x.shape[2])
+    let out = Tensor(uninitializedShape: x.shape)
+    modulateForward(out.data, x.value.data, shift: shift.value.data, scale: scale.value.data, batch: b, n: n, c: c)
+    return Variable(value: out, inputs: [x, shift, scale]) { g in
+        [g + g * scale.value, reduced(g, to: shift.shape), reduced(g * x.value, to: scale.shape)]
+    }
+}
+
+/// adaLN-Zero's gated residual x + gate * y: x and y [B, N, C], gate [B, 1, C] (other
+/// broadcastable shapes take the separate operations).
+public func gatedSum(_ x: Variable, gate: Variable, _ y: Variable) -> Variable {
+    guard takesRowsPerImage(x, gate), y.shape == x.shape else { return x + gate * y }
+    let (b, n, c) = (x.shape[0], x.shape[1], x.shape[2])
+    let out = Tensor(uninitializedShape: x.shape)
+    gatedSumForward(out.data, x.value.data, gate: gate.value.data, y.value.data, batch: b, n: n, c: c)
+    return Variable(value: out, inputs: [x, gate, y]) { g in
+        [g, reduced(g * y.value, to: gate.shape), g * gate.value]
+    }
+}
+
 /// Multi-head self-attention from fused projections: qkv [B, N, 3C] -> [B, N, C]. mask:
 /// additive, broadcastable to [B, N, N] (no gradient). `weights`, when given, receives
 /// the probabilities [B, H, N, N]; when recording they are kept for the pullback,

@@ -100,17 +100,32 @@ func forEachProductTile(m: Int, n: Int, k: Int, _ body: (Range<Int>, Range<Int>)
     }
 }
 
-/// Threads worth using for an [m, n] product of inner size k: about 2 million
-/// multiply-adds each, at most `threadCount`.
-func productThreads(m: Int, n: Int, k: Int) -> Int { min(threadCount, max(1, m * n * k / 2_000_000)) }
+/// Threads worth using for an [m, n] product of inner size k: at least half a million
+/// multiply-adds each (a few microseconds; handing work to the pool's waiting threads
+/// costs well under one), at most `threadCount`.
+func productThreads(m: Int, n: Int, k: Int) -> Int { min(threadCount, max(1, m * n * k / 500_000)) }
 
-/// Splits the n columns of a product for the AVX-512 kernel into one band of whole
-/// 32-column panels per thread; calls `body(columns)` once per band, concurrently.
-func forEachPanelBand(m: Int, n: Int, k: Int, _ body: (Range<Int>) -> Void) {
-    let panels = (n + columnsPerPanel - 1) / columnsPerPanel
+/// Splits an [m, n] product for the AVX-512 kernel into one block per thread: bands of
+/// whole 12-row slivers, or of whole 32-column panels. Each thread packs the part of the
+/// operand on the side it does not split, so the split runs across the side whose operand
+/// costs more to pack twice: rows when the right operand is packed ahead (`rightPacked`,
+/// constant weights) or has fewer columns than A has rows, columns otherwise. Band edges
+/// fall on sliver and panel edges, so every element meets the same register block whatever
+/// the split. Calls `body(rows, columns)` once per block, concurrently.
+func forEachProductBlock(
+    m: Int, n: Int, k: Int, rightPacked: Bool, _ body: (Range<Int>, Range<Int>) -> Void
+) {
     let threads = productThreads(m: m, n: n, k: k)
+    let slivers = (m + rowsPerTile - 1) / rowsPerTile
+    let panels = (n + columnsPerPanel - 1) / columnsPerPanel
+    if threads > 1 && slivers >= 2 * threads && (rightPacked || n < m || panels < threads) {
+        parallelChunks(slivers, minimumPerChunk: slivers / threads) { range in
+            body((range.lowerBound * rowsPerTile)..<min(m, range.upperBound * rowsPerTile), 0..<n)
+        }
+        return
+    }
     parallelChunks(panels, minimumPerChunk: max(1, panels / threads)) { range in
-        body((range.lowerBound * columnsPerPanel)..<min(n, range.upperBound * columnsPerPanel))
+        body(0..<m, (range.lowerBound * columnsPerPanel)..<min(n, range.upperBound * columnsPerPanel))
     }
 }
 
@@ -122,13 +137,17 @@ func gemm(
     beta: Float = 0, _ c: UnsafeMutablePointer<Float>, ldc: Int
 ) {
     if usesAVX512Products && alpha == 1 && (beta == 0 || beta == 1) {
-        forEachPanelBand(m: m, n: n, k: k) { columns in
+        forEachProductBlock(m: m, n: n, k: k, rightPacked: false) { rows, columns in
+            let cBlock = c + rows.lowerBound * ldc
             if beta == 0 && k == 0 {
-                for r in 0..<m { (c + r * ldc + columns.lowerBound).update(repeating: 0, count: columns.count) }
+                for r in 0..<rows.count {
+                    (cBlock + r * ldc + columns.lowerBound).update(repeating: 0, count: columns.count)
+                }
             }
             multiply(
-                m: m, k: k, columns: columns, a: a, lda: lda, transposeA: transposeA,
-                b: b, ldb: ldb, transposeB: transposeB, c: c, ldc: ldc, overwrite: beta == 0)
+                m: rows.count, k: k, columns: columns, a: a + rows.lowerBound * (transposeA ? 1 : lda), lda: lda,
+                transposeA: transposeA, b: b, ldb: ldb, transposeB: transposeB, c: cBlock, ldc: ldc,
+                overwrite: beta == 0)
         }
         return
     }
@@ -239,11 +258,13 @@ public func linear(
         let packed = weight.storage.derivedForm(
             matching: { $0.n == outFeatures && $0.k == inFeatures },
             { PackedPanels(weight: wd, n: outFeatures, k: inFeatures) })
-        forEachPanelBand(m: rows, n: outFeatures, k: inFeatures) { columns in
-            tile(0..<rows, columns, filled) {
+        forEachProductBlock(m: rows, n: outFeatures, k: inFeatures, rightPacked: packed != nil) {
+            rowRange, columns in
+            tile(rowRange, columns, filled) {
                 multiply(
-                    m: rows, k: inFeatures, columns: columns, a: xd, lda: inFeatures, transposeA: false,
-                    b: wd, ldb: inFeatures, transposeB: true, c: o, ldc: outFeatures, overwrite: !filled,
+                    m: rowRange.count, k: inFeatures, columns: columns, a: xd + rowRange.lowerBound * inFeatures,
+                    lda: inFeatures, transposeA: false, b: wd, ldb: inFeatures, transposeB: true,
+                    c: o + rowRange.lowerBound * outFeatures, ldc: outFeatures, overwrite: !filled,
                     bias: filled ? nil : bd, packedB: packed)
             }
         }

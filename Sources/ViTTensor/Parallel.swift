@@ -41,6 +41,9 @@ func parallelChunks(_ count: Int, minimumPerChunk: Int, _ body: (Range<Int>) -> 
         body(0..<count)
         return
     }
+    // The pool's threads stay ready between calls; when it is running another job (a
+    // second caller, or work started inside a chunk), Dispatch's threads run this one.
+    if chunks <= WorkerPool.maximumChunks, WorkerPool.shared.run(count: count, chunks: chunks, body) { return }
     withoutActuallyEscaping(body) { body in
         // The chunks touch disjoint indices; the closure is safe to share between threads.
         let shared = UncheckedSendable(body)

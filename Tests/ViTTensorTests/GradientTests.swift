@@ -49,6 +49,24 @@ func checkGradients(
         checkGradients("sum", [a]) { $0[0].sum() }
     }
 
+    /// The fused adaLN kernels (one pass each) against the separate operations, bit for
+    /// bit, and their gradients by central differences; shapes they do not take fall back.
+    @Test mutating func modulationAndGatedResidual() {
+        let (x, y) = (normal([3, 5, 7]), normal([3, 5, 7]))
+        let (shift, scale, gate) = (normal([3, 1, 7]), normal([3, 1, 7]), normal([3, 1, 7]))
+        let modulated = modulate(Variable(x), shift: Variable(shift), scale: Variable(scale)).value
+        #expect(modulated.scalars == (x + x * scale + shift).scalars)
+        let gated = gatedSum(Variable(x), gate: Variable(gate), Variable(y)).value
+        #expect(gated.scalars == (x + gate * y).scalars)
+        checkGradients("modulate", [x, shift, scale]) { modulate($0[0], shift: $0[1], scale: $0[2]) }
+        checkGradients("gated sum", [x, gate, y]) { gatedSum($0[0], gate: $0[1], $0[2]) }
+        // One shift for every image: the separate operations, same values.
+        let shared = normal([1, 1, 7])
+        let broadcast = modulate(Variable(x), shift: Variable(shared), scale: Variable(scale)).value
+        #expect(broadcast.scalars == (x + x * scale + shared).scalars)
+        checkGradients("modulate, shared shift", [x, shared, scale]) { modulate($0[0], shift: $0[1], scale: $0[2]) }
+    }
+
     @Test mutating func gelu() {
         let x = normal([40], std: 2)
         checkGradients("gelu erf", [x]) { $0[0].gelu() }

@@ -8,7 +8,7 @@
 
 #define CK_ROW(r)                                                                  \
     if ((r) < rows) {                                                              \
-        __m512 s = _mm512_set1_ps(a[r]);                                           \
+        __m512 s = _mm512_set1_ps(a[(r) * a_row_stride]);                          \
         c##r##l = _mm512_fmadd_ps(s, low, c##r##l);                                \
         if (halves == 2) c##r##h = _mm512_fmadd_ps(s, high, c##r##h);              \
     }
@@ -27,9 +27,13 @@
         _mm512_mask_storeu_ps(c + (r) * ldc + 16, high_mask, c##r##h);             \
     }
 
-__attribute__((target("avx512f")))
-static inline void ck_tile(const float *sliver, const float *panel, long depth, float *c, long ldc, long rows,
-                           int halves, __mmask16 low_mask, __mmask16 high_mask, int overwrite, const float *bias) {
+// A[r][l] is sliver[r * a_row_stride + l * a_step]: a packed sliver (1, 12) or rows of A
+// read where they are (lda, 1). Inlined into every caller, so that each (rows, halves,
+// layout of A) gets its own loop.
+__attribute__((target("avx512f"), always_inline))
+static inline void ck_tile(const float *sliver, long a_row_stride, long a_step, const float *panel, long depth,
+                           float *c, long ldc, long rows, int halves, __mmask16 low_mask, __mmask16 high_mask,
+                           int overwrite, const float *bias) {
     const __m512 zero = _mm512_setzero_ps();
     const __m512 start_low = bias ? _mm512_maskz_loadu_ps(low_mask, bias) : zero;
     const __m512 start_high = bias ? _mm512_maskz_loadu_ps(high_mask, bias + 16) : zero;
@@ -41,7 +45,7 @@ static inline void ck_tile(const float *sliver, const float *panel, long depth, 
         CK_ROW(0); CK_ROW(1); CK_ROW(2); CK_ROW(3); CK_ROW(4); CK_ROW(5);
         CK_ROW(6); CK_ROW(7); CK_ROW(8); CK_ROW(9); CK_ROW(10); CK_ROW(11);
         p += 32;
-        a += 12;
+        a += a_step;
     }
     CK_STORE(0); CK_STORE(1); CK_STORE(2); CK_STORE(3); CK_STORE(4); CK_STORE(5);
     CK_STORE(6); CK_STORE(7); CK_STORE(8); CK_STORE(9); CK_STORE(10); CK_STORE(11);
@@ -54,7 +58,13 @@ static inline __mmask16 ck_first_lanes(long n) {
 __attribute__((target("avx512f")))
 void ck_avx512_tile_12x32(const float *sliver, const float *panel, long depth, float *c, long ldc, int overwrite,
                           const float *bias) {
-    ck_tile(sliver, panel, depth, c, ldc, 12, 2, 0xFFFF, 0xFFFF, overwrite, bias);
+    ck_tile(sliver, 1, 12, panel, depth, c, ldc, 12, 2, 0xFFFF, 0xFFFF, overwrite, bias);
+}
+
+__attribute__((target("avx512f")))
+void ck_avx512_tile_12x32_rows(const float *a, long lda, const float *panel, long depth, float *c, long ldc,
+                               int overwrite, const float *bias) {
+    ck_tile(a, lda, 1, panel, depth, c, ldc, 12, 2, 0xFFFF, 0xFFFF, overwrite, bias);
 }
 
 // The edge block specialized for its row count and for one or two vectors of columns
@@ -63,15 +73,28 @@ void ck_avx512_tile_12x32(const float *sliver, const float *panel, long depth, f
 #define CK_EDGE_CASE(r)                                                                                      \
     case r:                                                                                                  \
         if (columns > 16) {                                                                                  \
-            ck_tile(sliver, panel, depth, c, ldc, r, 2, low_mask, high_mask, overwrite, bias);               \
+            ck_tile(sliver, a_row_stride, a_step, panel, depth, c, ldc, r, 2, low_mask, high_mask, overwrite, bias); \
         } else {                                                                                             \
-            ck_tile(sliver, panel, depth, c, ldc, r, 1, low_mask, high_mask, overwrite, bias);               \
+            ck_tile(sliver, a_row_stride, a_step, panel, depth, c, ldc, r, 1, low_mask, high_mask, overwrite, bias); \
         }                                                                                                    \
         break
 
 __attribute__((target("avx512f")))
 void ck_avx512_tile_edge(const float *sliver, const float *panel, long depth, float *c, long ldc, long rows,
                          long columns, int overwrite, const float *bias) {
+    const long a_row_stride = 1, a_step = 12;
+    __mmask16 low_mask = ck_first_lanes(columns), high_mask = ck_first_lanes(columns - 16);
+    switch (rows) {
+        CK_EDGE_CASE(1); CK_EDGE_CASE(2); CK_EDGE_CASE(3); CK_EDGE_CASE(4); CK_EDGE_CASE(5); CK_EDGE_CASE(6);
+        CK_EDGE_CASE(7); CK_EDGE_CASE(8); CK_EDGE_CASE(9); CK_EDGE_CASE(10); CK_EDGE_CASE(11);
+        default: CK_EDGE_CASE(12);
+    }
+}
+
+__attribute__((target("avx512f")))
+void ck_avx512_tile_edge_rows(const float *sliver, long lda, const float *panel, long depth, float *c, long ldc,
+                              long rows, long columns, int overwrite, const float *bias) {
+    const long a_row_stride = lda, a_step = 1;
     __mmask16 low_mask = ck_first_lanes(columns), high_mask = ck_first_lanes(columns - 16);
     switch (rows) {
         CK_EDGE_CASE(1); CK_EDGE_CASE(2); CK_EDGE_CASE(3); CK_EDGE_CASE(4); CK_EDGE_CASE(5); CK_EDGE_CASE(6);

@@ -80,9 +80,13 @@ public func multiply(
     // With several panel groups, all of A's slivers for a depth block are packed once and
     // shared by the groups, if they stay in cache (up to 2 MB); else each sliver is packed
     // just before its use, for each group.
+    // A with its rows along the depth (not transposed) is read where it is: its twelve rows
+    // stream past the panel as a packed sliver would. Transposed, it is packed.
+    let readsRows = !transposeA
     let tileCount = (m + rowsPerTile - 1) / rowsPerTile
-    let shared = panelCount > panelsPerGroup && tileCount * rowsPerTile * depthPerBlock <= 1 << 19
-    let slivers = UnsafeMutablePointer<Float>.allocate(capacity: (shared ? tileCount : 1) * rowsPerTile * maximumDepth)
+    let shared = !readsRows && panelCount > panelsPerGroup && tileCount * rowsPerTile * depthPerBlock <= 1 << 19
+    let slivers = UnsafeMutablePointer<Float>.allocate(
+        capacity: readsRows ? 1 : (shared ? tileCount : 1) * rowsPerTile * maximumDepth)
     defer { slivers.deallocate() }
     /// Packs sliver[l][r] = op(A)[r0 + r, k0 + l], zero past the last row.
     func packSliver(_ sliver: UnsafeMutablePointer<Float>, r0: Int, k0: Int, depth: Int) {
@@ -111,7 +115,9 @@ public func multiply(
             for r0 in stride(from: 0, to: m, by: rowsPerTile) {
                 let rows = min(rowsPerTile, m - r0)
                 let sliver: UnsafePointer<Float>
-                if shared {
+                if readsRows {
+                    sliver = a + r0 * lda + k0
+                } else if shared {
                     sliver = UnsafePointer(slivers + (r0 / rowsPerTile) * rowsPerTile * depth)
                 } else {
                     packSliver(slivers, r0: r0, k0: k0, depth: depth)
@@ -124,9 +130,16 @@ public func multiply(
                         packedB?.panel(first: first, k0: k0) ?? UnsafePointer(packed + q * depth * columnsPerPanel)
                     let tile = c + r0 * ldc + first
                     let start = fresh ? bias.map { $0 + first } : nil
-                    if rows == rowsPerTile && width == columnsPerPanel {
+                    let full = rows == rowsPerTile && width == columnsPerPanel
+                    switch (readsRows, full) {
+                    case (true, true):
+                        ck_avx512_tile_12x32_rows(sliver, lda, panel, depth, tile, ldc, fresh ? 1 : 0, start)
+                    case (true, false):
+                        ck_avx512_tile_edge_rows(
+                            sliver, lda, panel, depth, tile, ldc, rows, width, fresh ? 1 : 0, start)
+                    case (false, true):
                         ck_avx512_tile_12x32(sliver, panel, depth, tile, ldc, fresh ? 1 : 0, start)
-                    } else {
+                    case (false, false):
                         ck_avx512_tile_edge(sliver, panel, depth, tile, ldc, rows, width, fresh ? 1 : 0, start)
                     }
                 }

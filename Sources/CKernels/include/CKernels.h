@@ -16,6 +16,14 @@ void ck_avx512_tile_12x32(const float *sliver, const float *panel, long depth, f
 void ck_avx512_tile_edge(const float *sliver, const float *panel, long depth, float *c, long ldc, long rows,
                          long columns, int overwrite, const float *bias);
 
+/// The same two blocks with A's rows read where they are instead of from a packed sliver:
+/// row r of the block at a + r * lda, its depth steps contiguous (rows <= 12 of them for
+/// the edge block); every sum is formed as from the packed sliver, so C gets the same bits.
+void ck_avx512_tile_12x32_rows(const float *a, long lda, const float *panel, long depth, float *c, long ldc,
+                               int overwrite, const float *bias);
+void ck_avx512_tile_edge_rows(const float *a, long lda, const float *panel, long depth, float *c, long ldc,
+                              long rows, long columns, int overwrite, const float *bias);
+
 /// Packs a block of an operand for the tile above: dst[l * width + j] = x(j, l) for j <
 /// rows and l < depth, zero for rows <= j < width (width 12 for a sliver, 32 for a panel).
 /// x(j, l) is src[j * stride + l] when `along_rows` (each of the `rows` lines runs along

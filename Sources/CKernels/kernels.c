@@ -79,10 +79,9 @@ void ck_avx512_tile_12x32_rows(const float *a, long lda, const float *panel, lon
         }                                                                                                    \
         break
 
-__attribute__((target("avx512f")))
-void ck_avx512_tile_edge(const float *sliver, const float *panel, long depth, float *c, long ldc, long rows,
-                         long columns, int overwrite, const float *bias) {
-    const long a_row_stride = 1, a_step = 12;
+__attribute__((target("avx512f"), always_inline))
+static inline void ck_edge(const float *sliver, long a_row_stride, long a_step, const float *panel, long depth,
+                           float *c, long ldc, long rows, long columns, int overwrite, const float *bias) {
     __mmask16 low_mask = ck_first_lanes(columns), high_mask = ck_first_lanes(columns - 16);
     switch (rows) {
         CK_EDGE_CASE(1); CK_EDGE_CASE(2); CK_EDGE_CASE(3); CK_EDGE_CASE(4); CK_EDGE_CASE(5); CK_EDGE_CASE(6);
@@ -92,15 +91,15 @@ void ck_avx512_tile_edge(const float *sliver, const float *panel, long depth, fl
 }
 
 __attribute__((target("avx512f")))
-void ck_avx512_tile_edge_rows(const float *sliver, long lda, const float *panel, long depth, float *c, long ldc,
+void ck_avx512_tile_edge(const float *sliver, const float *panel, long depth, float *c, long ldc, long rows,
+                         long columns, int overwrite, const float *bias) {
+    ck_edge(sliver, 1, 12, panel, depth, c, ldc, rows, columns, overwrite, bias);
+}
+
+__attribute__((target("avx512f")))
+void ck_avx512_tile_edge_rows(const float *a, long lda, const float *panel, long depth, float *c, long ldc,
                               long rows, long columns, int overwrite, const float *bias) {
-    const long a_row_stride = lda, a_step = 1;
-    __mmask16 low_mask = ck_first_lanes(columns), high_mask = ck_first_lanes(columns - 16);
-    switch (rows) {
-        CK_EDGE_CASE(1); CK_EDGE_CASE(2); CK_EDGE_CASE(3); CK_EDGE_CASE(4); CK_EDGE_CASE(5); CK_EDGE_CASE(6);
-        CK_EDGE_CASE(7); CK_EDGE_CASE(8); CK_EDGE_CASE(9); CK_EDGE_CASE(10); CK_EDGE_CASE(11);
-        default: CK_EDGE_CASE(12);
-    }
+    ck_edge(a, lda, 1, panel, depth, c, ldc, rows, columns, overwrite, bias);
 }
 
 // Transposes the 16 x 16 block held in r[0..15] (row i in r[i]) in place: afterwards r[j]

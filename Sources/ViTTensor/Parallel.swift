@@ -32,6 +32,11 @@ public func withThreadCount<Result>(_ count: Int, _ body: () throws -> Result) r
 /// How many chunks `parallelChunks` makes of `count` items of at least `minimumPerChunk`.
 func chunkCount(_ count: Int, minimumPerChunk: Int) -> Int { min(threadCount, count / max(minimumPerChunk, 1)) }
 
+/// Chunk `chunk` of `count` items split into `chunks` contiguous ranges.
+func chunkRange(_ chunk: Int, of chunks: Int, count: Int) -> Range<Int> {
+    (count * chunk / chunks)..<(count * (chunk + 1) / chunks)
+}
+
 /// Runs `body` over `0..<count` split into contiguous chunks, one per thread, when the
 /// work is large enough to pay for the threads. Each index is handled exactly once, so
 /// results do not depend on the thread count.
@@ -48,7 +53,7 @@ func parallelChunks(_ count: Int, minimumPerChunk: Int, _ body: (Range<Int>) -> 
         // The chunks touch disjoint indices; the closure is safe to share between threads.
         let shared = UncheckedSendable(body)
         DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-            shared.value((count * chunk / chunks)..<(count * (chunk + 1) / chunks))
+            shared.value(chunkRange(chunk, of: chunks, count: count))
         }
     }
 }

@@ -101,7 +101,7 @@ final class WorkerPool: @unchecked Sendable {
     private func runChunk(_ chunk: Int) {
         let chunks = Int((state.load(ordering: .relaxed) >> 16) & 0xFFFF)
         let count = itemCount
-        body.unsafelyUnwrapped((count * chunk / chunks)..<(count * (chunk + 1) / chunks))
+        body.unsafelyUnwrapped(chunkRange(chunk, of: chunks, count: count))
     }
 
     /// Starts workers until there are at least `needed`.

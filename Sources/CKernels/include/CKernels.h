@@ -47,7 +47,6 @@ float ck_avx512_fma_loop(long steps, float seed);
 /// The same with 256-bit FMAs (384 operations a step). Needs AVX2 and FMA.
 float ck_avx2_fma_loop(long steps, float seed);
 
-
 /// Tells the CPU that the caller is waiting in a loop (x86 `pause`), so that a spinning
 /// thread takes fewer resources from its neighbour; nothing on other architectures.
 static inline void ck_spin_pause(void) {

@@ -29,6 +29,11 @@ public enum Machine {
     /// Whether the CPU has AVX-512F, which CKernels' AVX-512 functions need.
     public static let hasAVX512F = cpuFlags.contains("avx512f")
 
+    /// Whether the CPU has the bfloat16 dot products (AVX512-BF16, with AVX-512F, BW and VL)
+    /// that `ProductPrecision.bfloat16` needs.
+    public static let hasBFloat16Products =
+        hasAVX512F && cpuFlags.isSuperset(of: ["avx512bw", "avx512vl", "avx512_bf16"])
+
     /// The widest fused multiply-add the CPU has: "avx512" (16 lanes), "avx2" (8), or nil.
     public static let fmaKind: String? =
         hasAVX512F ? "avx512" : cpuFlags.isSuperset(of: ["avx2", "fma"]) ? "avx2" : nil
@@ -39,10 +44,24 @@ public enum Machine {
     /// Nil on a CPU without FMA.
     public static func fmaPeak(threads: Int, seconds: Double = 0.25) -> Double? {
         guard let kind = fmaKind else { return nil }
-        let flopsPerStep = kind == "avx512" ? 768.0 : 384.0
-        @Sendable func loop(_ steps: Int) -> Float {
-            kind == "avx512" ? ck_avx512_fma_loop(steps, 1) : ck_avx2_fma_loop(steps, 1)
+        return peak(threads: threads, seconds: seconds, flopsPerStep: kind == "avx512" ? 768 : 384) {
+            kind == "avx512" ? ck_avx512_fma_loop($0, 1) : ck_avx2_fma_loop($0, 1)
         }
+    }
+
+    /// GFLOP/s of `threads` threads running chains of bfloat16 dot products (VDPBF16PS, two
+    /// multiply-adds per lane) on registers, as `fmaPeak`: the ceiling for bfloat16
+    /// products. Nil on a CPU without them.
+    public static func bfloat16Peak(threads: Int, seconds: Double = 0.25) -> Double? {
+        guard hasBFloat16Products else { return nil }
+        return peak(threads: threads, seconds: seconds, flopsPerStep: 1536) { ck_bf16_dot_loop($0, 1) }
+    }
+
+    /// The best of three timed runs of `loop` on `threads` threads at once, in GFLOP/s,
+    /// after calibrating its steps to about `seconds` on one thread.
+    private static func peak(
+        threads: Int, seconds: Double, flopsPerStep: Double, _ loop: @escaping @Sendable (Int) -> Float
+    ) -> Double {
         // Calibrate on one thread, then run all threads at once.
         var steps = 100_000
         while true {
@@ -62,6 +81,6 @@ public enum Machine {
             DispatchQueue.concurrentPerform(iterations: threads) { _ in _ = loop(calibrated) }
             let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             return Double(threads) * Double(calibrated) * flopsPerStep / elapsed / 1e9
-        }.max()
+        }.max()!
     }
 }

@@ -251,6 +251,25 @@ public func linear(
             }
         }
     }
+    if productPrecision == .bfloat16 {
+        // Weights rounded and packed once when constant, else for this call; split by rows,
+        // so that each thread rounds only its own rows of x.
+        let filled = rd != nil || inFeatures == 0
+        let packed =
+            weight.storage.derivedForm(
+                matching: { $0.n == outFeatures && $0.k == inFeatures },
+                { PackedPanelsBF16(weight: wd, n: outFeatures, k: inFeatures) })
+            ?? PackedPanelsBF16(weight: wd, n: outFeatures, k: inFeatures)
+        forEachProductBlock(m: rows, n: outFeatures, k: inFeatures, rightPacked: true) { rowRange, columns in
+            tile(rowRange, columns, filled) {
+                multiplyBFloat16(
+                    m: rowRange.count, k: inFeatures, columns: columns, a: xd + rowRange.lowerBound * inFeatures,
+                    lda: inFeatures, weights: packed, c: o + rowRange.lowerBound * outFeatures, ldc: outFeatures,
+                    overwrite: !filled, bias: filled ? nil : bd)
+            }
+        }
+        return out
+    }
     if usesAVX512Products {
         // Without a residual the kernel starts each block of C from the bias (or zero).
         let filled = rd != nil || inFeatures == 0

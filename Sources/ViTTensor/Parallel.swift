@@ -29,6 +29,42 @@ public func withThreadCount<Result>(_ count: Int, _ body: () throws -> Result) r
     return try ScopedThreads.$count.withValue(count, operation: body)
 }
 
+/// The number format of the fully connected layers' products (`linear`).
+public enum ProductPrecision: String, Sendable, CaseIterable {
+    /// Single precision throughout.
+    case float32 = "fp32"
+    /// Inputs and weights rounded to bfloat16 (weights once, when they are constant),
+    /// products summed in single precision; everything else stays in single precision.
+    /// Needs `Machine.hasBFloat16Products`.
+    case bfloat16 = "bf16"
+}
+
+nonisolated(unsafe) private var processProductPrecision = ProductPrecision.float32
+
+private enum ScopedPrecision {
+    @TaskLocal static var precision: ProductPrecision?
+}
+
+/// The precision `linear` runs in: the innermost `withProductPrecision` on this thread or
+/// task, else `setProductPrecision`'s (single precision by default).
+public var productPrecision: ProductPrecision { ScopedPrecision.precision ?? processProductPrecision }
+
+/// Sets the precision of `linear`'s products for the whole process (the CLI's
+/// `--precision`). bfloat16 needs `Machine.hasBFloat16Products`.
+public func setProductPrecision(_ precision: ProductPrecision) {
+    precondition(precision == .float32 || Machine.hasBFloat16Products, "this CPU has no bfloat16 products")
+    processProductPrecision = precision
+}
+
+/// Runs `body` with `linear`'s products in `precision`, leaving the rest of the process as
+/// it is. bfloat16 needs `Machine.hasBFloat16Products`.
+public func withProductPrecision<Result>(_ precision: ProductPrecision, _ body: () throws -> Result) rethrows
+    -> Result
+{
+    precondition(precision == .float32 || Machine.hasBFloat16Products, "this CPU has no bfloat16 products")
+    return try ScopedPrecision.$precision.withValue(precision, operation: body)
+}
+
 /// How many chunks `parallelChunks` makes of `count` items of at least `minimumPerChunk`.
 func chunkCount(_ count: Int, minimumPerChunk: Int) -> Int { min(threadCount, count / max(minimumPerChunk, 1)) }
 

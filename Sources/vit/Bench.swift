@@ -52,6 +52,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Threads for matrix products.")
     var threads = ThreadCount(2)
 
+    @OptionGroup var precision: PrecisionOption
+
     @Option(help: "Untimed passes before measuring.")
     var warmup: Int = 2
 
@@ -96,6 +98,7 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         setThreadCount(threads.value)
+        try precision.apply()
         if generator { return try runGenerator() }
         let vit: VisionTransformer
         let name: String
@@ -113,7 +116,7 @@ struct Bench: ParsableCommand {
         if !train { vit.markParametersConstant() }
         let c = vit.config
         print(
-            "model: \(name), \(String(format: "%.2f", c.gflops)) GFLOPs per image, threads: \(threads), products: \(productKernelName)"
+            "model: \(name), \(String(format: "%.2f", c.gflops)) GFLOPs per image, threads: \(threads), products: \(productKernelName), \(productPrecision.rawValue)"
                 + (train ? ", training steps (AdamW)" : "")
         )
         // A training step costs about three forward passes of products.
@@ -129,10 +132,12 @@ struct Bench: ParsableCommand {
         }
         let peak = printRoofline()
         // The roofline columns: the MLP's first product alone (tokens x dim by dim x
-        // hidden, the largest of a block), and its share of the FMA peak.
+        // hidden, the largest of a block, weights packed once as a loaded model's), and its
+        // share of the peak (the bf16 peak with --precision bf16).
         print("batch  median ms  min ms   images/s  GFLOP/s  fc1 GFLOP/s  of peak")
         var generator = SeededGenerator(seed: 1)
         let weight = Tensor.normal([c.hiddenDim, c.dim], using: &generator)
+        weight.storage.markConstant()
         for batch in parsedBatchSizes! {
             let input = Tensor.normal([batch, c.inChannels, c.imageSize, c.imageSize], using: &generator)
             let labels = (0..<batch).map { $0 % max(c.numClasses, 1) }
@@ -140,7 +145,7 @@ struct Bench: ParsableCommand {
             let imagesPerSecond = Double(batch) / (median / 1000)
             let tokens = batch * (c.numPatches + 1)
             let activations = Tensor.normal([tokens, c.dim], using: &generator)
-            let product = time { _ = matmul(activations, weight, transposeB: true) }.median
+            let product = time { _ = linear(activations, weight: weight, bias: nil) }.median
             let productGFLOPs = 2 * Double(tokens * c.dim * c.hiddenDim) / (product / 1000) / 1e9
             print(
                 String(
@@ -163,7 +168,7 @@ struct Bench: ParsableCommand {
         textEncoder.encoder.markParametersConstant()
         let c = loaded.config
         print(
-            "generator: \(path) (\(c.dim) wide, \(c.depth) deep, patch \(c.patchSize)), \(steps) Euler steps, guidance 3, threads: \(threads), products: \(productKernelName)"
+            "generator: \(path) (\(c.dim) wide, \(c.depth) deep, patch \(c.patchSize)), \(steps) Euler steps, guidance 3, threads: \(threads), products: \(productKernelName), \(productPrecision.rawValue)"
         )
         _ = printRoofline()
         print("images  median ms  min ms   images/s")
@@ -192,7 +197,11 @@ struct Bench: ParsableCommand {
         } else {
             print("FMA peak: none (the CPU has no fused multiply-add)")
         }
-        return peak
+        guard productPrecision == .bfloat16, let bfloat16Peak = Machine.bfloat16Peak(threads: threads.value) else {
+            return peak
+        }
+        print(String(format: "bf16 peak: %.1f GFLOP/s (AVX512-BF16 dot products on registers)", bfloat16Peak))
+        return bfloat16Peak
     }
 
     /// Runs `pass` --warmup times untimed, then --iterations times: the median and the

@@ -45,6 +45,8 @@ struct Classify: ParsableCommand {
 
     @OptionGroup var limits: ImageLimits
 
+    @OptionGroup var precision: PrecisionOption
+
     @Option(
         help: ArgumentHelp(
             "Run at this input size (a multiple of the patch size); position embeddings are resampled.",
@@ -74,6 +76,7 @@ struct Classify: ParsableCommand {
 
     func run() throws {
         applyThreads(threads)
+        try precision.apply()
         var classifier = try ImageClassifier.load(path: model.map(modelPath) ?? defaultModelPath())
         classifier.model.markParametersConstant()
         if let profile { classifier = classifier.withProfile(PreprocessProfile.named(profile)!) }

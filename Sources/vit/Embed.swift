@@ -38,6 +38,8 @@ struct Embed: ParsableCommand {
     @Option(help: "Threads (default: all cores).")
     var threads: ThreadCount?
 
+    @OptionGroup var precision: PrecisionOption
+
     func validate() throws {
         guard !texts.isEmpty || file != nil else { throw ValidationError("give texts or --file") }
         guard [.json, .jsonl].contains(format) else { throw ValidationError("--format must be jsonl or json") }
@@ -46,6 +48,7 @@ struct Embed: ParsableCommand {
 
     func run() throws {
         applyThreads(threads)
+        try precision.apply()
         let encoder = try SentenceEncoder.load(folder: model.map(modelPath) ?? defaultTextModelPath())
         encoder.encoder.markParametersConstant()
         // The arguments, then the file's lines, a chunk at a time: memory holds one chunk,

@@ -107,6 +107,25 @@ func applyThreads(_ threads: ThreadCount?) {
     if let threads { setThreadCount(threads.value) }
 }
 
+extension ProductPrecision: ExpressibleByArgument {}
+
+/// `--precision`, for the commands that run a model forward.
+struct PrecisionOption: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "Number format of the fully connected layers: fp32, or bf16 (weights and inputs rounded to bfloat16, sums and everything else in fp32; needs a CPU with AVX512-BF16).",
+            valueName: "fp32|bf16"))
+    var precision: ProductPrecision = .float32
+
+    /// Sets the process's product precision; bf16 on a CPU without it is refused.
+    func apply() throws {
+        if precision == .bfloat16 && !Machine.hasBFloat16Products {
+            throw CLIFailure("--precision bf16 needs a CPU with AVX512-BF16; this one (\(Machine.cpuName)) has none")
+        }
+        setProductPrecision(precision)
+    }
+}
+
 /// `value` as one line of JSON with its keys sorted (Foundation's keyed encoding has no
 /// fixed order on Linux; sorted keys make the same value the same bytes).
 func sortedJSON<T: Encodable>(_ value: T) throws -> String {

@@ -1,6 +1,8 @@
 #ifndef CKERNELS_H
 #define CKERNELS_H
 
+#include <stdint.h>
+
 // Product micro-kernels compiled for one instruction set each (a per-function target
 // attribute, not a flag for the whole target), so that the package builds with no
 // CPU-specific compiler flags; the caller checks the CPU before calling them.
@@ -30,6 +32,28 @@ void ck_avx512_tile_edge_rows(const float *a, long lda, const float *panel, long
 /// the depth, as a weight matrix [out, in]; transposed through 16 x 16 register blocks),
 /// else src[l * stride + j]. Needs AVX-512F.
 void ck_avx512_pack(const float *src, long stride, int along_rows, long rows, long depth, float *dst, long width);
+
+/// Rounds rows of single-precision values to bfloat16 (to nearest, ties to even, as
+/// PyTorch converts): dst[r * ldd + l] = bf16(src[r * lds + l]) for r < rows, l < depth,
+/// and zero for depth <= l < ldd. Needs AVX-512F, BW and VL and AVX512-BF16.
+void ck_bf16_round_rows(const float *src, long lds, long rows, long depth, uint16_t *dst, long ldd);
+
+/// Packs a panel of 32 columns of a bfloat16 weight matrix held as pairs (row j of W at
+/// w + j * ldw, one 32-bit pair per two steps of depth): dst[q * 32 + j] = w[j * ldw + q]
+/// for j < columns and q < pairs, zero for columns <= j < 32.
+void ck_bf16_pack_panel(const uint32_t *w, long ldw, long columns, long pairs, uint32_t *dst);
+
+/// C[0..<rows, 0..<columns] += A P, or with `overwrite` C = bias + A P, in single
+/// precision from bfloat16 operands: row r of A is a + r * lda, `pairs` pairs of depth
+/// steps; P a packed panel [pairs][32] of pairs. Each step adds the pair's two products
+/// to the sum (VDPBF16PS). rows <= 12, columns <= 32. Needs AVX-512F and AVX512-BF16.
+void ck_bf16_tile(const uint32_t *a, long lda, const uint32_t *panel, long pairs, float *c, long ldc, long rows,
+                  long columns, int overwrite, const float *bias);
+
+/// Runs `steps` steps of 24 independent chains of bfloat16 dot products (VDPBF16PS) on
+/// registers (1,536 floating-point operations a step) and returns their sum: the machine's
+/// bfloat16 peak. Needs AVX-512F and AVX512-BF16.
+float ck_bf16_dot_loop(long steps, float seed);
 
 /// The functions `ck_avx512_map` applies.
 enum { CK_EXP_SHIFTED = 0, CK_GELU = 1, CK_TANH_GELU = 2, CK_GELU_DERIVATIVE = 3, CK_TANH_GELU_DERIVATIVE = 4 };

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The README's speed table, measured on this machine: ViT-B/16 at 224 with random weights,
-# batches of 1 and 8, 2 threads. SwiftViT (vit bench, fp32), PyTorch with timm and
-# transformers in fp32 and in bf16 autocast, and ONNX Runtime (fp32, all graph
-# optimizations), in ROUNDS interleaved rounds; each figure is the median of the rounds'
-# medians (each of those over 10 passes after 2 untimed ones). OPENBLAS_CORETYPE and
-# OPENBLAS_L2_SIZE are unset for every side. PYTHON needs torch, timm, transformers, onnx,
-# onnxscript and onnxruntime. Prints a Markdown table headed by the CPU.
+# batches of 1 and 8, 2 threads. SwiftViT (vit bench, fp32, and bf16 where the CPU has
+# AVX512-BF16), PyTorch with timm and transformers in fp32 and in bf16 autocast, and
+# ONNX Runtime (fp32, all graph optimizations), in ROUNDS interleaved rounds; each figure
+# is the median of the rounds' medians (each of those over 10 passes after 2 untimed
+# ones). OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset for every side. PYTHON needs
+# torch, timm, transformers, onnx, onnxscript and onnxruntime. Prints a Markdown table
+# headed by the CPU.
 #
 #   swift build -c release && bash Examples/bench_all.sh [PYTHON] [ROUNDS]
 set -euo pipefail
@@ -20,6 +21,10 @@ trap 'rm -f "$log"' EXIT
 for round in $(seq "$rounds"); do
     echo "round $round of $rounds" >&2
     .build/release/vit bench "${options[@]}" | awk '/^ *[0-9]+ / { print "SwiftViT fp32", $1, $2 }' >>"$log"
+    if grep -qw avx512_bf16 /proc/cpuinfo; then
+        .build/release/vit bench "${options[@]}" --precision bf16 \
+            | awk '/^ *[0-9]+ / { print "SwiftViT bf16", $1, $2 }' >>"$log"
+    fi
     "$python" Examples/bench_pytorch.py "${options[@]}" \
         | awk '/^(timm|transformers) / { print "PyTorch " $1 " fp32", $2, $3 }' >>"$log"
     "$python" Examples/bench_pytorch.py "${options[@]}" --bf16 \

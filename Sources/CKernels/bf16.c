@@ -2,6 +2,8 @@
 
 #include <immintrin.h>
 
+#include "register_block.h"
+
 // bfloat16 products on AVX512-BF16: VDPBF16PS adds to each of 16 float lanes the two
 // products of a pair of bfloat16 values from each operand, so one step of the loop below
 // covers two steps of depth. Operands are stored as pairs: a 32-bit word holds the values
@@ -29,25 +31,11 @@ void ck_bf16_pack_panel(const uint32_t *w, long ldw, long columns, long pairs, u
     }
 }
 
-#define CK_BF16_LOAD(r)                                                                         \
-    __m512 c##r##l = overwrite    ? start_low                                                   \
-                     : (r) < rows ? _mm512_maskz_loadu_ps(low_mask, c + (r) * ldc)             \
-                                  : zero;                                                       \
-    __m512 c##r##h = overwrite    ? start_high                                                  \
-                     : (r) < rows ? _mm512_maskz_loadu_ps(high_mask, c + (r) * ldc + 16)       \
-                                  : zero
-
 #define CK_BF16_ROW(r)                                                                          \
     if ((r) < rows) {                                                                           \
         __m512bh s = (__m512bh)_mm512_set1_epi32((int)a[(r) * lda + q]);                        \
         c##r##l = _mm512_dpbf16_ps(c##r##l, s, low);                                            \
         if (halves == 2) c##r##h = _mm512_dpbf16_ps(c##r##h, s, high);                          \
-    }
-
-#define CK_BF16_STORE(r)                                                                        \
-    if ((r) < rows) {                                                                           \
-        _mm512_mask_storeu_ps(c + (r) * ldc, low_mask, c##r##l);                                \
-        _mm512_mask_storeu_ps(c + (r) * ldc + 16, high_mask, c##r##h);                          \
     }
 
 // A 12 x 32 block of C in 24 registers, as the single-precision block: per pair of depth
@@ -60,8 +48,8 @@ static inline void ck_bf16_block(const uint32_t *a, long lda, const uint32_t *pa
     const __m512 zero = _mm512_setzero_ps();
     const __m512 start_low = bias ? _mm512_maskz_loadu_ps(low_mask, bias) : zero;
     const __m512 start_high = bias ? _mm512_maskz_loadu_ps(high_mask, bias + 16) : zero;
-    CK_BF16_LOAD(0); CK_BF16_LOAD(1); CK_BF16_LOAD(2); CK_BF16_LOAD(3); CK_BF16_LOAD(4); CK_BF16_LOAD(5);
-    CK_BF16_LOAD(6); CK_BF16_LOAD(7); CK_BF16_LOAD(8); CK_BF16_LOAD(9); CK_BF16_LOAD(10); CK_BF16_LOAD(11);
+    CK_LOAD(0); CK_LOAD(1); CK_LOAD(2); CK_LOAD(3); CK_LOAD(4); CK_LOAD(5);
+    CK_LOAD(6); CK_LOAD(7); CK_LOAD(8); CK_LOAD(9); CK_LOAD(10); CK_LOAD(11);
     const uint32_t *p = panel;
     for (long q = 0; q < pairs; q++) {
         __m512bh low = (__m512bh)_mm512_loadu_si512(p);
@@ -70,8 +58,8 @@ static inline void ck_bf16_block(const uint32_t *a, long lda, const uint32_t *pa
         CK_BF16_ROW(6); CK_BF16_ROW(7); CK_BF16_ROW(8); CK_BF16_ROW(9); CK_BF16_ROW(10); CK_BF16_ROW(11);
         p += 32;
     }
-    CK_BF16_STORE(0); CK_BF16_STORE(1); CK_BF16_STORE(2); CK_BF16_STORE(3); CK_BF16_STORE(4); CK_BF16_STORE(5);
-    CK_BF16_STORE(6); CK_BF16_STORE(7); CK_BF16_STORE(8); CK_BF16_STORE(9); CK_BF16_STORE(10); CK_BF16_STORE(11);
+    CK_STORE(0); CK_STORE(1); CK_STORE(2); CK_STORE(3); CK_STORE(4); CK_STORE(5);
+    CK_STORE(6); CK_STORE(7); CK_STORE(8); CK_STORE(9); CK_STORE(10); CK_STORE(11);
 }
 
 #define CK_BF16_CASE(r)                                                                                   \

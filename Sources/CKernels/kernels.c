@@ -2,6 +2,8 @@
 
 #include <immintrin.h>
 
+#include "register_block.h"
+
 // A 12 x 32 block of C in 24 of the 32 vector registers; per step of depth, two vector
 // loads of the panel and twelve broadcasts of the sliver feed 24 fused multiply-adds.
 // Rows at or past `rows` and columns outside the masks are neither read nor written.
@@ -11,20 +13,6 @@
         __m512 s = _mm512_set1_ps(a[(r) * a_row_stride]);                          \
         c##r##l = _mm512_fmadd_ps(s, low, c##r##l);                                \
         if (halves == 2) c##r##h = _mm512_fmadd_ps(s, high, c##r##h);              \
-    }
-
-#define CK_LOAD(r)                                                                 \
-    __m512 c##r##l = overwrite            ? start_low                              \
-                     : (r) < rows         ? _mm512_maskz_loadu_ps(low_mask, c + (r) * ldc) \
-                                          : zero;                                  \
-    __m512 c##r##h = overwrite            ? start_high                             \
-                     : (r) < rows         ? _mm512_maskz_loadu_ps(high_mask, c + (r) * ldc + 16) \
-                                          : zero
-
-#define CK_STORE(r)                                                                \
-    if ((r) < rows) {                                                              \
-        _mm512_mask_storeu_ps(c + (r) * ldc, low_mask, c##r##l);                   \
-        _mm512_mask_storeu_ps(c + (r) * ldc + 16, high_mask, c##r##h);             \
     }
 
 // A[r][l] is sliver[r * a_row_stride + l * a_step]: a packed sliver (1, 12) or rows of A

@@ -152,33 +152,23 @@ struct BFloat16KernelTests {
             }
         }
         let u = 0x1p-24, allowance = 4 * Double(k).squareRoot() * u
-        for row in 0..<(m + 2) {
-            for column in 0..<ldc {
-                let index = row * ldc + column
-                guard (1...m).contains(row) && columns.contains(column) else {
-                    if c[index] != before[index] {
-                        return "[\(m), \(n), \(k)] \(start): element \(index) outside C changed"
-                    }
-                    continue
-                }
-                let i = row - 1, j = column
-                var sum: Double
-                switch start {
-                case .accumulate: sum = Double(before[index])
-                case .zero: sum = 0
-                case .bias: sum = Double(bias[j])
-                }
-                var magnitude = Swift.abs(sum)
-                for l in 0..<k {
-                    let product = Double(roundedToBFloat16(a[i * lda + l])) * Double(roundedToBFloat16(w[j * k + l]))
-                    sum += product
-                    magnitude += Swift.abs(product)
-                }
-                if Swift.abs(Double(c[index]) - sum) > allowance * magnitude + 1e-30 {
-                    return "[\(m), \(n), \(k)] \(start): C[\(i), \(j)] = \(c[index]), expected \(sum)"
-                }
+        return firstWrongElement(
+            c, before: before, m: m, ldc: ldc, columns: columns, allowance: allowance,
+            label: "[\(m), \(n), \(k)] \(start)"
+        ) { i, j in
+            var sum: Double
+            switch start {
+            case .accumulate: sum = Double(before[(i + 1) * ldc + j])
+            case .zero: sum = 0
+            case .bias: sum = Double(bias[j])
             }
+            var magnitude = Swift.abs(sum)
+            for l in 0..<k {
+                let product = Double(roundedToBFloat16(a[i * lda + l])) * Double(roundedToBFloat16(w[j * k + l]))
+                sum += product
+                magnitude += Swift.abs(product)
+            }
+            return (sum, magnitude)
         }
-        return nil
     }
 }

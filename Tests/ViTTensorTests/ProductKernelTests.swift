@@ -76,37 +76,50 @@ struct ProductKernelTests {
             }
         }
         let u = 0x1p-24, allowance = 4 * Double(k).squareRoot() * u
-        for row in 0..<(m + 2) {
-            for column in 0..<ldc {
-                let index = row * ldc + column
-                guard (1...m).contains(row) && columns.contains(column) else {
-                    if c[index] != before[index] {
-                        return "[\(m), \(n), \(k)] \(start): element \(index) outside C changed"
-                    }
-                    continue
-                }
-                let i = row - 1, j = column
-                var sum: Double, magnitude: Double
-                switch start {
-                case .accumulate: sum = Double(before[index])
-                case .zero: sum = 0
-                case .bias: sum = Double(bias[j])
-                }
-                magnitude = Swift.abs(sum)
-                for l in 0..<k {
-                    let x = transposeA ? a[l * lda + i] : a[i * lda + l]
-                    let y = transposeB ? b[j * ldb + l] : b[l * ldb + j]
-                    sum += Double(x) * Double(y)
-                    magnitude += Swift.abs(Double(x) * Double(y))
-                }
-                if Swift.abs(Double(c[index]) - sum) > allowance * magnitude + 1e-30 {
-                    return
-                        "[\(m), \(n), \(k)] transposeA \(transposeA) transposeB \(transposeB) \(start): C[\(i), \(j)] = \(c[index]), expected \(sum)"
-                }
+        return firstWrongElement(
+            c, before: before, m: m, ldc: ldc, columns: columns, allowance: allowance,
+            label: "[\(m), \(n), \(k)] transposeA \(transposeA) transposeB \(transposeB) \(start)"
+        ) { i, j in
+            var sum: Double
+            switch start {
+            case .accumulate: sum = Double(before[(i + 1) * ldc + j])
+            case .zero: sum = 0
+            case .bias: sum = Double(bias[j])
+            }
+            var magnitude = Swift.abs(sum)
+            for l in 0..<k {
+                let x = transposeA ? a[l * lda + i] : a[i * lda + l]
+                let y = transposeB ? b[j * ldb + l] : b[l * ldb + j]
+                sum += Double(x) * Double(y)
+                magnitude += Swift.abs(Double(x) * Double(y))
+            }
+            return (sum, magnitude)
+        }
+    }
+}
+
+/// Checks a product's C, rows 1...m of `c` (one guard row above and below, row stride ldc):
+/// elements in `columns` against `expected(i, j)` (the float64 sum and the sum of the
+/// magnitudes of its terms) within allowance * magnitude, every other element against
+/// `before`. A description of the first wrong element, or nil.
+func firstWrongElement(
+    _ c: [Float], before: [Float], m: Int, ldc: Int, columns: Range<Int>, allowance: Double, label: String,
+    expected: (Int, Int) -> (sum: Double, magnitude: Double)
+) -> String? {
+    for row in 0..<(m + 2) {
+        for column in 0..<ldc {
+            let index = row * ldc + column
+            guard (1...m).contains(row) && columns.contains(column) else {
+                if c[index] != before[index] { return "\(label): element \(index) outside C changed" }
+                continue
+            }
+            let (sum, magnitude) = expected(row - 1, column)
+            if Swift.abs(Double(c[index]) - sum) > allowance * magnitude + 1e-30 {
+                return "\(label): C[\(row - 1), \(column)] = \(c[index]), expected \(sum)"
             }
         }
-        return nil
     }
+    return nil
 }
 
 /// CKernels' sixteen-lane exp, GELUs and GELU derivatives give the same bits as ViTTensor's eight-lane forms

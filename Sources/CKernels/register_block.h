@@ -1,0 +1,23 @@
+#ifndef CK_REGISTER_BLOCK_H
+#define CK_REGISTER_BLOCK_H
+
+// Loading and storing a 12 x 32 block of C held in 24 registers (c0l, c0h ... c11h), shared
+// by the single-precision and the bfloat16 blocks. Expects in scope: c, ldc, rows,
+// low_mask, high_mask, overwrite, start_low, start_high and zero. Rows at or past `rows`
+// and columns outside the masks are neither read nor written.
+
+#define CK_LOAD(r)                                                                 \
+    __m512 c##r##l = overwrite            ? start_low                              \
+                     : (r) < rows         ? _mm512_maskz_loadu_ps(low_mask, c + (r) * ldc) \
+                                          : zero;                                  \
+    __m512 c##r##h = overwrite            ? start_high                             \
+                     : (r) < rows         ? _mm512_maskz_loadu_ps(high_mask, c + (r) * ldc + 16) \
+                                          : zero
+
+#define CK_STORE(r)                                                                \
+    if ((r) < rows) {                                                              \
+        _mm512_mask_storeu_ps(c + (r) * ldc, low_mask, c##r##l);                   \
+        _mm512_mask_storeu_ps(c + (r) * ldc + 16, high_mask, c##r##h);             \
+    }
+
+#endif

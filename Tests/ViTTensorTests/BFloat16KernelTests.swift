@@ -18,7 +18,7 @@ private func roundedToBFloat16(_ x: Float) -> Float {
 /// C starts. C sits in a wider buffer whose other elements must not change.
 @Suite(.enabled(if: Machine.hasBFloat16Products, "the CPU has no AVX512-BF16"))
 struct BFloat16KernelTests {
-    enum Start: CaseIterable { case accumulate, zero, bias }
+    typealias Start = ProductKernelTests.Start
 
     @Test func roundingIsToNearestEven() {
         let values: [Float] = [
@@ -156,12 +156,7 @@ struct BFloat16KernelTests {
             c, before: before, m: m, ldc: ldc, columns: columns, allowance: allowance,
             label: "[\(m), \(n), \(k)] \(start)"
         ) { i, j in
-            var sum: Double
-            switch start {
-            case .accumulate: sum = Double(before[(i + 1) * ldc + j])
-            case .zero: sum = 0
-            case .bias: sum = Double(bias[j])
-            }
+            var sum = start.initialSum(before: before[(i + 1) * ldc + j], bias: bias[j])
             var magnitude = Swift.abs(sum)
             for l in 0..<k {
                 let product = Double(roundedToBFloat16(a[i * lda + l])) * Double(roundedToBFloat16(w[j * k + l]))

@@ -12,7 +12,19 @@ import ViTKernelsAVX512
 /// zero, from a bias row). C sits in a wider buffer whose other elements must not change.
 @Suite(.enabled(if: Machine.hasAVX512F, "the CPU has no AVX-512F"))
 struct ProductKernelTests {
-    enum Start: CaseIterable { case accumulate, zero, bias }
+    /// How a block of C starts: from C, from zero, or from the bias row.
+    enum Start: CaseIterable {
+        case accumulate, zero, bias
+
+        /// The sum's first term for an element holding `before` whose column's bias is `bias`.
+        func initialSum(before: Float, bias: Float) -> Double {
+            switch self {
+            case .accumulate: Double(before)
+            case .zero: 0
+            case .bias: Double(bias)
+            }
+        }
+    }
 
     static let depths = [1, 15, 16, 17, 255, 256, 257, 600]
 
@@ -80,12 +92,7 @@ struct ProductKernelTests {
             c, before: before, m: m, ldc: ldc, columns: columns, allowance: allowance,
             label: "[\(m), \(n), \(k)] transposeA \(transposeA) transposeB \(transposeB) \(start)"
         ) { i, j in
-            var sum: Double
-            switch start {
-            case .accumulate: sum = Double(before[(i + 1) * ldc + j])
-            case .zero: sum = 0
-            case .bias: sum = Double(bias[j])
-            }
+            var sum = start.initialSum(before: before[(i + 1) * ldc + j], bias: bias[j])
             var magnitude = Swift.abs(sum)
             for l in 0..<k {
                 let x = transposeA ? a[l * lda + i] : a[i * lda + l]

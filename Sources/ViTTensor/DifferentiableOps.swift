@@ -160,7 +160,8 @@ private func affine(_ x: Variable, weight: Variable, bias: Variable?) -> Variabl
 public func layerNorm(_ x: Variable, weight: Variable?, bias: Variable?, eps: Float) -> Variable {
     precondition((weight == nil) == (bias == nil), "layerNorm needs both weight and bias, or neither")
     let c = x.shape.last ?? 1, rows = x.value.count / max(c, 1)
-    let out = Tensor(shape: x.shape), mean = Tensor(shape: [rows]), rstd = Tensor(shape: [rows])
+    let out = Tensor(uninitializedShape: x.shape), mean = Tensor(uninitializedShape: [rows])
+    let rstd = Tensor(uninitializedShape: [rows])
     layerNormForward(
         out.data, mean.data, rstd.data, x.value.data, weight?.value.data, bias?.value.data, rows: rows, c: c, eps: eps)
     let affine = weight.map { [$0, bias!] } ?? []

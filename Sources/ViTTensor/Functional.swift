@@ -7,7 +7,7 @@ extension Tensor {
     public func softmax(axis: Int = -1) -> Tensor {
         let axis = normalizedAxis(axis)
         if axis == rank - 1 {
-            let out = Tensor(shape: shape)
+            let out = Tensor(uninitializedShape: shape)
             let n = shape[axis]
             softmaxForward(out.data, data, rows: n == 0 ? 0 : count / n, n: n)
             return out
@@ -23,7 +23,7 @@ extension Tensor {
 
     /// GELU, exact (erf) by default.
     public func gelu(approximation: GELUApproximation = .none) -> Tensor {
-        let out = Tensor(shape: shape)
+        let out = Tensor(uninitializedShape: shape)
         geluForward(out.data, data, n: count, approximation: approximation)
         return out
     }
@@ -41,7 +41,7 @@ extension Tensor {
         precondition(weight == nil || weight!.shape == [c], "layerNorm weight \(weight!.shape) for width \(c)")
         precondition(bias == nil || bias!.shape == [c], "layerNorm bias \(bias!.shape) for width \(c)")
         precondition((weight == nil) == (bias == nil), "layerNorm needs both weight and bias, or neither")
-        let out = Tensor(shape: shape)
+        let out = Tensor(uninitializedShape: shape)
         layerNormForward(
             out.data, nil, nil, data, weight?.data, bias?.data,
             rows: c == 0 ? 0 : count / c, c: c, eps: eps)

@@ -153,7 +153,7 @@ public final class Tensor: @unchecked Sendable {
 
     /// A copy with its own storage.
     public func copy() -> Tensor {
-        let out = Tensor(shape: shape)
+        let out = Tensor(uninitializedShape: shape)
         out.data.update(from: data, count: count)
         return out
     }

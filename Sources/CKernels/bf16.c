@@ -15,12 +15,9 @@ void ck_bf16_round_rows(const float *src, long lds, long rows, long depth, uint1
         const float *s = src + r * lds;
         uint16_t *d = dst + r * ldd;
         for (long l = 0; l < ldd; l += 16) {
-            long left = depth - l;
-            __mmask16 lanes = left >= 16 ? (__mmask16)0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
-            __m512 v = _mm512_maskz_loadu_ps(lanes, s + l);
+            __m512 v = _mm512_maskz_loadu_ps(ck_first_lanes(depth - l), s + l);
             __m256i rounded = (__m256i)_mm512_cvtneps_pbh(v);
-            long width = ldd - l < 16 ? ldd - l : 16;
-            _mm256_mask_storeu_epi16(d + l, (__mmask16)(width >= 16 ? 0xFFFF : (1u << width) - 1), rounded);
+            _mm256_mask_storeu_epi16(d + l, ck_first_lanes(ldd - l), rounded);
         }
     }
 }
@@ -78,8 +75,7 @@ void ck_bf16_tile(const uint32_t *a, long lda, const uint32_t *panel, long pairs
         ck_bf16_block(a, lda, panel, pairs, c, ldc, 12, 2, 0xFFFF, 0xFFFF, overwrite, bias);
         return;
     }
-    __mmask16 low_mask = columns >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << columns) - 1);
-    __mmask16 high_mask = columns >= 32 ? (__mmask16)0xFFFF : columns <= 16 ? 0 : (__mmask16)((1u << (columns - 16)) - 1);
+    __mmask16 low_mask = ck_first_lanes(columns), high_mask = ck_first_lanes(columns - 16);
     switch (rows) {
         CK_BF16_CASE(1); CK_BF16_CASE(2); CK_BF16_CASE(3); CK_BF16_CASE(4); CK_BF16_CASE(5); CK_BF16_CASE(6);
         CK_BF16_CASE(7); CK_BF16_CASE(8); CK_BF16_CASE(9); CK_BF16_CASE(10); CK_BF16_CASE(11);

@@ -39,10 +39,6 @@ static inline void ck_tile(const float *sliver, long a_row_stride, long a_step, 
     CK_STORE(6); CK_STORE(7); CK_STORE(8); CK_STORE(9); CK_STORE(10); CK_STORE(11);
 }
 
-static inline __mmask16 ck_first_lanes(long n) {
-    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
-}
-
 __attribute__((target("avx512f")))
 void ck_avx512_tile_12x32(const float *sliver, const float *panel, long depth, float *c, long ldc, int overwrite,
                           const float *bias) {

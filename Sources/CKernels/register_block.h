@@ -1,10 +1,15 @@
 #ifndef CK_REGISTER_BLOCK_H
 #define CK_REGISTER_BLOCK_H
 
-// Loading and storing a 12 x 32 block of C held in 24 registers (c0l, c0h ... c11h), shared
+// Lane masks, and loading and storing a 12 x 32 block of C held in 24 registers (c0l, c0h ... c11h), shared
 // by the single-precision and the bfloat16 blocks. Expects in scope: c, ldc, rows,
 // low_mask, high_mask, overwrite, start_low, start_high and zero. Rows at or past `rows`
 // and columns outside the masks are neither read nor written.
+
+// The mask of the first n of 16 lanes (none for n <= 0, all for n >= 16).
+static inline __mmask16 ck_first_lanes(long n) {
+    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
+}
 
 #define CK_LOAD(r)                                                                 \
     __m512 c##r##l = overwrite            ? start_low                              \

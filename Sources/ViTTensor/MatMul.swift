@@ -251,10 +251,11 @@ public func linear(
             }
         }
     }
+    // Without a residual the kernels start each block of C from the bias (or zero).
+    let filled = rd != nil || inFeatures == 0
     if productPrecision == .bfloat16 {
         // Weights rounded and packed once when constant, else for this call; split by rows,
         // so that each thread rounds only its own rows of x.
-        let filled = rd != nil || inFeatures == 0
         let packed =
             weight.storage.derivedForm(
                 matching: { $0.n == outFeatures && $0.k == inFeatures },
@@ -271,8 +272,6 @@ public func linear(
         return out
     }
     if usesAVX512Products {
-        // Without a residual the kernel starts each block of C from the bias (or zero).
-        let filled = rd != nil || inFeatures == 0
         // Constant weights (marked so at load for inference) are packed once and kept.
         let packed = weight.storage.derivedForm(
             matching: { $0.n == outFeatures && $0.k == inFeatures },

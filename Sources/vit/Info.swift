@@ -1,10 +1,16 @@
 import ArgumentParser
 import Foundation
+import ViTCheckpoint
+import ViTGenerator
 import ViTVision
 
 struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show a model's configuration, size, cost, preprocessing and labels.")
+        abstract: "Show a model's configuration, size, cost, preprocessing and labels.",
+        discussion: """
+            A caption generator's file (vit train generator) shows its flow transformer, size, \
+            text model and training instead.
+            """)
 
     @Argument(
         help:
@@ -14,6 +20,12 @@ struct Info: ParsableCommand {
 
     func run() throws {
         let path = try modelPath(model)
+        if path.hasSuffix(".safetensors"), let file = try? SafeTensorsFile(path: path),
+            file.metadata["kind"] == CaptionGenerator.fileKind
+        {
+            try describeGenerator(file)
+            return
+        }
         let classifier = try ImageClassifier.load(path: path)
         let c = classifier.model.config
         let parameterCount = classifier.model.parameters.reduce(0) { $0 + $1.variable.value.count }
@@ -36,5 +48,36 @@ struct Info: ParsableCommand {
             labels:       \(classifier.labels.count): \(classifier.labels.prefix(10).joined(separator: ", "))\
             \(classifier.labels.count > 10 ? ", ..." : "")
             """)
+    }
+
+    /// Prints what a caption generator file holds, read from its header alone.
+    private func describeGenerator(_ file: SafeTensorsFile) throws {
+        let c = try CaptionGenerator.config(of: file, path: file.path)
+        let auxiliary =
+            file.metadata[CaptionGenerator.auxiliaryPrefixesKey].flatMap {
+                try? JSONDecoder().decode([String].self, from: Data($0.utf8))
+            } ?? []
+        let parameterCount = file.entries.filter { name, _ in !auxiliary.contains { name.hasPrefix($0) } }
+            .reduce(0) { $0 + $1.value.shape.reduce(1, *) }
+        var lines = [
+            "model:        \(file.path) (SwiftViT caption generator)",
+            "architecture: flow transformer, image \(c.imageSize), patch \(c.patchSize), channels \(c.channels), "
+                + "width \(c.dim), depth \(c.depth), heads \(c.numHeads), MLP \(c.hiddenDim), "
+                + "text width \(c.contextDim), time frequencies \(c.frequencyDim)",
+            "parameters:   \(parameterCount) (\(String(format: "%.2f", Double(parameterCount) / 1e6)) M)",
+            "text model:   \(file.metadata["text_model"] ?? "not named")",
+        ]
+        if let text = file.metadata["training"],
+            let epochs = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]],
+            let last = epochs.last
+        {
+            let step = (last["step"] as? NSNumber)?.intValue ?? 0
+            let loss = (last["loss"] as? NSNumber).map { String(format: "%.6g", $0.doubleValue) } ?? "?"
+            let seconds = epochs.reduce(0.0) { $0 + ((($1["seconds"]) as? NSNumber)?.doubleValue ?? 0) }
+            lines.append(
+                "training:     \(epochs.count) epochs, \(step) steps, last epoch's loss \(loss), "
+                    + "\(String(format: "%.1f", seconds / 3600)) h")
+        }
+        print(lines.joined(separator: "\n"))
     }
 }

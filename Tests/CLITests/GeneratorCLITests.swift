@@ -65,6 +65,23 @@ func writeTinyGenerator(to path: String) throws {
         #expect(try Data(contentsOf: URL(fileURLWithPath: "\(folder)/many/0001.png")) != outputs[0])
     }
 
+    @Test func infoDescribesTheShippedGenerator() throws {
+        let result = try runVit(["info", repositoryPath("Weights/shapes-generator.safetensors")])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(
+            result.stdout.contains(
+                "image 32, patch 4, channels 3, width 128, depth 4, heads 4, MLP 512, text width 384, time frequencies 128"
+            ))
+        // Per block: modulation 768*128 + 768, self-attention qkv 384*128 + 384 and proj 128*128 + 128,
+        // cross-attention q 128*128 + 128, kv 256*384 + 256, proj 128*128 + 128 and its norm 2*128,
+        // fc1 512*128 + 512, fc2 128*512 + 128: 428672, four blocks. Then the final modulation
+        // 256*128 + 256 and linear 48*128 + 48, positions 64*128, the time MLP 2*(128*128 + 128)
+        // and the patch embedding 128*48 + 128: 86704.
+        #expect(result.stdout.contains("parameters:   1801392 (1.80 M)"))
+        #expect(result.stdout.contains("text model:   all-MiniLM-L6-v2"))
+        #expect(result.stdout.contains("training:     20 epochs, 6260 steps"))
+    }
+
     /// Classifier-free guidance: the empty caption is the unconditional model, so its
     /// images do not depend on the guidance scale.
     @Test func emptyCaptionIgnoresGuidance() throws {

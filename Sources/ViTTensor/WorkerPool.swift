@@ -18,8 +18,12 @@ final class WorkerPool: @unchecked Sendable {
     /// The pool shared by `parallelChunks`.
     static let shared = WorkerPool()
 
-    /// How long a worker without a job keeps looking before it sleeps.
-    static let spinNanoseconds: UInt64 = 500_000
+    /// How long a worker without a job keeps looking before it sleeps: longer than the
+    /// serial stretches of a training step (allocation, zero-filling, autodiff
+    /// bookkeeping), because a job published to a sleeping worker waits for its wake-up,
+    /// which on a virtual machine can take a good part of a product, while the caller
+    /// finishes its own chunk and then waits for the late one.
+    static let spinNanoseconds: UInt64 = 5_000_000
 
     /// The current job: generation (bits 32..<64), chunk count (16..<32), next unclaimed
     /// chunk (0..<16).

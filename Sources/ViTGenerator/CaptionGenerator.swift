@@ -225,17 +225,21 @@ extension CaptionGenerator {
     /// it holds beside the model's (a training checkpoint's optimizer state).
     public static let auxiliaryPrefixesKey = "auxiliary_prefixes"
 
+    /// The key prefixes a generator file lists under `auxiliaryPrefixesKey` (none when the
+    /// key is absent), or an error naming the file when the list is malformed.
+    public static func auxiliaryPrefixes(in file: SafeTensorsFile) throws -> [String] {
+        guard let text = file.metadata[auxiliaryPrefixesKey] else { return [] }
+        guard let prefixes = try? JSONDecoder().decode([String].self, from: Data(text.utf8)) else {
+            throw GeneratorError(path: file.path, reason: "metadata '\(auxiliaryPrefixesKey)' is not a list of strings")
+        }
+        return prefixes
+    }
+
     /// Loads a generator file written by `save` (or a training checkpoint, as its current
     /// weights), with the text encoder it was trained with.
     public static func load(path: String, textEncoder: SentenceEncoder) throws -> CaptionGenerator {
         let file = try SafeTensorsFile(path: path)
-        var ignoring: [String] = []
-        if let text = file.metadata[auxiliaryPrefixesKey] {
-            guard let prefixes = try? JSONDecoder().decode([String].self, from: Data(text.utf8)) else {
-                throw GeneratorError(path: path, reason: "metadata '\(auxiliaryPrefixesKey)' is not a list of strings")
-            }
-            ignoring = prefixes
-        }
+        let ignoring = try auxiliaryPrefixes(in: file)
         let config = try config(of: file, path: path)
         if let name = file.metadata["text_model"], name != textEncoder.name {
             throw GeneratorError(

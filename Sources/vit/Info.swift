@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import ViTCheckpoint
 import ViTGenerator
+import ViTTraining
 import ViTVision
 
 struct Info: ParsableCommand {
@@ -53,10 +54,7 @@ struct Info: ParsableCommand {
     /// Prints what a caption generator file holds, read from its header alone.
     private func describeGenerator(_ file: SafeTensorsFile) throws {
         let c = try CaptionGenerator.config(of: file, path: file.path)
-        let auxiliary =
-            file.metadata[CaptionGenerator.auxiliaryPrefixesKey].flatMap {
-                try? JSONDecoder().decode([String].self, from: Data($0.utf8))
-            } ?? []
+        let auxiliary = (try? CaptionGenerator.auxiliaryPrefixes(in: file)) ?? []
         let parameterCount = file.entries.filter { name, _ in !auxiliary.contains { name.hasPrefix($0) } }
             .reduce(0) { $0 + $1.value.shape.reduce(1, *) }
         var lines = [
@@ -67,16 +65,15 @@ struct Info: ParsableCommand {
             "parameters:   \(parameterCount) (\(String(format: "%.2f", Double(parameterCount) / 1e6)) M)",
             "text model:   \(file.metadata["text_model"] ?? "not named")",
         ]
+        // The history `vit train generator` writes, one record per epoch.
         if let text = file.metadata["training"],
-            let epochs = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]],
+            let epochs = try? JSONDecoder().decode([GeneratorEpochRecord].self, from: Data(text.utf8)),
             let last = epochs.last
         {
-            let step = (last["step"] as? NSNumber)?.intValue ?? 0
-            let loss = (last["loss"] as? NSNumber).map { String(format: "%.6g", $0.doubleValue) } ?? "?"
-            let seconds = epochs.reduce(0.0) { $0 + ((($1["seconds"]) as? NSNumber)?.doubleValue ?? 0) }
+            let seconds = epochs.reduce(0) { $0 + $1.seconds }
             lines.append(
-                "training:     \(epochs.count) epochs, \(step) steps, last epoch's loss \(loss), "
-                    + "\(String(format: "%.1f", seconds / 3600)) h")
+                "training:     \(epochs.count) epochs, \(last.step) steps, last epoch's loss "
+                    + "\(String(format: "%.6g", Double(last.loss))), \(String(format: "%.1f", seconds / 3600)) h")
         }
         print(lines.joined(separator: "\n"))
     }

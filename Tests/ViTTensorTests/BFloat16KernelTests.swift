@@ -156,14 +156,9 @@ struct BFloat16KernelTests {
             c, before: before, m: m, ldc: ldc, columns: columns, allowance: allowance,
             label: "[\(m), \(n), \(k)] \(start)"
         ) { i, j in
-            var sum = start.initialSum(before: before[(i + 1) * ldc + j], bias: bias[j])
-            var magnitude = Swift.abs(sum)
-            for l in 0..<k {
-                let product = Double(roundedToBFloat16(a[i * lda + l])) * Double(roundedToBFloat16(w[j * k + l]))
-                sum += product
-                magnitude += Swift.abs(product)
+            start.referenceSum(before: before[(i + 1) * ldc + j], bias: bias[j], depth: k) { l in
+                Double(roundedToBFloat16(a[i * lda + l])) * Double(roundedToBFloat16(w[j * k + l]))
             }
-            return (sum, magnitude)
         }
     }
 }

@@ -24,6 +24,19 @@ struct ProductKernelTests {
             case .bias: Double(bias)
             }
         }
+
+        /// The float64 sum for an element, from `initialSum` then `product(l)` for l in
+        /// 0..<depth in order, and the sum of the magnitudes of its terms.
+        func referenceSum(before: Float, bias: Float, depth: Int, _ product: (Int) -> Double) -> (Double, Double) {
+            var sum = initialSum(before: before, bias: bias)
+            var magnitude = Swift.abs(sum)
+            for l in 0..<depth {
+                let term = product(l)
+                sum += term
+                magnitude += Swift.abs(term)
+            }
+            return (sum, magnitude)
+        }
     }
 
     static let depths = [1, 15, 16, 17, 255, 256, 257, 600]
@@ -92,15 +105,11 @@ struct ProductKernelTests {
             c, before: before, m: m, ldc: ldc, columns: columns, allowance: allowance,
             label: "[\(m), \(n), \(k)] transposeA \(transposeA) transposeB \(transposeB) \(start)"
         ) { i, j in
-            var sum = start.initialSum(before: before[(i + 1) * ldc + j], bias: bias[j])
-            var magnitude = Swift.abs(sum)
-            for l in 0..<k {
+            start.referenceSum(before: before[(i + 1) * ldc + j], bias: bias[j], depth: k) { l in
                 let x = transposeA ? a[l * lda + i] : a[i * lda + l]
                 let y = transposeB ? b[j * ldb + l] : b[l * ldb + j]
-                sum += Double(x) * Double(y)
-                magnitude += Swift.abs(Double(x) * Double(y))
+                return Double(x) * Double(y)
             }
-            return (sum, magnitude)
         }
     }
 }

@@ -25,12 +25,36 @@ func broadcastStrides(_ shape: [Int], to target: [Int]) -> [Int] {
     }
 }
 
-@inline(__always)
-func binaryKernel(_ a: Tensor, _ b: Tensor, _ op: (Float, Float) -> Float) -> Tensor {
+/// An elementwise operation of two values; kernels are generic over it so that each is
+/// specialized with the operation inlined, also inside the closures that threads run.
+protocol BinaryOperation {
+    static func apply(_ x: Float, _ y: Float) -> Float
+}
+
+enum Addition: BinaryOperation {
+    @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { x + y }
+}
+
+enum Subtraction: BinaryOperation {
+    @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { x - y }
+}
+
+enum Multiplication: BinaryOperation {
+    @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { x * y }
+}
+
+enum Division: BinaryOperation {
+    @inline(__always) static func apply(_ x: Float, _ y: Float) -> Float { x / y }
+}
+
+/// a op b with broadcasting; same shapes run in parallel chunks.
+func binaryKernel<Operation: BinaryOperation>(_ a: Tensor, _ b: Tensor, _: Operation.Type) -> Tensor {
     if a.shape == b.shape {
         let out = Tensor(uninitializedShape: a.shape)
         let x = a.data, y = b.data, z = out.data
-        for i in 0..<a.count { z[i] = op(x[i], y[i]) }
+        parallelChunks(a.count, minimumPerChunk: elementsPerChunk) { range in
+            for i in range { z[i] = Operation.apply(x[i], y[i]) }
+        }
         return out
     }
     let shape = broadcastShape(a.shape, b.shape)
@@ -46,15 +70,15 @@ func binaryKernel(_ a: Tensor, _ b: Tensor, _ op: (Float, Float) -> Float) -> Te
     for row in 0..<rows {
         let dst = z + row * inner
         if ia == 1 && ib == 1 {
-            for i in 0..<inner { dst[i] = op(x[oa + i], y[ob + i]) }
+            for i in 0..<inner { dst[i] = Operation.apply(x[oa + i], y[ob + i]) }
         } else if ia == 1 && ib == 0 {
             let v = y[ob]
-            for i in 0..<inner { dst[i] = op(x[oa + i], v) }
+            for i in 0..<inner { dst[i] = Operation.apply(x[oa + i], v) }
         } else if ia == 0 && ib == 1 {
             let u = x[oa]
-            for i in 0..<inner { dst[i] = op(u, y[ob + i]) }
+            for i in 0..<inner { dst[i] = Operation.apply(u, y[ob + i]) }
         } else {
-            for i in 0..<inner { dst[i] = op(x[oa + i * ia], y[ob + i * ib]) }
+            for i in 0..<inner { dst[i] = Operation.apply(x[oa + i * ia], y[ob + i * ib]) }
         }
         var axis = rank - 2
         while axis >= 0 {
@@ -80,10 +104,10 @@ func unaryKernel(_ a: Tensor, _ op: (Float) -> Float) -> Tensor {
 }
 
 extension Tensor {
-    public static func + (a: Tensor, b: Tensor) -> Tensor { binaryKernel(a, b, +) }
-    public static func - (a: Tensor, b: Tensor) -> Tensor { binaryKernel(a, b, -) }
-    public static func * (a: Tensor, b: Tensor) -> Tensor { binaryKernel(a, b, *) }
-    public static func / (a: Tensor, b: Tensor) -> Tensor { binaryKernel(a, b, /) }
+    public static func + (a: Tensor, b: Tensor) -> Tensor { binaryKernel(a, b, Addition.self) }
+    public static func - (a: Tensor, b: Tensor) -> Tensor { binaryKernel(a, b, Subtraction.self) }
+    public static func * (a: Tensor, b: Tensor) -> Tensor { binaryKernel(a, b, Multiplication.self) }
+    public static func / (a: Tensor, b: Tensor) -> Tensor { binaryKernel(a, b, Division.self) }
 
     public static func + (a: Tensor, s: Float) -> Tensor { unaryKernel(a) { $0 + s } }
     public static func - (a: Tensor, s: Float) -> Tensor { unaryKernel(a) { $0 - s } }

@@ -76,7 +76,7 @@ private func maskStrides(_ mask: Tensor?, batch: Int, n: Int, m: Int) -> (Int, I
 public func multiHeadSelfAttention(qkv: Tensor, numHeads: Int, mask: Tensor? = nil, weights: Tensor? = nil) -> Tensor {
     precondition(qkv.rank == 3 && qkv.shape[2] % (3 * numHeads) == 0, "qkv \(qkv.shape) for \(numHeads) heads")
     let (b, n, c) = (qkv.shape[0], qkv.shape[1], qkv.shape[2] / 3)
-    let out = Tensor(shape: [b, n, c])
+    let out = Tensor(uninitializedShape: [b, n, c])
     let (mb, mr) = maskStrides(mask, batch: b, n: n, m: n)
     precondition(weights == nil || weights!.shape == [b, numHeads, n, n], "weights must be [B, H, N, N]")
     attentionForward(
@@ -99,7 +99,7 @@ public func multiHeadCrossAttention(
     let (b, n, c, m) = (q.shape[0], q.shape[1], q.shape[2], kv.shape[1])
     precondition(c % numHeads == 0, "width \(c) is not divisible by \(numHeads) heads")
     precondition(weights == nil || weights!.shape == [b, numHeads, n, m], "attention weights \(weights!.shape)")
-    let out = Tensor(shape: [b, n, c])
+    let out = Tensor(uninitializedShape: [b, n, c])
     let (mb, mr) = maskStrides(mask, batch: b, n: n, m: m)
     attentionForward(
         out: out.data, outRowStride: c,

@@ -85,7 +85,7 @@ extension Variable {
     /// SiLU, x sigmoid(x); its derivative is s + x s (1 - s) with s = sigmoid(x).
     public func silu() -> Variable {
         Variable(value: value.silu(), inputs: [self]) { g in
-            let dx = Tensor(shape: g.shape)
+            let dx = Tensor(uninitializedShape: g.shape)
             for i in 0..<g.count {
                 let x = self.value.data[i], s = sigmoid(x)
                 dx.data[i] = g.data[i] * (s + x * s * (1 - s))
@@ -97,7 +97,7 @@ extension Variable {
     /// GELU; the pullback is `geluBackward`.
     public func gelu(approximation: GELUApproximation = .none) -> Variable {
         Variable(value: value.gelu(approximation: approximation), inputs: [self]) { g in
-            let dx = Tensor(shape: g.shape)
+            let dx = Tensor(uninitializedShape: g.shape)
             geluBackward(dx.data, self.value.data, g.data, n: g.count, approximation: approximation)
             return [dx]
         }
@@ -130,7 +130,7 @@ private func affine(_ x: Variable, weight: Variable, bias: Variable?) -> Variabl
         var grads: [Tensor?] = []
         // dx = g W: [rows, out] x [out, in]
         if x.requiresGradient {
-            let dx = Tensor(shape: x.shape)
+            let dx = Tensor(uninitializedShape: x.shape)
             gemm(
                 transposeA: false, transposeB: false, m: rows, n: inFeatures, k: outFeatures,
                 g.data, lda: outFeatures, weight.value.data, ldb: inFeatures, dx.data, ldc: inFeatures)
@@ -140,7 +140,7 @@ private func affine(_ x: Variable, weight: Variable, bias: Variable?) -> Variabl
         }
         // dW = g^T x: [out, rows] x [rows, in]
         if weight.requiresGradient {
-            let dw = Tensor(shape: weight.shape)
+            let dw = Tensor(uninitializedShape: weight.shape)
             gemm(
                 transposeA: true, transposeB: false, m: outFeatures, n: inFeatures, k: rows,
                 g.data, lda: outFeatures, x.value.data, ldb: inFeatures, dw.data, ldc: inFeatures)
@@ -168,7 +168,8 @@ public func layerNorm(_ x: Variable, weight: Variable?, bias: Variable?, eps: Fl
     return Variable(value: out, inputs: [x] + affine) { g in
         // Without an affine part the backward runs with a weight of ones; dw and db are dropped.
         let scale = weight?.value ?? Tensor(shape: [c], repeating: 1)
-        let dx = Tensor(shape: x.shape), dw = Tensor(shape: [c]), db = Tensor(shape: [c])
+        let dx = Tensor(uninitializedShape: x.shape)
+        let dw = Tensor(uninitializedShape: [c]), db = Tensor(uninitializedShape: [c])
         layerNormBackward(
             dx.data, dw.data, db.data, g.data, x.value.data, scale.data, mean.data, rstd.data, rows: rows, c: c)
         return affine.isEmpty ? [dx] : [dx, dw, db]
@@ -216,10 +217,10 @@ public func multiHeadSelfAttention(
     guard Variable.records([qkv]) else {
         return Variable(multiHeadSelfAttention(qkv: qkv.value, numHeads: numHeads, mask: mask, weights: weights))
     }
-    let probabilities = weights ?? Tensor(shape: [b, numHeads, n, n])
+    let probabilities = weights ?? Tensor(uninitializedShape: [b, numHeads, n, n])
     let out = multiHeadSelfAttention(qkv: qkv.value, numHeads: numHeads, mask: mask, weights: probabilities)
     return Variable(value: out, inputs: [qkv]) { g in
-        let dqkv = Tensor(shape: qkv.shape)
+        let dqkv = Tensor(uninitializedShape: qkv.shape)
         attentionBackward(
             dout: g.data, doutRowStride: c, q: AttentionOperand(qkv.value, column: 0),
             k: AttentionOperand(qkv.value, column: c), v: AttentionOperand(qkv.value, column: 2 * c),
@@ -241,10 +242,10 @@ public func multiHeadCrossAttention(
         return Variable(
             multiHeadCrossAttention(q: q.value, kv: kv.value, numHeads: numHeads, mask: mask, weights: weights))
     }
-    let probabilities = weights ?? Tensor(shape: [b, numHeads, n, m])
+    let probabilities = weights ?? Tensor(uninitializedShape: [b, numHeads, n, m])
     let out = multiHeadCrossAttention(q: q.value, kv: kv.value, numHeads: numHeads, mask: mask, weights: probabilities)
     return Variable(value: out, inputs: [q, kv]) { g in
-        let dq = Tensor(shape: q.shape), dkv = Tensor(shape: kv.shape)
+        let dq = Tensor(uninitializedShape: q.shape), dkv = Tensor(uninitializedShape: kv.shape)
         attentionBackward(
             dout: g.data, doutRowStride: c, q: AttentionOperand(q.value, column: 0),
             k: AttentionOperand(kv.value, column: 0), v: AttentionOperand(kv.value, column: c),

@@ -65,6 +65,9 @@ public func withProductPrecision<Result>(_ precision: ProductPrecision, _ body: 
     return try ScopedPrecision.$precision.withValue(precision, operation: body)
 }
 
+/// The fewest elements of a one-pass elementwise or row kernel worth a thread of its own.
+let elementsPerChunk = 8_192
+
 /// How many chunks `parallelChunks` makes of `count` items of at least `minimumPerChunk`.
 func chunkCount(_ count: Int, minimumPerChunk: Int) -> Int { min(threadCount, count / max(minimumPerChunk, 1)) }
 

@@ -6,29 +6,39 @@ extension Tensor {
         (shape[..<axis].reduce(1, *), shape[axis], shape[(axis + 1)...].reduce(1, *))
     }
 
-    private func reduce(
-        axis: Int, keepingDimension: Bool, initial: Float,
-        _ combine: (Float, Float) -> Float
-    ) -> Tensor {
+    /// Sum along `axis` (torch.sum(dim=axis, keepdim=keepingDimension)).
+    public func sum(axis: Int, keepingDimension: Bool = false) -> Tensor {
         let axis = normalizedAxis(axis)
         let (outer, n, inner) = splitAround(axis)
         var outShape = shape
         if keepingDimension { outShape[axis] = 1 } else { outShape.remove(at: axis) }
-        let out = Tensor(shape: outShape, repeating: initial)
+        let out = Tensor(uninitializedShape: outShape)
         let x = data, z = out.data
-        for o in 0..<outer {
-            let dst = z + o * inner
-            for j in 0..<n {
-                let src = x + (o * n + j) * inner
-                for i in 0..<inner { dst[i] = combine(dst[i], src[i]) }
+        // Threads take blocks of 16 columns; each column is summed in order along the axis,
+        // in a register, so the result does not depend on the thread count.
+        let blocks = (inner + 15) / 16
+        parallelChunks(blocks, minimumPerChunk: max(1, elementsPerChunk / Swift.max(16 * outer * n, 1))) { range in
+            for o in 0..<outer {
+                for block in range {
+                    let first = block * 16, width = Swift.min(16, inner - first)
+                    let src = x + o * n * inner + first
+                    if width == 16 {
+                        var total = SIMD16<Float>()
+                        for j in 0..<n {
+                            total += UnsafeRawPointer(src + j * inner).loadUnaligned(as: SIMD16<Float>.self)
+                        }
+                        UnsafeMutableRawPointer(z + o * inner + first).storeBytes(of: total, as: SIMD16<Float>.self)
+                    } else {
+                        for i in 0..<width {
+                            var total: Float = 0
+                            for j in 0..<n { total += src[j * inner + i] }
+                            z[o * inner + first + i] = total
+                        }
+                    }
+                }
             }
         }
         return out
-    }
-
-    /// Sum along `axis` (torch.sum(dim=axis, keepdim=keepingDimension)).
-    public func sum(axis: Int, keepingDimension: Bool = false) -> Tensor {
-        reduce(axis: axis, keepingDimension: keepingDimension, initial: 0, +)
     }
 
     /// Mean along `axis`.

@@ -26,6 +26,31 @@ import ViTTestSupport
         #expect(x.sum() == 21)
     }
 
+    /// Sums of 16-column register blocks, a narrower last block and a split across threads,
+    /// against a float64 loop over small integers (every sum exact), and the same-shape
+    /// elementwise operations in parallel chunks against each element computed alone.
+    @Test func wideReductionsAndElementwiseAgainstLoops() {
+        let (outer, n, inner) = (3, 700, 40)
+        let values = (0..<(outer * n * inner)).map { Float(($0 * 7919) % 13) - 6 }
+        let x = Tensor(shape: [outer, n, inner], values: values)
+        for threads in [1, 2, 3] {
+            let sums = withThreadCount(threads) { x.sum(axis: 1) }
+            #expect(sums.shape == [outer, inner])
+            for o in 0..<outer {
+                for i in 0..<inner {
+                    let expected = (0..<n).reduce(0.0) { $0 + Double(values[(o * n + $1) * inner + i]) }
+                    #expect(Double(sums.data[o * inner + i]) == expected, "threads \(threads), [\(o), \(i)]")
+                }
+            }
+        }
+        let y = Tensor(shape: x.shape, values: values.map { $0 * 0.5 + 7 })
+        let results = withThreadCount(2) { [x + y, x - y, x * y, x / y] }
+        for i in stride(from: 0, to: values.count, by: 97) {
+            let (a, b) = (values[i], values[i] * 0.5 + 7)
+            #expect(results.map { $0.data[i] } == [a + b, a - b, a * b, a / b], "element \(i)")
+        }
+    }
+
     @Test func softmaxByHand() {
         // softmax([0, ln 3]) = [1/4, 3/4]; a large shift must not overflow.
         let x = Tensor(shape: [2, 2], values: [0, logf(3), 1000, 1000])

@@ -109,7 +109,8 @@ func productThreads(m: Int, n: Int, k: Int) -> Int { min(threadCount, max(1, m *
 /// whole 12-row slivers, or of whole 32-column panels. Each thread packs the part of the
 /// operand on the side it does not split, so the split runs across the side whose operand
 /// costs more to pack twice: rows when the right operand is packed ahead (`rightPacked`,
-/// constant weights) or has fewer columns than A has rows, columns otherwise. Band edges
+/// constant weights) or has fewer columns than A has rows, columns otherwise (and for
+/// packed weights whose panels share out evenly where the slivers do not). Band edges
 /// fall on sliver and panel edges, so every element meets the same register block whatever
 /// the split. Calls `body(rows, columns)` once per block, concurrently.
 func forEachProductBlock(
@@ -118,7 +119,13 @@ func forEachProductBlock(
     let threads = productThreads(m: m, n: n, k: k)
     let slivers = (m + rowsPerTile - 1) / rowsPerTile
     let panels = (n + columnsPerPanel - 1) / columnsPerPanel
-    if threads > 1 && slivers >= 2 * threads && (rightPacked || n < m || panels < threads) {
+    // Packed weights with more columns than A has rows (ViT-B at batch 1: 197 rows, 17
+    // slivers, the last of 5 rows costing as much as a full one) split by columns when
+    // the slivers do not share out evenly and the panels do: each thread then streams only
+    // its half of the weights. With fewer columns than rows, rows stay with one thread for
+    // the row-wise passes that follow.
+    let columnsShareBetter = rightPacked && n > m && slivers % threads != 0 && panels % threads == 0
+    if threads > 1 && slivers >= 2 * threads && (rightPacked || n < m || panels < threads) && !columnsShareBetter {
         parallelChunks(slivers, minimumPerChunk: slivers / threads) { range in
             body((range.lowerBound * rowsPerTile)..<min(m, range.upperBound * rowsPerTile), 0..<n)
         }

@@ -138,7 +138,7 @@ import ViTTestSupport
         }
     }
 
-    @Test(arguments: [(300, 40, 130), (61, 200, 128), (900, 33, 40)])
+    @Test(arguments: [(300, 40, 130), (61, 200, 128), (900, 33, 40), (100, 192, 64)])
     func linearSplitsMatchFloat64(m: Int, n: Int, k: Int) {
         #expect(withThreadCount(3) { productThreads(m: m, n: n, k: k) } > 1, "large enough to be split")
         var rng = SeededGenerator(seed: UInt64(m + n + k))

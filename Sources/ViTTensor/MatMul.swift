@@ -110,7 +110,8 @@ func productThreads(m: Int, n: Int, k: Int) -> Int { min(threadCount, max(1, m *
 /// operand on the side it does not split, so the split runs across the side whose operand
 /// costs more to pack twice: rows when the right operand is packed ahead (`rightPacked`,
 /// constant weights) or has fewer columns than A has rows, columns otherwise (and for
-/// packed weights whose panels share out evenly where the slivers do not). Band edges
+/// packed weights with more columns than A has rows whose panels share out evenly where
+/// the slivers do not). Band edges
 /// fall on sliver and panel edges, so every element meets the same register block whatever
 /// the split. Calls `body(rows, columns)` once per block, concurrently.
 func forEachProductBlock(

@@ -14,15 +14,16 @@ extension Tensor {
         if keepingDimension { outShape[axis] = 1 } else { outShape.remove(at: axis) }
         let out = Tensor(uninitializedShape: outShape)
         let x = data, z = out.data
-        // Threads take blocks of 16 columns; each column is summed in order along the axis,
-        // in a register, so the result does not depend on the thread count.
-        let blocks = (inner + 15) / 16
-        parallelChunks(blocks, minimumPerChunk: max(1, elementsPerChunk / Swift.max(16 * outer * n, 1))) { range in
+        // Threads take blocks of 16 columns (one vector register); each column is summed in
+        // order along the axis, so the result does not depend on the thread count.
+        let lanes = SIMD16<Float>.scalarCount
+        let blocks = (inner + lanes - 1) / lanes
+        parallelChunks(blocks, minimumPerChunk: max(1, elementsPerChunk / Swift.max(lanes * outer * n, 1))) { range in
             for o in 0..<outer {
                 for block in range {
-                    let first = block * 16, width = Swift.min(16, inner - first)
+                    let first = block * lanes, width = Swift.min(lanes, inner - first)
                     let src = x + o * n * inner + first
-                    if width == 16 {
+                    if width == lanes {
                         var total = SIMD16<Float>()
                         for j in 0..<n {
                             total += UnsafeRawPointer(src + j * inner).loadUnaligned(as: SIMD16<Float>.self)

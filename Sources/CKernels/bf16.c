@@ -51,6 +51,7 @@ static inline void ck_bf16_block(const uint32_t *a, long lda, const uint32_t *pa
     for (long q = 0; q < pairs; q++) {
         __m512bh low = (__m512bh)_mm512_loadu_si512(p);
         __m512bh high = halves == 2 ? (__m512bh)_mm512_loadu_si512(p + 16) : (__m512bh)_mm512_setzero_si512();
+        CK_PREFETCH_PANEL(p);
         CK_BF16_ROW(0); CK_BF16_ROW(1); CK_BF16_ROW(2); CK_BF16_ROW(3); CK_BF16_ROW(4); CK_BF16_ROW(5);
         CK_BF16_ROW(6); CK_BF16_ROW(7); CK_BF16_ROW(8); CK_BF16_ROW(9); CK_BF16_ROW(10); CK_BF16_ROW(11);
         p += 32;

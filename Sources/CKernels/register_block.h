@@ -11,6 +11,14 @@ static inline __mmask16 ck_first_lanes(long n) {
     return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
 }
 
+// Prefetches into L1 the panel's two lines (32 floats or 32 pairs of bfloat16) 16 steps
+// ahead of p.
+#define CK_PREFETCH_PANEL(p)                                                       \
+    do {                                                                           \
+        _mm_prefetch((const char *)((p) + 32 * 16), _MM_HINT_T0);                  \
+        _mm_prefetch((const char *)((p) + 32 * 16 + 16), _MM_HINT_T0);             \
+    } while (0)
+
 #define CK_LOAD(r)                                                                 \
     __m512 c##r##l = overwrite            ? start_low                              \
                      : (r) < rows         ? _mm512_maskz_loadu_ps(low_mask, c + (r) * ldc) \

@@ -23,8 +23,8 @@ let package = Package(
         // Micro-kernels compiled per function for one instruction set (target attributes).
         .target(name: "CKernels"),
         // ViTTensor calls it after checking that the CPU has AVX-512F.
-        .target(name: "ViTKernelsAVX512", dependencies: ["CKernels"]),
-        .target(name: "ViTTensor", dependencies: ["CBLAS", "CKernels", "ViTKernelsAVX512"]),
+        .target(name: "ViTProductKernels", dependencies: ["CKernels"]),
+        .target(name: "ViTTensor", dependencies: ["CBLAS", "CKernels", "ViTProductKernels"]),
         .target(name: "ViTCore", dependencies: ["ViTTensor"]),
         .target(name: "ViTImage", dependencies: ["CImageCodecs", "ViTTensor"]),
         .target(name: "ViTCheckpoint", dependencies: ["ViTTensor"]),
@@ -61,7 +61,7 @@ let package = Package(
         .target(name: "ViTTestSupport", dependencies: ["ViTTensor"], path: "Tests/TestSupport"),
         .testTarget(
             name: "ViTTensorTests",
-            dependencies: ["ViTTensor", "CKernels", "ViTKernelsAVX512", "ViTCheckpoint", "ViTTestSupport"],
+            dependencies: ["ViTTensor", "CKernels", "ViTProductKernels", "ViTCheckpoint", "ViTTestSupport"],
             exclude: ["Golden"]),
         .testTarget(
             name: "ViTImageTests", dependencies: ["ViTImage", "ViTTensor", "ViTTestSupport"],

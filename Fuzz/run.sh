@@ -16,7 +16,7 @@ targets=("$@")
 swift build -c debug --target ViTTraining --sanitize=fuzzer --sanitize=address --build-path .build/fuzz >/dev/null
 build=.build/fuzz/debug
 objects=()
-for module in ViTTensor ViTKernelsAVX512 CKernels ViTCore ViTImage ViTCheckpoint ViTVision ViTText ViTData CImageCodecs CZlib; do
+for module in ViTTensor ViTProductKernels CKernels ViTCore ViTImage ViTCheckpoint ViTVision ViTText ViTData CImageCodecs CZlib; do
     objects+=("$build/$module.build"/*.o)
 done
 mkdir -p .build/fuzz/bin .build/fuzz/crashes

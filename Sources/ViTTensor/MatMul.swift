@@ -1,6 +1,6 @@
 import CBLAS
 import Foundation
-import ViTKernelsAVX512
+import ViTProductKernels
 
 /// OpenBLAS runs single-threaded: products are split across threads here, so that one
 /// pool of threads serves every kernel and no BLAS thread spins while other work runs.
@@ -13,23 +13,43 @@ private let blasIsSingleThreaded: Bool = {
 /// OPENBLAS_CORETYPE overrides), lowercased: "cooperlake", "haswell", ...
 public let blasCoreName: String = openblas_get_corename().map { String(cString: $0).lowercased() } ?? "unknown"
 
-/// Whether fully connected products run on our AVX-512 kernel instead of OpenBLAS: when
-/// the CPU has AVX-512F (Linux lists it in /proc/cpuinfo only when the kernel saves the
-/// vector state) but OpenBLAS is running a core without AVX-512 kernels. OpenBLAS's own
-/// AVX-512 kernels pack faster at small batches and are kept when it has chosen them.
-/// SWIFTVIT_GEMM=openblas or =avx512 forces the choice.
-let usesAVX512Products: Bool = {
+/// The instruction set of our product kernel, or nil where OpenBLAS serves the products.
+/// AVX-512 when the CPU has AVX-512F (Linux lists it in /proc/cpuinfo only when the kernel
+/// saves the vector state) but OpenBLAS is running a core without AVX-512 kernels; AVX2
+/// when the CPU has AVX2 and FMA but not AVX-512F and OpenBLAS is running a core without
+/// AVX2 kernels (a CPU missing from its table falls to "prescott", about 30 GFLOP/s).
+/// OpenBLAS's own AVX-512 and AVX2 kernels pack faster at small batches and are kept when
+/// it has chosen them. SWIFTVIT_GEMM=openblas, =avx512 or =avx2 forces the choice (an
+/// instruction set the CPU lacks leaves the products to OpenBLAS).
+let productInstructions: ProductInstructions? = {
+    let hasAVX2 = Machine.cpuFlags.isSuperset(of: ["avx2", "fma"])
     switch ProcessInfo.processInfo.environment["SWIFTVIT_GEMM"] {
-    case "openblas": return false
-    case "avx512": return Machine.hasAVX512F
+    case "openblas": return nil
+    case "avx512": return Machine.hasAVX512F ? .avx512 : nil
+    case "avx2": return hasAVX2 ? .avx2 : nil
     default:
         let blasHasAVX512 = ["skylakex", "cooperlake", "sapphirerapids", "zen4", "zen5"].contains(blasCoreName)
-        return Machine.hasAVX512F && !blasHasAVX512
+        let blasHasAVX2 = blasHasAVX512 || ["haswell", "zen"].contains(blasCoreName)
+        if Machine.hasAVX512F { return blasHasAVX512 ? nil : .avx512 }
+        return hasAVX2 && !blasHasAVX2 ? .avx2 : nil
     }
 }()
 
-/// Which kernel `linear` uses: "avx512" (ours) or "openblas (CORE)".
-public var productKernelName: String { usesAVX512Products ? "avx512" : "openblas (\(blasCoreName))" }
+/// Whether products run on our kernel (`productInstructions`) rather than OpenBLAS.
+var usesOwnProducts: Bool { productInstructions != nil }
+
+/// Which kernel `linear` uses: "avx512" or "avx2" (ours) or "openblas (CORE)".
+public var productKernelName: String {
+    switch productInstructions {
+    case .avx512?: "avx512"
+    case .avx2?: "avx2"
+    case nil: "openblas (\(blasCoreName))"
+    }
+}
+
+/// The fused multiply-adds the products run on, for their roofline: "avx2" where our
+/// AVX2 kernel serves them, else the widest the CPU has (`Machine.fmaKind`).
+public var productFMAKind: String? { productInstructions == .avx2 ? "avx2" : Machine.fmaKind }
 
 /// The one place that calls BLAS: C[m, n] = alpha * op(A) op(B) + beta * C, row-major,
 /// on the calling thread.
@@ -47,15 +67,15 @@ func serialGEMM(
         beta, c, Int32(ldc))
 }
 
-/// C[m, n] = alpha * op(A) op(B), row-major, on the calling thread: the AVX-512 kernel
-/// where it serves products (`usesAVX512Products`), else OpenBLAS. For the small
+/// C[m, n] = alpha * op(A) op(B), row-major, on the calling thread: our kernel where it
+/// serves products (`productInstructions`), else OpenBLAS. For the small
 /// products of attention, which each thread runs for its own (image, head).
 func serialProduct(
     transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
     alpha: Float = 1, _ a: UnsafePointer<Float>, lda: Int,
     _ b: UnsafePointer<Float>, ldb: Int, _ c: UnsafeMutablePointer<Float>, ldc: Int
 ) {
-    guard usesAVX512Products else {
+    guard let instructions = productInstructions else {
         serialGEMM(
             transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a, lda: lda, b, ldb: ldb,
             c, ldc: ldc)
@@ -67,7 +87,7 @@ func serialProduct(
     }
     multiply(
         m: m, k: k, columns: 0..<n, a: a, lda: lda, transposeA: transposeA, b: b, ldb: ldb, transposeB: transposeB,
-        c: c, ldc: ldc, overwrite: true)
+        c: c, ldc: ldc, overwrite: true, instructions: instructions)
     if alpha != 1 {
         for r in 0..<m {
             let row = c + r * ldc
@@ -105,7 +125,7 @@ func forEachProductTile(m: Int, n: Int, k: Int, _ body: (Range<Int>, Range<Int>)
 /// costs well under one), at most `threadCount`.
 func productThreads(m: Int, n: Int, k: Int) -> Int { min(threadCount, max(1, m * n * k / 500_000)) }
 
-/// Splits an [m, n] product for the AVX-512 kernel into one block per thread: bands of
+/// Splits an [m, n] product for our kernel (AVX-512 or AVX2) into one block per thread: bands of
 /// whole 12-row slivers, or of whole 32-column panels. Each thread packs the part of the
 /// operand on the side it does not split, so the split runs across the side whose operand
 /// costs more to pack twice: rows when the right operand is packed ahead (`rightPacked`,
@@ -144,7 +164,7 @@ func gemm(
     _ b: UnsafePointer<Float>, ldb: Int,
     beta: Float = 0, _ c: UnsafeMutablePointer<Float>, ldc: Int
 ) {
-    if usesAVX512Products && alpha == 1 && (beta == 0 || beta == 1) {
+    if let instructions = productInstructions, alpha == 1 && (beta == 0 || beta == 1) {
         forEachProductBlock(m: m, n: n, k: k, rightPacked: false) { rows, columns in
             let cBlock = c + rows.lowerBound * ldc
             if beta == 0 && k == 0 {
@@ -155,7 +175,7 @@ func gemm(
             multiply(
                 m: rows.count, k: k, columns: columns, a: a + rows.lowerBound * (transposeA ? 1 : lda), lda: lda,
                 transposeA: transposeA, b: b, ldb: ldb, transposeB: transposeB, c: cBlock, ldc: ldc,
-                overwrite: beta == 0)
+                overwrite: beta == 0, instructions: instructions)
         }
         return
     }
@@ -279,11 +299,11 @@ public func linear(
         }
         return out
     }
-    if usesAVX512Products {
+    if let instructions = productInstructions {
         // Constant weights (marked so at load for inference) are packed once and kept.
         let packed = weight.storage.derivedForm(
             matching: { $0.n == outFeatures && $0.k == inFeatures },
-            { PackedPanels(weight: wd, n: outFeatures, k: inFeatures) })
+            { PackedPanels(weight: wd, n: outFeatures, k: inFeatures, instructions: instructions) })
         forEachProductBlock(m: rows, n: outFeatures, k: inFeatures, rightPacked: packed != nil) {
             rowRange, columns in
             tile(rowRange, columns, filled) {
@@ -291,7 +311,7 @@ public func linear(
                     m: rowRange.count, k: inFeatures, columns: columns, a: xd + rowRange.lowerBound * inFeatures,
                     lda: inFeatures, transposeA: false, b: wd, ldb: inFeatures, transposeB: true,
                     c: o + rowRange.lowerBound * outFeatures, ldc: outFeatures, overwrite: !filled,
-                    bias: filled ? nil : bd, packedB: packed)
+                    bias: filled ? nil : bd, packedB: packed, instructions: instructions)
             }
         }
         return out

@@ -187,9 +187,10 @@ struct Bench: ParsableCommand {
 
     /// Prints the CPU and its FMA peak at --threads threads; returns the peak in GFLOP/s.
     func printRoofline() -> Double? {
-        let peak = Machine.fmaPeak(threads: threads.value)
+        let kind = productFMAKind
+        let peak = Machine.fmaPeak(threads: threads.value, kind: kind)
         print("cpu: \(Machine.cpuName)")
-        if let peak, let kind = Machine.fmaKind {
+        if let peak, let kind {
             let figure = String(format: "%.1f", peak)
             print(
                 "FMA peak: \(figure) GFLOP/s on \(threads.value == 1 ? "1 thread" : "\(threads.value) threads") (\(kind) fused multiply-adds on registers)"

@@ -1,6 +1,6 @@
 import CKernels
 import Testing
-import ViTKernelsAVX512
+import ViTProductKernels
 
 @testable import ViTTensor
 

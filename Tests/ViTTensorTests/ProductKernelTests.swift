@@ -1,16 +1,21 @@
 import CKernels
 import Testing
-import ViTKernelsAVX512
+import ViTProductKernels
 
 @testable import ViTTensor
 
-/// The AVX-512 product (packing, 12 x 32 register blocks, masked edge blocks) against a
-/// float64 triple loop, on every edge of its tiling: rows 1 to 25 (full and partial
+/// The instruction sets of our product that this CPU has.
+private let instructionSets: [ProductInstructions] =
+    (Machine.hasAVX512F ? [.avx512] : []) + (Machine.cpuFlags.isSuperset(of: ["avx2", "fma"]) ? [.avx2] : [])
+
+/// Our products, AVX-512 and AVX2 (packing, 12 x 32 register blocks, masked edge blocks),
+/// against a float64 triple loop, on every edge of their tiling: rows 1 to 25 (full and partial
 /// 12-row slivers), columns across 16- and 32-column panel halves, depths across the
 /// 16-step transposing blocks of the packing and the 256-step depth blocks, all four
 /// operand layouts, and the three ways a block of C starts (accumulating onto C, from
 /// zero, from a bias row). C sits in a wider buffer whose other elements must not change.
-@Suite(.enabled(if: Machine.hasAVX512F, "the CPU has no AVX-512F"))
+/// Each instruction set runs where the CPU has it.
+@Suite(.enabled(if: !instructionSets.isEmpty, "the CPU has neither AVX-512F nor AVX2 with FMA"))
 struct ProductKernelTests {
     /// How a block of C starts: from C, from zero, or from the bias row.
     enum Start: CaseIterable {
@@ -41,8 +46,8 @@ struct ProductKernelTests {
 
     static let depths = [1, 15, 16, 17, 255, 256, 257, 600]
 
-    @Test(arguments: depths)
-    func everyEdgeMatchesFloat64(k: Int) {
+    @Test(arguments: instructionSets, depths)
+    func everyEdgeMatchesFloat64(instructions: ProductInstructions, k: Int) {
         var rng = SeededGenerator(seed: UInt64(k))
         let rowCounts = k > 300 ? [13, 25] : [1, 11, 12, 13, 25]
         let columnCounts = k > 300 ? [33, 70] : [1, 16, 17, 31, 32, 33, 70]
@@ -53,7 +58,7 @@ struct ProductKernelTests {
                     for start in Start.allCases {
                         let report = check(
                             m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB, start: start,
-                            using: &rng)
+                            instructions: instructions, using: &rng)
                         if let report { failures.append(report) }
                     }
                 }
@@ -64,21 +69,53 @@ struct ProductKernelTests {
     }
 
     /// A column range that starts at a later panel leaves the columns before it alone.
-    @Test func columnRangeWritesOnlyItsColumns() {
+    @Test(arguments: instructionSets)
+    func columnRangeWritesOnlyItsColumns(instructions: ProductInstructions) {
         var rng = SeededGenerator(seed: 9)
         #expect(
-            check(m: 14, n: 75, k: 40, transposeA: false, transposeB: true, start: .bias, columns: 32..<75, using: &rng)
-                == nil)
+            check(
+                m: 14, n: 75, k: 40, transposeA: false, transposeB: true, start: .bias, columns: 32..<75,
+                instructions: instructions, using: &rng) == nil)
         #expect(
             check(
                 m: 14, n: 75, k: 40, transposeA: true, transposeB: false, start: .accumulate, columns: 64..<75,
-                using: &rng) == nil)
+                instructions: instructions, using: &rng) == nil)
+    }
+
+    /// AVX2 and AVX-512 form every sum in the same order with the same fused multiply-adds,
+    /// so they give the same bits, for every layout and edge (where the CPU has both).
+    @Test(.enabled(if: instructionSets.count == 2, "the CPU lacks AVX-512F or AVX2"))
+    func bothInstructionSetsGiveTheSameBits() {
+        var rng = SeededGenerator(seed: 21)
+        for (m, n, k) in [(25, 70, 257), (13, 33, 17), (1, 1, 1), (12, 32, 600)] {
+            for (transposeA, transposeB) in [(false, false), (true, false), (false, true), (true, true)] {
+                let (lda, ldb) = ((transposeA ? m : k) + 3, (transposeB ? k : n) + 5)
+                let a = (0..<((transposeA ? k : m) * lda)).map { _ in Float.random(in: -1...1, using: &rng) }
+                let b = (0..<((transposeB ? n : k) * ldb)).map { _ in Float.random(in: -1...1, using: &rng) }
+                let bias = (0..<n).map { _ in Float.random(in: -1...1, using: &rng) }
+                let results = instructionSets.map { instructions in
+                    var c = [Float](repeating: .nan, count: m * n)
+                    c.withUnsafeMutableBufferPointer { c in
+                        multiply(
+                            m: m, k: k, columns: 0..<n, a: a, lda: lda, transposeA: transposeA, b: b, ldb: ldb,
+                            transposeB: transposeB, c: c.baseAddress!, ldc: n, overwrite: true, bias: bias,
+                            instructions: instructions)
+                    }
+                    return c.map(\.bitPattern)
+                }
+                let firstDifference = results[0].indices.first { results[0][$0] != results[1][$0] }
+                #expect(
+                    firstDifference == nil,
+                    "[\(m), \(n), \(k)] transposeA \(transposeA) transposeB \(transposeB): element \(firstDifference ?? -1)"
+                )
+            }
+        }
     }
 
     /// Runs one product and returns a description of the first wrong element, or nil.
     func check(
         m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Bool, start: Start, columns: Range<Int>? = nil,
-        using rng: inout SeededGenerator
+        instructions: ProductInstructions, using rng: inout SeededGenerator
     ) -> String? {
         let columns = columns ?? 0..<n
         let (lda, ldb, ldc) = ((transposeA ? m : k) + 3, (transposeB ? k : n) + 5, n + 7)
@@ -95,7 +132,8 @@ struct ProductKernelTests {
                         multiply(
                             m: m, k: k, columns: columns, a: a.baseAddress!, lda: lda, transposeA: transposeA,
                             b: b.baseAddress!, ldb: ldb, transposeB: transposeB, c: c.baseAddress! + ldc, ldc: ldc,
-                            overwrite: start != .accumulate, bias: start == .bias ? bias.baseAddress! : nil)
+                            overwrite: start != .accumulate, bias: start == .bias ? bias.baseAddress! : nil,
+                            instructions: instructions)
                     }
                 }
             }
@@ -103,7 +141,7 @@ struct ProductKernelTests {
         let u = 0x1p-24, allowance = 4 * Double(k).squareRoot() * u
         return firstWrongElement(
             c, before: before, m: m, ldc: ldc, columns: columns, allowance: allowance,
-            label: "[\(m), \(n), \(k)] transposeA \(transposeA) transposeB \(transposeB) \(start)"
+            label: "\(instructions) [\(m), \(n), \(k)] transposeA \(transposeA) transposeB \(transposeB) \(start)"
         ) { i, j in
             start.referenceSum(before: before[(i + 1) * ldc + j], bias: bias[j], depth: k) { l in
                 let x = transposeA ? a[l * lda + i] : a[i * lda + l]

@@ -33,6 +33,19 @@ void ck_avx512_tile_edge_rows(const float *a, long lda, const float *panel, long
 /// else src[l * stride + j]. Needs AVX-512F.
 void ck_avx512_pack(const float *src, long stride, int along_rows, long rows, long depth, float *dst, long width);
 
+/// The five functions above for CPUs with AVX2 and FMA (no AVX-512): the same arguments,
+/// the same packing layout and the same bits in C (each sum formed in the same order with
+/// the same fused multiply-adds). Need AVX2 and FMA.
+void ck_avx2_tile_12x32(const float *sliver, const float *panel, long depth, float *c, long ldc, int overwrite,
+                        const float *bias);
+void ck_avx2_tile_edge(const float *sliver, const float *panel, long depth, float *c, long ldc, long rows,
+                       long columns, int overwrite, const float *bias);
+void ck_avx2_tile_12x32_rows(const float *a, long lda, const float *panel, long depth, float *c, long ldc,
+                             int overwrite, const float *bias);
+void ck_avx2_tile_edge_rows(const float *a, long lda, const float *panel, long depth, float *c, long ldc,
+                            long rows, long columns, int overwrite, const float *bias);
+void ck_avx2_pack(const float *src, long stride, int along_rows, long rows, long depth, float *dst, long width);
+
 /// Rounds rows of single-precision values to bfloat16 (to nearest, ties to even, as
 /// PyTorch converts): dst[r * ldd + l] = bf16(src[r * lds + l]) for r < rows, l < depth,
 /// and zero for depth <= l < ldd. Needs AVX-512F, BW and VL and AVX512-BF16.

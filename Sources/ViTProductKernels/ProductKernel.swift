@@ -1,7 +1,7 @@
-// A single-precision product for CPUs with AVX-512: the blocking here, the packing and
-// the register block in C (CKernels, functions compiled for AVX-512F by their target
-// attributes, so no flag changes how the package is built). ViTTensor calls it only after
-// checking that the CPU has AVX-512F; OpenBLAS serves every other case.
+// A single-precision product for CPUs with AVX-512, or with AVX2 and FMA: the blocking
+// here, the packing and the register blocks in C (CKernels, functions compiled for one
+// instruction set each by their target attributes, so no flag changes how the package is
+// built). ViTTensor calls it only after checking that the CPU has the instruction set.
 //
 // C[m, n] (+)= op(A)[m, k] op(B)[k, n], row-major. The layout is Goto and van de Geijn's ("Anatomy of
 // High-Performance Matrix Multiplication", 2008): B is packed into panels of 32 columns
@@ -12,6 +12,26 @@
 // ones.
 
 import CKernels
+
+/// The instruction set a product runs on. Both read the same packed operands and form
+/// every sum in the same order with the same fused multiply-adds: the same bits in C.
+public enum ProductInstructions: Sendable {
+    /// AVX-512F: a 12 x 32 block of C in 24 registers of 16 lanes.
+    case avx512
+    /// AVX2 and FMA: the 12 x 32 block as four 6 x 16 blocks in 12 registers of 8 lanes.
+    case avx2
+
+    /// dst[l * width + j] = x(j, l), as `ck_avx512_pack` documents.
+    func pack(
+        _ src: UnsafePointer<Float>, stride: Int, alongRows: Bool, rows: Int, depth: Int,
+        into dst: UnsafeMutablePointer<Float>, width: Int
+    ) {
+        switch self {
+        case .avx512: ck_avx512_pack(src, stride, alongRows ? 1 : 0, rows, depth, dst, width)
+        case .avx2: ck_avx2_pack(src, stride, alongRows ? 1 : 0, rows, depth, dst, width)
+        }
+    }
+}
 
 /// Rows of C per micro-kernel call.
 public let rowsPerTile = 12
@@ -29,17 +49,17 @@ public final class PackedPanels: @unchecked Sendable {
     public let n: Int, k: Int
     let values: UnsafeMutablePointer<Float>
 
-    /// weight: [n, k], row-major.
-    public init(weight: UnsafePointer<Float>, n: Int, k: Int) {
+    /// weight: [n, k], row-major; packed with `instructions`.
+    public init(weight: UnsafePointer<Float>, n: Int, k: Int, instructions: ProductInstructions) {
         self.n = n
         self.k = k
         let panels = (n + columnsPerPanel - 1) / columnsPerPanel
         values = .allocate(capacity: max(1, panels * k * columnsPerPanel))
         for panel in 0..<panels {
             let first = panel * columnsPerPanel
-            ck_avx512_pack(
-                weight + first * k, k, 1, min(columnsPerPanel, n - first), k, values + panel * k * columnsPerPanel,
-                columnsPerPanel)
+            instructions.pack(
+                weight + first * k, stride: k, alongRows: true, rows: min(columnsPerPanel, n - first), depth: k,
+                into: values + panel * k * columnsPerPanel, width: columnsPerPanel)
         }
     }
 
@@ -60,11 +80,12 @@ public final class PackedPanels: @unchecked Sendable {
 /// 32; threads given disjoint column ranges write disjoint parts of C, and every element
 /// is summed in the same order whatever the split. With `packedB` (B transposed, packed
 /// ahead) the panels are read from it instead of packed here: the same values, the same
-/// sums.
+/// sums. `instructions` must be ones the CPU has.
 public func multiply(
     m: Int, k: Int, columns: Range<Int>, a: UnsafePointer<Float>, lda: Int, transposeA: Bool,
     b: UnsafePointer<Float>, ldb: Int, transposeB: Bool, c: UnsafeMutablePointer<Float>, ldc: Int,
-    overwrite: Bool = false, bias: UnsafePointer<Float>? = nil, packedB: PackedPanels? = nil
+    overwrite: Bool = false, bias: UnsafePointer<Float>? = nil, packedB: PackedPanels? = nil,
+    instructions: ProductInstructions
 ) {
     precondition(columns.lowerBound % columnsPerPanel == 0, "column range must start on a panel")
     precondition(
@@ -92,7 +113,8 @@ public func multiply(
     func packSliver(_ sliver: UnsafeMutablePointer<Float>, r0: Int, k0: Int, depth: Int) {
         let rows = min(rowsPerTile, m - r0)
         let start = transposeA ? a + k0 * lda + r0 : a + r0 * lda + k0
-        ck_avx512_pack(start, lda, transposeA ? 0 : 1, rows, depth, sliver, rowsPerTile)
+        instructions.pack(
+            start, stride: lda, alongRows: !transposeA, rows: rows, depth: depth, into: sliver, width: rowsPerTile)
     }
     for k0 in stride(from: 0, to: k, by: depthPerBlock) {
         let depth = min(depthPerBlock, k - k0)
@@ -110,7 +132,9 @@ public func multiply(
                 let width = min(columnsPerPanel, columns.upperBound - first)
                 let dst = packed + q * depth * columnsPerPanel
                 let start = transposeB ? b + first * ldb + k0 : b + k0 * ldb + first
-                ck_avx512_pack(start, ldb, transposeB ? 1 : 0, width, depth, dst, columnsPerPanel)
+                instructions.pack(
+                    start, stride: ldb, alongRows: transposeB, rows: width, depth: depth, into: dst,
+                    width: columnsPerPanel)
             }
             for r0 in stride(from: 0, to: m, by: rowsPerTile) {
                 let rows = min(rowsPerTile, m - r0)
@@ -131,16 +155,24 @@ public func multiply(
                     let tile = c + r0 * ldc + first
                     let start = fresh ? bias.map { $0 + first } : nil
                     let full = rows == rowsPerTile && width == columnsPerPanel
-                    switch (readsRows, full) {
-                    case (true, true):
-                        ck_avx512_tile_12x32_rows(sliver, lda, panel, depth, tile, ldc, fresh ? 1 : 0, start)
-                    case (true, false):
-                        ck_avx512_tile_edge_rows(
-                            sliver, lda, panel, depth, tile, ldc, rows, width, fresh ? 1 : 0, start)
-                    case (false, true):
-                        ck_avx512_tile_12x32(sliver, panel, depth, tile, ldc, fresh ? 1 : 0, start)
-                    case (false, false):
-                        ck_avx512_tile_edge(sliver, panel, depth, tile, ldc, rows, width, fresh ? 1 : 0, start)
+                    let overwriting: Int32 = fresh ? 1 : 0
+                    switch (instructions, readsRows, full) {
+                    case (.avx512, true, true):
+                        ck_avx512_tile_12x32_rows(sliver, lda, panel, depth, tile, ldc, overwriting, start)
+                    case (.avx512, true, false):
+                        ck_avx512_tile_edge_rows(sliver, lda, panel, depth, tile, ldc, rows, width, overwriting, start)
+                    case (.avx512, false, true):
+                        ck_avx512_tile_12x32(sliver, panel, depth, tile, ldc, overwriting, start)
+                    case (.avx512, false, false):
+                        ck_avx512_tile_edge(sliver, panel, depth, tile, ldc, rows, width, overwriting, start)
+                    case (.avx2, true, true):
+                        ck_avx2_tile_12x32_rows(sliver, lda, panel, depth, tile, ldc, overwriting, start)
+                    case (.avx2, true, false):
+                        ck_avx2_tile_edge_rows(sliver, lda, panel, depth, tile, ldc, rows, width, overwriting, start)
+                    case (.avx2, false, true):
+                        ck_avx2_tile_12x32(sliver, panel, depth, tile, ldc, overwriting, start)
+                    case (.avx2, false, false):
+                        ck_avx2_tile_edge(sliver, panel, depth, tile, ldc, rows, width, overwriting, start)
                     }
                 }
             }

@@ -1,0 +1,191 @@
+#include "CKernels.h"
+
+#include <immintrin.h>
+
+// The single-precision product for CPUs with AVX2 and FMA but no AVX-512: the same
+// operands as the AVX-512 functions (12-row slivers, 32-column panels, the same packing
+// layout), so one driver serves both. With 16 vector registers of 8 lanes, the 12 x 32
+// block of C is done as four 6 x 16 blocks, each in 12 registers (two loads of the panel
+// and six broadcasts feed 12 fused multiply-adds per step of depth), the layout of the
+// Haswell kernels in BLIS and OpenBLAS. Every element's sum starts from C (or the bias)
+// and adds its products in order of depth, one fused multiply-add each, exactly as the
+// AVX-512 block does: the two give the same bits.
+
+// The mask of the first n of 8 lanes (none for n <= 0, all for n >= 8).
+__attribute__((target("avx2")))
+static inline __m256i ck_first_lanes8(long n) {
+    long clamped = n < 0 ? 0 : n > 8 ? 8 : n;
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)clamped), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+#define CK2_LOAD(r)                                                                            \
+    __m256 c##r##a = overwrite          ? start_a                                             \
+                     : (r) < rows       ? _mm256_maskload_ps(c + (r) * ldc, mask_a)           \
+                                        : zero;                                               \
+    __m256 c##r##b = overwrite          ? start_b                                             \
+                     : (r) < rows       ? _mm256_maskload_ps(c + (r) * ldc + 8, mask_b)       \
+                                        : zero
+
+#define CK2_ROW(r)                                                                             \
+    if ((r) < rows) {                                                                          \
+        __m256 s = _mm256_broadcast_ss(a + (r) * a_row_stride);                                \
+        c##r##a = _mm256_fmadd_ps(s, low, c##r##a);                                            \
+        if (vectors == 2) c##r##b = _mm256_fmadd_ps(s, high, c##r##b);                         \
+    }
+
+#define CK2_STORE(r)                                                                           \
+    if ((r) < rows) {                                                                          \
+        _mm256_maskstore_ps(c + (r) * ldc, mask_a, c##r##a);                                   \
+        if (vectors == 2) _mm256_maskstore_ps(c + (r) * ldc + 8, mask_b, c##r##b);             \
+    }
+
+// A block of up to 6 rows and 16 columns of C: A[r][l] is sliver[r * a_row_stride + l *
+// a_step]; the panel's 16 columns used here start at `panel`, one step of depth every 32
+// floats. `rows` and `vectors` (of 8 columns) are constants in every caller.
+__attribute__((target("avx2,fma"), always_inline))
+static inline void ck2_block(const float *sliver, long a_row_stride, long a_step, const float *panel, long depth,
+                             float *c, long ldc, long rows, int vectors, __m256i mask_a, __m256i mask_b,
+                             int overwrite, const float *bias) {
+    const __m256 zero = _mm256_setzero_ps();
+    const __m256 start_a = bias ? _mm256_maskload_ps(bias, mask_a) : zero;
+    const __m256 start_b = bias && vectors == 2 ? _mm256_maskload_ps(bias + 8, mask_b) : zero;
+    CK2_LOAD(0); CK2_LOAD(1); CK2_LOAD(2); CK2_LOAD(3); CK2_LOAD(4); CK2_LOAD(5);
+    const float *a = sliver, *p = panel;
+    for (long l = 0; l < depth; l++) {
+        __m256 low = _mm256_loadu_ps(p), high = vectors == 2 ? _mm256_loadu_ps(p + 8) : zero;
+        // The panel's line 16 steps ahead, as the AVX-512 block asks for its two.
+        _mm_prefetch((const char *)(p + 32 * 16), _MM_HINT_T0);
+        CK2_ROW(0); CK2_ROW(1); CK2_ROW(2); CK2_ROW(3); CK2_ROW(4); CK2_ROW(5);
+        p += 32;
+        a += a_step;
+    }
+    CK2_STORE(0); CK2_STORE(1); CK2_STORE(2); CK2_STORE(3); CK2_STORE(4); CK2_STORE(5);
+}
+
+#define CK2_CASE(r)                                                                                           \
+    case r:                                                                                                   \
+        if (columns > 8) {                                                                                    \
+            ck2_block(sliver, a_row_stride, a_step, panel, depth, c, ldc, r, 2, mask_a, mask_b, overwrite, bias); \
+        } else {                                                                                              \
+            ck2_block(sliver, a_row_stride, a_step, panel, depth, c, ldc, r, 1, mask_a, mask_b, overwrite, bias); \
+        }                                                                                                     \
+        break
+
+// One 6 x 16 block at an edge, specialized for its row count and one or two vectors.
+__attribute__((target("avx2,fma"), always_inline))
+static inline void ck2_edge(const float *sliver, long a_row_stride, long a_step, const float *panel, long depth,
+                            float *c, long ldc, long rows, long columns, int overwrite, const float *bias) {
+    __m256i mask_a = ck_first_lanes8(columns), mask_b = ck_first_lanes8(columns - 8);
+    switch (rows) {
+        CK2_CASE(1); CK2_CASE(2); CK2_CASE(3); CK2_CASE(4); CK2_CASE(5);
+        default: CK2_CASE(6);
+    }
+}
+
+// The 12 x 32 block (or its part rows x columns) as up to four 6 x 16 blocks; the two
+// blocks that share a half of the panel run one after the other, so it stays in L1.
+__attribute__((target("avx2,fma"), always_inline))
+static inline void ck2_tile(const float *sliver, long a_row_stride, long a_step, const float *panel, long depth,
+                            float *c, long ldc, long rows, long columns, int overwrite, const float *bias) {
+    const __m256i all = _mm256_set1_epi32(-1);
+    for (long half = 0; half < 2 && 16 * half < columns; half++) {
+        long width = columns - 16 * half < 16 ? columns - 16 * half : 16;
+        const float *start = bias ? bias + 16 * half : 0;
+        for (long r0 = 0; r0 < rows; r0 += 6) {
+            const float *part = sliver + r0 * a_row_stride;
+            float *block = c + r0 * ldc + 16 * half;
+            if (rows - r0 >= 6 && width == 16) {
+                ck2_block(part, a_row_stride, a_step, panel + 16 * half, depth, block, ldc, 6, 2, all, all,
+                          overwrite, start);
+            } else {
+                ck2_edge(part, a_row_stride, a_step, panel + 16 * half, depth, block, ldc,
+                         rows - r0 < 6 ? rows - r0 : 6, width, overwrite, start);
+            }
+        }
+    }
+}
+
+__attribute__((target("avx2,fma")))
+void ck_avx2_tile_12x32(const float *sliver, const float *panel, long depth, float *c, long ldc, int overwrite,
+                        const float *bias) {
+    ck2_tile(sliver, 1, 12, panel, depth, c, ldc, 12, 32, overwrite, bias);
+}
+
+__attribute__((target("avx2,fma")))
+void ck_avx2_tile_edge(const float *sliver, const float *panel, long depth, float *c, long ldc, long rows,
+                       long columns, int overwrite, const float *bias) {
+    ck2_tile(sliver, 1, 12, panel, depth, c, ldc, rows, columns, overwrite, bias);
+}
+
+__attribute__((target("avx2,fma")))
+void ck_avx2_tile_12x32_rows(const float *a, long lda, const float *panel, long depth, float *c, long ldc,
+                             int overwrite, const float *bias) {
+    ck2_tile(a, lda, 1, panel, depth, c, ldc, 12, 32, overwrite, bias);
+}
+
+__attribute__((target("avx2,fma")))
+void ck_avx2_tile_edge_rows(const float *a, long lda, const float *panel, long depth, float *c, long ldc,
+                            long rows, long columns, int overwrite, const float *bias) {
+    ck2_tile(a, lda, 1, panel, depth, c, ldc, rows, columns, overwrite, bias);
+}
+
+// Transposes the 8 x 8 block held in r[0..7] (row i in r[i]) in place: afterwards r[j]
+// holds column j. Pairs interleave, then quadruples, then the 128-bit halves swap.
+__attribute__((target("avx2")))
+static inline void ck_transpose_8x8(__m256 *r) {
+    __m256 t[8], s[8];
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 2; i++) {
+        s[4 * i] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        s[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        s[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        s[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm256_permute2f128_ps(s[i], s[i + 4], 0x20);
+        r[i + 4] = _mm256_permute2f128_ps(s[i], s[i + 4], 0x31);
+    }
+}
+
+// dst[l * width_out + j] = src[j * stride + l] for j < rows, zero for rows <= j < width_out,
+// through 8 x 8 register blocks.
+__attribute__((target("avx2")))
+static void ck2_pack_transposing(const float *src, long stride, long rows, long depth, float *dst, long width_out) {
+    __m256 r[8];
+    for (long j0 = 0; j0 < width_out; j0 += 8) {
+        __m256i store = ck_first_lanes8(width_out - j0);
+        for (long l0 = 0; l0 < depth; l0 += 8) {
+            long steps = depth - l0 < 8 ? depth - l0 : 8;
+            __m256i load = ck_first_lanes8(steps);
+            for (long i = 0; i < 8; i++) {
+                r[i] = j0 + i < rows ? _mm256_maskload_ps(src + (j0 + i) * stride + l0, load) : _mm256_setzero_ps();
+            }
+            ck_transpose_8x8(r);
+            for (long i = 0; i < steps; i++) _mm256_maskstore_ps(dst + (l0 + i) * width_out + j0, store, r[i]);
+        }
+    }
+}
+
+// dst[l * width_out + j] = src[l * stride + j] for j < rows, zero for rows <= j < width_out.
+__attribute__((target("avx2")))
+static void ck2_pack_copying(const float *src, long stride, long rows, long depth, float *dst, long width_out) {
+    for (long j0 = 0; j0 < width_out; j0 += 8) {
+        long valid = rows - j0;
+        __m256i load = ck_first_lanes8(valid), store = ck_first_lanes8(width_out - j0);
+        for (long l = 0; l < depth; l++) {
+            _mm256_maskstore_ps(dst + l * width_out + j0, store, _mm256_maskload_ps(src + l * stride + j0, load));
+        }
+    }
+}
+
+__attribute__((target("avx2")))
+void ck_avx2_pack(const float *src, long stride, int along_rows, long rows, long depth, float *dst, long width) {
+    if (along_rows) {
+        ck2_pack_transposing(src, stride, rows, depth, dst, width);
+    } else {
+        ck2_pack_copying(src, stride, rows, depth, dst, width);
+    }
+}

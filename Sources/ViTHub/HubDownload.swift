@@ -186,7 +186,7 @@ public struct HubDownloader: Sendable {
     ) throws {
         let partial = "\(blob).incomplete"
         let manager = FileManager.default
-        if !manager.fileExists(atPath: partial) { manager.createFile(atPath: partial, contents: nil) }
+        if !manager.fileExists(atPath: partial) { _ = manager.createFile(atPath: partial, contents: nil) }
         guard let handle = FileHandle(forUpdatingAtPath: partial) else {
             throw DownloadError(description: "\(partial): cannot write")
         }
@@ -284,7 +284,7 @@ final class Transfer: NSObject, URLSessionDataDelegate, @unchecked Sendable {
     static func run(
         _ request: URLRequest, redirects: Redirects, receive: (Int, Data) throws -> Void = { _, _ in }
     ) throws -> Response {
-        let transfer = try withoutActuallyEscaping(receive) { receive in
+        let transfer = withoutActuallyEscaping(receive) { receive in
             let transfer = Transfer(redirects: redirects, receive: receive)
             let session = URLSession(configuration: .ephemeral, delegate: transfer, delegateQueue: nil)
             session.dataTask(with: request).resume()

@@ -15,13 +15,6 @@
         if (halves == 2) c##r##h = _mm512_fmadd_ps(s, high, c##r##h);              \
     }
 
-// Panels stream from L3 or memory on their first use (weights are read once per pass),
-// and the hardware prefetchers stop at each 4 KiB page: the loop asks for the panel's
-// lines 16 steps of depth ahead (2 KiB, about 200 cycles of multiply-adds). Prefetches
-// past the end of a buffer are harmless; they never fault. On the Intel Xeon (family 6,
-// model 207) this made the products of a ViT-B pass 4-11% faster (one thread, 197 and 99
-// rows, weights of 12 layers, alternating runs).
-
 // A[r][l] is sliver[r * a_row_stride + l * a_step]: a packed sliver (1, 12) or rows of A
 // read where they are (lda, 1). Inlined into every caller, so that each (rows, halves,
 // layout of A) gets its own loop.

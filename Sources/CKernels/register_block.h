@@ -12,7 +12,12 @@ static inline __mmask16 ck_first_lanes(long n) {
 }
 
 // Prefetches into L1 the panel's two lines (32 floats or 32 pairs of bfloat16) 16 steps
-// ahead of p.
+// of depth ahead of p (2 KiB, about 200 cycles of multiply-adds). Panels stream from L3 or
+// memory on their first use (weights are read once per pass), and the hardware
+// prefetchers stop at each 4 KiB page. Prefetches past the end of a buffer are harmless;
+// they never fault. On the Intel Xeon (family 6, model 207) this made the products of a
+// ViT-B pass 4-11% faster (one thread, 197 and 99 rows, weights of 12 layers, alternating
+// runs).
 #define CK_PREFETCH_PANEL(p)                                                       \
     do {                                                                           \
         _mm_prefetch((const char *)((p) + 32 * 16), _MM_HINT_T0);                  \

@@ -5,11 +5,11 @@
 //
 // C[m, n] (+)= op(A)[m, k] op(B)[k, n], row-major. The layout is Goto and van de Geijn's ("Anatomy of
 // High-Performance Matrix Multiplication", 2008): B is packed into panels of 32 columns
-// for a block of k, A into slivers of 12 rows, and a 12 x 32 block of C lives in 24
-// vector registers while a panel streams past a sliver. Packing reads either layout of A
-// and B (transposing through 16 x 16 register blocks where it must), so one micro-kernel
-// serves the forward product (B transposed: a weight matrix [out, in]) and both backward
-// ones.
+// for a block of k, A into slivers of 12 rows, and a 12 x 32 block of C lives in vector
+// registers (24 of AVX-512's; AVX2 runs it as four 6 x 16 blocks of 12) while a panel
+// streams past a sliver. Packing reads either layout of A and B (transposing through
+// register blocks where it must), so one micro-kernel serves the forward product (B
+// transposed: a weight matrix [out, in]) and both backward ones.
 
 import CKernels
 
@@ -104,6 +104,12 @@ public func multiply(
     // A with its rows along the depth (not transposed) is read where it is: its twelve rows
     // stream past the panel as a packed sliver would. Transposed, it is packed.
     let readsRows = !transposeA
+    // The instruction set's register blocks: whole or at an edge, from a packed sliver or
+    // from A's rows in place.
+    let (block, edgeBlock, rowsBlock, rowsEdgeBlock) =
+        instructions == .avx512
+        ? (ck_avx512_tile_12x32, ck_avx512_tile_edge, ck_avx512_tile_12x32_rows, ck_avx512_tile_edge_rows)
+        : (ck_avx2_tile_12x32, ck_avx2_tile_edge, ck_avx2_tile_12x32_rows, ck_avx2_tile_edge_rows)
     let tileCount = (m + rowsPerTile - 1) / rowsPerTile
     let shared = !readsRows && panelCount > panelsPerGroup && tileCount * rowsPerTile * depthPerBlock <= 1 << 19
     let slivers = UnsafeMutablePointer<Float>.allocate(
@@ -156,23 +162,12 @@ public func multiply(
                     let start = fresh ? bias.map { $0 + first } : nil
                     let full = rows == rowsPerTile && width == columnsPerPanel
                     let overwriting: Int32 = fresh ? 1 : 0
-                    switch (instructions, readsRows, full) {
-                    case (.avx512, true, true):
-                        ck_avx512_tile_12x32_rows(sliver, lda, panel, depth, tile, ldc, overwriting, start)
-                    case (.avx512, true, false):
-                        ck_avx512_tile_edge_rows(sliver, lda, panel, depth, tile, ldc, rows, width, overwriting, start)
-                    case (.avx512, false, true):
-                        ck_avx512_tile_12x32(sliver, panel, depth, tile, ldc, overwriting, start)
-                    case (.avx512, false, false):
-                        ck_avx512_tile_edge(sliver, panel, depth, tile, ldc, rows, width, overwriting, start)
-                    case (.avx2, true, true):
-                        ck_avx2_tile_12x32_rows(sliver, lda, panel, depth, tile, ldc, overwriting, start)
-                    case (.avx2, true, false):
-                        ck_avx2_tile_edge_rows(sliver, lda, panel, depth, tile, ldc, rows, width, overwriting, start)
-                    case (.avx2, false, true):
-                        ck_avx2_tile_12x32(sliver, panel, depth, tile, ldc, overwriting, start)
-                    case (.avx2, false, false):
-                        ck_avx2_tile_edge(sliver, panel, depth, tile, ldc, rows, width, overwriting, start)
+                    switch (readsRows, full) {
+                    case (true, true): rowsBlock(sliver, lda, panel, depth, tile, ldc, overwriting, start)
+                    case (true, false):
+                        rowsEdgeBlock(sliver, lda, panel, depth, tile, ldc, rows, width, overwriting, start)
+                    case (false, true): block(sliver, panel, depth, tile, ldc, overwriting, start)
+                    case (false, false): edgeBlock(sliver, panel, depth, tile, ldc, rows, width, overwriting, start)
                     }
                 }
             }

@@ -9,7 +9,7 @@ import Foundation
 
 /// out, x: [rows, n]: softmax along each row of n, stable (the row maximum is subtracted).
 func softmaxForward(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows: Int, n: Int) {
-    parallelChunks(rows, minimumPerChunk: max(1, elementsPerChunk / max(n, 1))) { range in
+    parallelChunks(rows, minimumPerChunk: itemsPerChunk(width: n)) { range in
         for r in range { softmaxRow(out + r * n, x + r * n, n: n) }
     }
 }
@@ -60,7 +60,7 @@ func modulateForward(
     _ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, shift: UnsafePointer<Float>,
     scale: UnsafePointer<Float>, batch: Int, n: Int, c: Int
 ) {
-    parallelChunks(batch * n, minimumPerChunk: max(1, elementsPerChunk / max(c, 1))) { rows in
+    parallelChunks(batch * n, minimumPerChunk: itemsPerChunk(width: c)) { rows in
         for r in rows {
             let (src, dst) = (x + r * c, out + r * c)
             let (sh, sc) = (shift + (r / n) * c, scale + (r / n) * c)
@@ -75,7 +75,7 @@ func gatedSumForward(
     _ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, gate: UnsafePointer<Float>,
     _ y: UnsafePointer<Float>, batch: Int, n: Int, c: Int
 ) {
-    parallelChunks(batch * n, minimumPerChunk: max(1, elementsPerChunk / max(c, 1))) { rows in
+    parallelChunks(batch * n, minimumPerChunk: itemsPerChunk(width: c)) { rows in
         for r in rows {
             let (xr, yr, dst, gr) = (x + r * c, y + r * c, out + r * c, gate + (r / n) * c)
             for j in 0..<c { dst[j] = xr[j] + gr[j] * yr[j] }
@@ -91,7 +91,7 @@ func layerNormForward(
     _ weight: UnsafePointer<Float>?, _ bias: UnsafePointer<Float>?,
     rows: Int, c: Int, eps: Float
 ) {
-    parallelChunks(rows, minimumPerChunk: max(1, elementsPerChunk / max(c, 1))) { range in
+    parallelChunks(rows, minimumPerChunk: itemsPerChunk(width: c)) { range in
         for r in range {
             let src = x + r * c, dst = out + r * c
             let m = rowSum(src, n: c) / Float(c)
@@ -135,7 +135,7 @@ func layerNormBackward(
     _ dout: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>,
     _ mean: UnsafePointer<Float>, _ rstd: UnsafePointer<Float>, rows: Int, c: Int
 ) {
-    parallelChunks(rows, minimumPerChunk: max(1, elementsPerChunk / max(c, 1))) { range in
+    parallelChunks(rows, minimumPerChunk: itemsPerChunk(width: c)) { range in
         for r in range {
             let (g, src, dst) = (dout + r * c, x + r * c, dx + r * c)
             let (m, s) = (mean[r], rstd[r])

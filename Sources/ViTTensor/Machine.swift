@@ -34,16 +34,18 @@ public enum Machine {
     public static let hasBFloat16Products =
         hasAVX512F && cpuFlags.isSuperset(of: ["avx512bw", "avx512vl", "avx512_bf16"])
 
+    /// Whether the CPU has AVX2 and FMA, which CKernels' AVX2 functions need.
+    public static let hasAVX2FMA = cpuFlags.isSuperset(of: ["avx2", "fma"])
+
     /// The widest fused multiply-add the CPU has: "avx512" (16 lanes), "avx2" (8), or nil.
-    public static let fmaKind: String? =
-        hasAVX512F ? "avx512" : cpuFlags.isSuperset(of: ["avx2", "fma"]) ? "avx2" : nil
+    public static let fmaKind: String? = hasAVX512F ? "avx512" : hasAVX2FMA ? "avx2" : nil
 
     /// GFLOP/s of `threads` threads, each running chains of fused multiply-adds of `kind`
     /// ("avx512" or "avx2", the widest by default) on registers for about `seconds` (no
     /// memory traffic), the best of three runs: the ceiling for the products.
     /// Nil on a CPU without FMA.
     public static func fmaPeak(threads: Int, seconds: Double = 0.25, kind: String? = fmaKind) -> Double? {
-        guard let kind, kind == "avx2" || kind == fmaKind else { return nil }
+        guard let kind, kind == fmaKind || (kind == "avx2" && hasAVX2FMA) else { return nil }
         return peak(threads: threads, seconds: seconds, flopsPerStep: kind == "avx512" ? 768 : 384) {
             kind == "avx512" ? ck_avx512_fma_loop($0, 1) : ck_avx2_fma_loop($0, 1)
         }

@@ -22,21 +22,17 @@ public let blasCoreName: String = openblas_get_corename().map { String(cString: 
 /// it has chosen them. SWIFTVIT_GEMM=openblas, =avx512 or =avx2 forces the choice (an
 /// instruction set the CPU lacks leaves the products to OpenBLAS).
 let productInstructions: ProductInstructions? = {
-    let hasAVX2 = Machine.cpuFlags.isSuperset(of: ["avx2", "fma"])
     switch ProcessInfo.processInfo.environment["SWIFTVIT_GEMM"] {
     case "openblas": return nil
     case "avx512": return Machine.hasAVX512F ? .avx512 : nil
-    case "avx2": return hasAVX2 ? .avx2 : nil
+    case "avx2": return Machine.hasAVX2FMA ? .avx2 : nil
     default:
         let blasHasAVX512 = ["skylakex", "cooperlake", "sapphirerapids", "zen4", "zen5"].contains(blasCoreName)
         let blasHasAVX2 = blasHasAVX512 || ["haswell", "zen"].contains(blasCoreName)
         if Machine.hasAVX512F { return blasHasAVX512 ? nil : .avx512 }
-        return hasAVX2 && !blasHasAVX2 ? .avx2 : nil
+        return Machine.hasAVX2FMA && !blasHasAVX2 ? .avx2 : nil
     }
 }()
-
-/// Whether products run on our kernel (`productInstructions`) rather than OpenBLAS.
-var usesOwnProducts: Bool { productInstructions != nil }
 
 /// Which kernel `linear` uses: "avx512" or "avx2" (ours) or "openblas (CORE)".
 public var productKernelName: String {

@@ -68,6 +68,10 @@ public func withProductPrecision<Result>(_ precision: ProductPrecision, _ body: 
 /// The fewest elements of a one-pass elementwise or row kernel worth a thread of its own.
 let elementsPerChunk = 8_192
 
+/// The fewest items of `width` elements each worth a chunk: `elementsPerChunk` elements'
+/// worth, at least one item.
+func itemsPerChunk(width: Int) -> Int { max(1, elementsPerChunk / max(width, 1)) }
+
 /// How many chunks `parallelChunks` makes of `count` items of at least `minimumPerChunk`.
 func chunkCount(_ count: Int, minimumPerChunk: Int) -> Int { min(threadCount, count / max(minimumPerChunk, 1)) }
 

@@ -18,7 +18,7 @@ extension Tensor {
         // order along the axis, so the result does not depend on the thread count.
         let lanes = SIMD16<Float>.scalarCount
         let blocks = (inner + lanes - 1) / lanes
-        parallelChunks(blocks, minimumPerChunk: max(1, elementsPerChunk / Swift.max(lanes * outer * n, 1))) { range in
+        parallelChunks(blocks, minimumPerChunk: itemsPerChunk(width: lanes * outer * n)) { range in
             for o in 0..<outer {
                 for block in range {
                     let first = block * lanes, width = Swift.min(lanes, inner - first)

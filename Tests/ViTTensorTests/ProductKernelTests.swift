@@ -6,7 +6,7 @@ import ViTProductKernels
 
 /// The instruction sets of our product that this CPU has.
 private let instructionSets: [ProductInstructions] =
-    (Machine.hasAVX512F ? [.avx512] : []) + (Machine.cpuFlags.isSuperset(of: ["avx2", "fma"]) ? [.avx2] : [])
+    (Machine.hasAVX512F ? [.avx512] : []) + (Machine.hasAVX2FMA ? [.avx2] : [])
 
 /// Our products, AVX-512 and AVX2 (packing, 12 x 32 register blocks, masked edge blocks),
 /// against a float64 triple loop, on every edge of their tiling: rows 1 to 25 (full and partial

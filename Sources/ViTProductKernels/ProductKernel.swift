@@ -42,24 +42,42 @@ let depthPerBlock = 256
 /// Panels packed together: 8 panels, 256 KiB, kept in L2 while A's slivers pass.
 let panelsPerGroup = 8
 
-/// A weight matrix W [n, k] packed once for products x W^T, as `multiply` packs the
-/// transposed right operand for each call: 32-column panels [panel][k][32], zero past
-/// column n. Kept for constant weights, so that inference does not repack them.
+/// A right operand op(B) [k, n] packed ahead, as `multiply` packs it for each call:
+/// 32-column panels [panel][k][32], zero past column n. Kept for constant weights, so that
+/// inference does not repack them; packed once per product elsewhere, so that threads
+/// splitting the product by rows share one copy.
 public final class PackedPanels: @unchecked Sendable {
     public let n: Int, k: Int
     let values: UnsafeMutablePointer<Float>
 
-    /// weight: [n, k], row-major; packed with `instructions`.
-    public init(weight: UnsafePointer<Float>, n: Int, k: Int, instructions: ProductInstructions) {
+    /// Panels for an op(B) of [k, n], filled by `fill`.
+    public init(n: Int, k: Int) {
         self.n = n
         self.k = k
-        let panels = (n + columnsPerPanel - 1) / columnsPerPanel
-        values = .allocate(capacity: max(1, panels * k * columnsPerPanel))
-        for panel in 0..<panels {
+        values = .allocate(capacity: max(1, (n + columnsPerPanel - 1) / columnsPerPanel * k * columnsPerPanel))
+    }
+
+    /// weight: [n, k], row-major (op(B) = weight^T); packed with `instructions`.
+    public convenience init(weight: UnsafePointer<Float>, n: Int, k: Int, instructions: ProductInstructions) {
+        self.init(n: n, k: k)
+        fill(panels: 0..<panelCount, from: weight, ldb: k, transposed: true, instructions: instructions)
+    }
+
+    /// The number of 32-column panels.
+    public var panelCount: Int { (n + columnsPerPanel - 1) / columnsPerPanel }
+
+    /// Packs `panels` of op(B): b[l * ldb + j], or b[j * ldb + l] when `transposed`.
+    /// Threads may fill disjoint ranges of panels concurrently.
+    public func fill(
+        panels: Range<Int>, from b: UnsafePointer<Float>, ldb: Int, transposed: Bool,
+        instructions: ProductInstructions
+    ) {
+        for panel in panels {
             let first = panel * columnsPerPanel
             instructions.pack(
-                weight + first * k, stride: k, alongRows: true, rows: min(columnsPerPanel, n - first), depth: k,
-                into: values + panel * k * columnsPerPanel, width: columnsPerPanel)
+                transposed ? b + first * ldb : b + first, stride: ldb, alongRows: transposed,
+                rows: min(columnsPerPanel, n - first), depth: k, into: values + panel * k * columnsPerPanel,
+                width: columnsPerPanel)
         }
     }
 
@@ -78,7 +96,7 @@ public final class PackedPanels: @unchecked Sendable {
 /// op(A)[i, l] is a[i * lda + l], or a[l * lda + i] with transposeA; op(B)[l, j] is
 /// b[l * ldb + j], or b[j * ldb + l] with transposeB. columns must start at a multiple of
 /// 32; threads given disjoint column ranges write disjoint parts of C, and every element
-/// is summed in the same order whatever the split. With `packedB` (B transposed, packed
+/// is summed in the same order whatever the split. With `packedB` (op(B) packed
 /// ahead) the panels are read from it instead of packed here: the same values, the same
 /// sums. `instructions` must be ones the CPU has.
 public func multiply(
@@ -89,7 +107,7 @@ public func multiply(
 ) {
     precondition(columns.lowerBound % columnsPerPanel == 0, "column range must start on a panel")
     precondition(
-        packedB.map { transposeB && $0.k == k && columns.upperBound <= $0.n } ?? true,
+        packedB.map { $0.k == k && columns.upperBound <= $0.n } ?? true,
         "packed panels of another shape than B")
     if m == 0 || columns.isEmpty || k == 0 { return }
     let panelCount = (columns.count + columnsPerPanel - 1) / columnsPerPanel

@@ -143,14 +143,44 @@ func forEachProductBlock(
     // the row-wise passes that follow.
     let columnsShareBetter = rightPacked && n > m && slivers % threads != 0 && panels % threads == 0
     if threads > 1 && slivers >= 2 * threads && (rightPacked || n < m || panels < threads) && !columnsShareBetter {
-        parallelChunks(slivers, minimumPerChunk: slivers / threads) { range in
+        // Each chunk streams the whole packed operand past its rows: finer chunks only
+        // where it stays in L2 (1 MiB).
+        let chunks = rightPacked && n * k <= 1 << 18 ? sharedChunks(slivers, threads: threads, minimum: 32) : threads
+        parallelChunks(slivers, chunks: chunks) { range in
             body((range.lowerBound * rowsPerTile)..<min(m, range.upperBound * rowsPerTile), 0..<n)
         }
         return
     }
-    parallelChunks(panels, minimumPerChunk: max(1, panels / threads)) { range in
+    parallelChunks(panels, chunks: min(threads, panels)) { range in
         body(0..<m, (range.lowerBound * columnsPerPanel)..<min(n, range.upperBound * columnsPerPanel))
     }
+}
+
+/// How many chunks to split `items` slivers into when no chunk packs anything the others
+/// also pack (the right operand packed ahead, the left read in place or packed sliver by
+/// sliver): one per thread, or, where each would still hold at least `minimum` items, up
+/// to eight per thread, claimed as threads come free. On a virtual machine one
+/// processor often runs several percent slower than the other for a while; with one chunk
+/// each, the faster thread then waits for the slower at the end of every product.
+func sharedChunks(_ items: Int, threads: Int, minimum: Int) -> Int {
+    threads * max(1, min(8, items / (threads * minimum)))
+}
+
+/// op(B) [k, n] packed once for a product split by rows, its panels shared out between
+/// threads, or nil when the product is too small to split into several chunks of rows:
+/// b[l * ldb + j], or b[j * ldb + l] when `transposed`.
+func packedAhead(
+    _ b: UnsafePointer<Float>, ldb: Int, transposed: Bool, m: Int, n: Int, k: Int,
+    instructions: ProductInstructions
+) -> PackedPanels? {
+    let threads = productThreads(m: m, n: n, k: k)
+    let slivers = (m + rowsPerTile - 1) / rowsPerTile
+    guard threads > 1 && slivers >= 4 * 32 && n < m else { return nil }
+    let packed = PackedPanels(n: n, k: k)
+    parallelChunks(packed.panelCount, minimumPerChunk: 1) { panels in
+        packed.fill(panels: panels, from: b, ldb: ldb, transposed: transposed, instructions: instructions)
+    }
+    return packed
 }
 
 /// C[m, n] = alpha * op(A) op(B) + beta * C, row-major, split across threads.
@@ -161,7 +191,8 @@ func gemm(
     beta: Float = 0, _ c: UnsafeMutablePointer<Float>, ldc: Int
 ) {
     if let instructions = productInstructions, alpha == 1 && (beta == 0 || beta == 1) {
-        forEachProductBlock(m: m, n: n, k: k, rightPacked: false) { rows, columns in
+        let packed = packedAhead(b, ldb: ldb, transposed: transposeB, m: m, n: n, k: k, instructions: instructions)
+        forEachProductBlock(m: m, n: n, k: k, rightPacked: packed != nil) { rows, columns in
             let cBlock = c + rows.lowerBound * ldc
             if beta == 0 && k == 0 {
                 for r in 0..<rows.count {
@@ -171,7 +202,7 @@ func gemm(
             multiply(
                 m: rows.count, k: k, columns: columns, a: a + rows.lowerBound * (transposeA ? 1 : lda), lda: lda,
                 transposeA: transposeA, b: b, ldb: ldb, transposeB: transposeB, c: cBlock, ldc: ldc,
-                overwrite: beta == 0, instructions: instructions)
+                overwrite: beta == 0, packedB: packed, instructions: instructions)
         }
         return
     }
@@ -296,10 +327,15 @@ public func linear(
         return out
     }
     if let instructions = productInstructions {
-        // Constant weights (marked so at load for inference) are packed once and kept.
-        let packed = weight.storage.derivedForm(
-            matching: { $0.n == outFeatures && $0.k == inFeatures },
-            { PackedPanels(weight: wd, n: outFeatures, k: inFeatures, instructions: instructions) })
+        // Constant weights (marked so at load for inference) are packed once and kept; others
+        // are packed once for this call when the rows split into several chunks.
+        let packed =
+            weight.storage.derivedForm(
+                matching: { $0.n == outFeatures && $0.k == inFeatures },
+                { PackedPanels(weight: wd, n: outFeatures, k: inFeatures, instructions: instructions) })
+            ?? packedAhead(
+                wd, ldb: inFeatures, transposed: true, m: rows, n: outFeatures, k: inFeatures,
+                instructions: instructions)
         forEachProductBlock(m: rows, n: outFeatures, k: inFeatures, rightPacked: packed != nil) {
             rowRange, columns in
             tile(rowRange, columns, filled) {

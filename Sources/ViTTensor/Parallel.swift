@@ -84,7 +84,12 @@ func chunkRange(_ chunk: Int, of chunks: Int, count: Int) -> Range<Int> {
 /// work is large enough to pay for the threads. Each index is handled exactly once, so
 /// results do not depend on the thread count.
 func parallelChunks(_ count: Int, minimumPerChunk: Int, _ body: (Range<Int>) -> Void) {
-    let chunks = chunkCount(count, minimumPerChunk: minimumPerChunk)
+    parallelChunks(count, chunks: chunkCount(count, minimumPerChunk: minimumPerChunk), body)
+}
+
+/// Runs `body` over `0..<count` split into `chunks` contiguous ranges (`chunkRange`),
+/// which `threadCount` threads claim one by one as they come free.
+func parallelChunks(_ count: Int, chunks: Int, _ body: (Range<Int>) -> Void) {
     if chunks <= 1 {
         body(0..<count)
         return

@@ -56,7 +56,7 @@ final class WorkerPool: @unchecked Sendable {
             return false
         }
         defer { busy.store(false, ordering: .releasing) }
-        startWorkers(chunks - 1)
+        startWorkers(min(chunks, threadCount) - 1)
         withoutActuallyEscaping(body) { body in
             self.body = body
             itemCount = count

@@ -113,7 +113,9 @@ import ViTTestSupport
         }
     }
 
-    @Test(arguments: [(400, 40, 70), (150, 64, 300), (121, 97, 133), (64, 256, 128)])
+    /// The last shape is tall enough for the right operand to be packed once and the rows
+    /// split into more chunks than threads (`packedAhead`, `sharedChunks`).
+    @Test(arguments: [(400, 40, 70), (150, 64, 300), (121, 97, 133), (64, 256, 128), (1700, 40, 30)])
     func gemmSplitsMatchFloat64(m: Int, n: Int, k: Int) {
         #expect(withThreadCount(3) { productThreads(m: m, n: n, k: k) } > 1, "large enough to be split")
         var rng = SeededGenerator(seed: UInt64(m * 31 + n * 7 + k))
@@ -138,7 +140,8 @@ import ViTTestSupport
         }
     }
 
-    @Test(arguments: [(300, 40, 130), (61, 200, 128), (900, 33, 40), (100, 192, 64)])
+    /// The last shape splits as `gemmSplitsMatchFloat64`'s last.
+    @Test(arguments: [(300, 40, 130), (61, 200, 128), (900, 33, 40), (100, 192, 64), (2000, 70, 24)])
     func linearSplitsMatchFloat64(m: Int, n: Int, k: Int) {
         #expect(withThreadCount(3) { productThreads(m: m, n: n, k: k) } > 1, "large enough to be split")
         var rng = SeededGenerator(seed: UInt64(m + n + k))

@@ -72,16 +72,23 @@ let elementsPerChunk = 8_192
 /// worth, at least one item.
 func itemsPerChunk(width: Int) -> Int { max(1, elementsPerChunk / max(width, 1)) }
 
-/// How many chunks `parallelChunks` makes of `count` items of at least `minimumPerChunk`.
-func chunkCount(_ count: Int, minimumPerChunk: Int) -> Int { min(threadCount, count / max(minimumPerChunk, 1)) }
+/// How many chunks `parallelChunks` makes of `count` items of at least `minimumPerChunk`:
+/// one per thread, or, with several threads and where each chunk would still hold four
+/// times the minimum, up to four per thread, claimed as threads come free, so that a thread slowed for a while (one vCPU of
+/// a virtual machine often runs several percent slower than another) takes fewer.
+func chunkCount(_ count: Int, minimumPerChunk: Int) -> Int {
+    let most = count / max(minimumPerChunk, 1), threads = threadCount
+    let perThread = min(4, most / (4 * threads))
+    return threads > 1 && perThread >= 2 ? threads * perThread : min(threads, most)
+}
 
 /// Chunk `chunk` of `count` items split into `chunks` contiguous ranges.
 func chunkRange(_ chunk: Int, of chunks: Int, count: Int) -> Range<Int> {
     (count * chunk / chunks)..<(count * (chunk + 1) / chunks)
 }
 
-/// Runs `body` over `0..<count` split into contiguous chunks, one per thread, when the
-/// work is large enough to pay for the threads. Each index is handled exactly once, so
+/// Runs `body` over `0..<count` split into contiguous chunks (`chunkCount`), when the work
+/// is large enough to pay for the threads. Each index is handled exactly once, so
 /// results do not depend on the thread count.
 func parallelChunks(_ count: Int, minimumPerChunk: Int, _ body: (Range<Int>) -> Void) {
     parallelChunks(count, chunks: chunkCount(count, minimumPerChunk: minimumPerChunk), body)

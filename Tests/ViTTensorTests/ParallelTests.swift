@@ -41,6 +41,21 @@ import ViTTestSupport
         }
     }
 
+    /// One chunk per thread until each of four per thread would hold four times the minimum,
+    /// and one in all on one thread (values worked out by hand from `chunkCount`'s
+    /// documentation).
+    @Test func chunksPerThreadGrowWithTheWork() {
+        withThreadCount(2) {
+            #expect(chunkCount(1, minimumPerChunk: 10) == 0)
+            #expect(chunkCount(15, minimumPerChunk: 10) == 1)
+            #expect(chunkCount(159, minimumPerChunk: 10) == 2)
+            #expect(chunkCount(160, minimumPerChunk: 10) == 4)
+            #expect(chunkCount(320, minimumPerChunk: 10) == 8)
+            #expect(chunkCount(6_389_760, minimumPerChunk: 8_192) == 8)
+        }
+        withThreadCount(1) { #expect(chunkCount(6_389_760, minimumPerChunk: 8_192) == 1) }
+    }
+
     @Test func concurrentCallersEachGetTheirOwnWork() {
         let failures = Atomic<Int>(0)
         DispatchQueue.concurrentPerform(iterations: 4) { caller in

@@ -235,19 +235,29 @@ static inline __m512 ck_exp(__m512 x) {
     return _mm512_mask_blend_ps(below, _mm512_mul_ps(p, scale), _mm512_setzero_ps());
 }
 
-// erf(v), Abramowitz and Stegun 7.1.26 as in VectorMath.swift.
+// erf(v), Abramowitz and Stegun 7.1.26 as in VectorMath.swift, given e = exp(-v^2).
 __attribute__((target("avx512f")))
-static inline __m512 ck_erf(__m512 v) {
-    __m512 ax = ck_abs(v);
+static inline __m512 ck_erf_given_exp(__m512 v, __m512 ax, __m512 e) {
     __m512 t = _mm512_div_ps(ck_splat(1.0f), _mm512_add_ps(ck_splat(1.0f), _mm512_mul_ps(ck_splat(0.3275911f), ax)));
     __m512 poly = ck_splat(1.061405429f);
     poly = _mm512_sub_ps(_mm512_mul_ps(poly, t), ck_splat(1.453152027f));
     poly = CK_MA(poly, t, ck_splat(1.421413741f));
     poly = _mm512_sub_ps(_mm512_mul_ps(poly, t), ck_splat(0.284496736f));
     poly = CK_MA(poly, t, ck_splat(0.254829592f));
-    __m512 negative_square = _mm512_mul_ps(_mm512_sub_ps(_mm512_setzero_ps(), ax), ax);
-    __m512 y = _mm512_sub_ps(ck_splat(1.0f), _mm512_mul_ps(_mm512_mul_ps(poly, t), ck_exp(negative_square)));
+    __m512 y = _mm512_sub_ps(ck_splat(1.0f), _mm512_mul_ps(_mm512_mul_ps(poly, t), e));
     return ck_with_sign(y, v);
+}
+
+// exp(-|v|^2), the Gaussian factor of erf(v).
+__attribute__((target("avx512f")))
+static inline __m512 ck_erf_exp(__m512 ax) {
+    return ck_exp(_mm512_mul_ps(_mm512_sub_ps(_mm512_setzero_ps(), ax), ax));
+}
+
+__attribute__((target("avx512f")))
+static inline __m512 ck_erf(__m512 v) {
+    __m512 ax = ck_abs(v);
+    return ck_erf_given_exp(v, ax, ck_erf_exp(ax));
 }
 
 __attribute__((target("avx512f")))
@@ -256,12 +266,14 @@ static inline __m512 ck_gelu(__m512 x) {
     return _mm512_mul_ps(_mm512_mul_ps(ck_splat(0.5f), x), _mm512_add_ps(ck_splat(1.0f), erf));
 }
 
-// GELU'(x) = Phi(x) + x phi(x).
+// GELU'(x) = Phi(x) + x phi(x), with erf's Gaussian factor exp(-(x / sqrt 2)^2) serving
+// as phi's exp(-x^2 / 2).
 __attribute__((target("avx512f")))
 static inline __m512 ck_gelu_derivative(__m512 x) {
-    __m512 exponent = _mm512_mul_ps(_mm512_mul_ps(ck_splat(-0.5f), x), x);
-    __m512 density = _mm512_mul_ps(_mm512_mul_ps(x, ck_splat(0.3989422804014327f)), ck_exp(exponent));
-    __m512 erf = ck_erf(_mm512_mul_ps(x, ck_splat(0.70710678118654752f)));
+    __m512 v = _mm512_mul_ps(x, ck_splat(0.70710678118654752f)), ax = ck_abs(v);
+    __m512 e = ck_erf_exp(ax);
+    __m512 density = _mm512_mul_ps(_mm512_mul_ps(x, ck_splat(0.3989422804014327f)), e);
+    __m512 erf = ck_erf_given_exp(v, ax, e);
     return _mm512_add_ps(_mm512_mul_ps(ck_splat(0.5f), _mm512_add_ps(ck_splat(1.0f), erf)), density);
 }
 

@@ -115,13 +115,17 @@ func geluBackward(
     approximation: GELUApproximation
 ) {
     parallelChunks(n, minimumPerChunk: elementsPerChunk) { range in
-        // GELU' first, on vector lanes, then the product with dout.
-        let (d, v, g) = (dx + range.lowerBound, x + range.lowerBound, dout + range.lowerBound)
-        switch approximation {
-        case .none: mapLanes(d, v, n: range.count, avx512: Int32(CK_GELU_DERIVATIVE), geluDerivative)
-        case .tanh: mapLanes(d, v, n: range.count, avx512: Int32(CK_TANH_GELU_DERIVATIVE), tanhGELUDerivative)
+        // GELU' first, on vector lanes, then the product with dout, a block at a time so
+        // that the product reads GELU' from L1.
+        for start in stride(from: range.lowerBound, to: range.upperBound, by: 4_096) {
+            let count = min(4_096, range.upperBound - start)
+            let (d, v, g) = (dx + start, x + start, dout + start)
+            switch approximation {
+            case .none: mapLanes(d, v, n: count, avx512: Int32(CK_GELU_DERIVATIVE), geluDerivative)
+            case .tanh: mapLanes(d, v, n: count, avx512: Int32(CK_TANH_GELU_DERIVATIVE), tanhGELUDerivative)
+            }
+            for i in 0..<count { d[i] *= g[i] }
         }
-        for i in 0..<range.count { d[i] *= g[i] }
     }
 }
 

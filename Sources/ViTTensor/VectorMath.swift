@@ -57,13 +57,19 @@ func fastExp(_ x: Float) -> Float { fastExp(Lanes(repeating: x))[0] }
 @inline(__always)
 func fastErf(_ x: Lanes) -> Lanes {
     let ax = lanes(bits(x) & 0x7FFF_FFFF)
+    return fastErf(x, magnitude: ax, gaussian: fastExp(-ax * ax))
+}
+
+/// erf(x) given |x| and exp(-x^2), which GELU' shares with the normal density.
+@inline(__always)
+func fastErf(_ x: Lanes, magnitude ax: Lanes, gaussian: Lanes) -> Lanes {
     let t = 1 / (1 + 0.327_591_1 * ax)
     var poly = Lanes(repeating: 1.061_405_429)
     poly = poly * t - 1.453_152_027
     poly = poly * t + 1.421_413_741
     poly = poly * t - 0.284_496_736
     poly = poly * t + 0.254_829_592
-    let y = 1 - poly * t * fastExp(-ax * ax)
+    let y = 1 - poly * t * gaussian
     return withSign(y, of: x)
 }
 
@@ -81,12 +87,15 @@ func fastGELU(_ x: Lanes) -> Lanes {
 @inline(__always)
 func fastGELU(_ x: Float) -> Float { fastGELU(Lanes(repeating: x))[0] }
 
-/// GELU'(x) = Phi(x) + x phi(x) for the exact form.
+/// GELU'(x) = Phi(x) + x phi(x) for the exact form; erf's Gaussian factor
+/// exp(-(x / sqrt 2)^2) serves as phi's exp(-x^2 / 2), one exponential instead of two.
 @inline(__always)
 func geluDerivative(_ x: Lanes) -> Lanes {
     let invSqrt2: Float = 0.707_106_781_186_547_52, invSqrt2Pi: Float = 0.398_942_280_401_432_7
-    let density: Lanes = x * invSqrt2Pi * fastExp(-0.5 * x * x)
-    return 0.5 * (1 + fastErf(x * invSqrt2)) + density
+    let v = x * invSqrt2, ax = lanes(bits(v) & 0x7FFF_FFFF)
+    let gaussian = fastExp(-ax * ax)
+    let density: Lanes = x * invSqrt2Pi * gaussian
+    return 0.5 * (1 + fastErf(v, magnitude: ax, gaussian: gaussian)) + density
 }
 
 /// tanh(x), odd in x: for |x| < 0.625 the polynomial x + x^3 P(x^2) of Cephes' tanhf

@@ -48,13 +48,16 @@ let panelsPerGroup = 8
 /// splitting the product by rows share one copy.
 public final class PackedPanels: @unchecked Sendable {
     public let n: Int, k: Int
+    /// The number of 32-column panels.
+    public let panelCount: Int
     let values: UnsafeMutablePointer<Float>
 
     /// Panels for an op(B) of [k, n], filled by `fill`.
     public init(n: Int, k: Int) {
         self.n = n
         self.k = k
-        values = .allocate(capacity: max(1, (n + columnsPerPanel - 1) / columnsPerPanel * k * columnsPerPanel))
+        panelCount = (n + columnsPerPanel - 1) / columnsPerPanel
+        values = .allocate(capacity: max(1, panelCount * k * columnsPerPanel))
     }
 
     /// weight: [n, k], row-major (op(B) = weight^T); packed with `instructions`.
@@ -62,9 +65,6 @@ public final class PackedPanels: @unchecked Sendable {
         self.init(n: n, k: k)
         fill(panels: 0..<panelCount, from: weight, ldb: k, transposed: true, instructions: instructions)
     }
-
-    /// The number of 32-column panels.
-    public var panelCount: Int { (n + columnsPerPanel - 1) / columnsPerPanel }
 
     /// Packs `panels` of op(B): b[l * ldb + j], or b[j * ldb + l] when `transposed`.
     /// Threads may fill disjoint ranges of panels concurrently.

@@ -145,8 +145,11 @@ func forEachProductBlock(
     if threads > 1 && slivers >= 2 * threads && (rightPacked || n < m || panels < threads) && !columnsShareBetter {
         // Each chunk streams the whole packed operand past its rows: finer chunks only
         // where it stays in L2 (1 MiB).
-        let chunks = rightPacked && n * k <= 1 << 18 ? sharedChunks(slivers, threads: threads, minimum: 32) : threads
-        parallelChunks(slivers, chunks: chunks) { range in
+        let finer =
+            rightPacked && n * k <= 1 << 18
+            ? chunksClaimedAsThreadsComeFree(
+                slivers, threads: threads, minimumPerChunk: sliversPerSharedChunk, mostPerThread: 8) : nil
+        parallelChunks(slivers, chunks: finer ?? threads) { range in
             body((range.lowerBound * rowsPerTile)..<min(m, range.upperBound * rowsPerTile), 0..<n)
         }
         return
@@ -156,15 +159,11 @@ func forEachProductBlock(
     }
 }
 
-/// How many chunks to split `items` slivers into when no chunk packs anything the others
-/// also pack (the right operand packed ahead, the left read in place or packed sliver by
-/// sliver): one per thread, or, where each would still hold at least `minimum` items, up
-/// to eight per thread, claimed as threads come free. On a virtual machine one
-/// processor often runs several percent slower than the other for a while; with one chunk
-/// each, the faster thread then waits for the slower at the end of every product.
-func sharedChunks(_ items: Int, threads: Int, minimum: Int) -> Int {
-    threads * max(1, min(8, items / (threads * minimum)))
-}
+/// The fewest slivers in one of several chunks per thread of a product whose right operand
+/// is packed ahead: no chunk then packs anything the others also pack (the left operand is
+/// read in place or packed sliver by sliver), and each chunk streams the whole packed
+/// operand past at least 384 rows.
+let sliversPerSharedChunk = 32
 
 /// op(B) [k, n] packed once for a product split by rows, its panels shared out between
 /// threads, or nil when the product is too small to split into several chunks of rows:
@@ -175,7 +174,7 @@ func packedAhead(
 ) -> PackedPanels? {
     let threads = productThreads(m: m, n: n, k: k)
     let slivers = (m + rowsPerTile - 1) / rowsPerTile
-    guard threads > 1 && slivers >= 4 * 32 && n < m else { return nil }
+    guard threads > 1 && slivers >= 4 * sliversPerSharedChunk && n < m else { return nil }
     let packed = PackedPanels(n: n, k: k)
     parallelChunks(packed.panelCount, minimumPerChunk: 1) { panels in
         packed.fill(panels: panels, from: b, ldb: ldb, transposed: transposed, instructions: instructions)

@@ -74,12 +74,21 @@ func itemsPerChunk(width: Int) -> Int { max(1, elementsPerChunk / max(width, 1))
 
 /// How many chunks `parallelChunks` makes of `count` items of at least `minimumPerChunk`:
 /// one per thread, or, with several threads and where each chunk would still hold four
-/// times the minimum, up to four per thread, claimed as threads come free, so that a thread slowed for a while (one vCPU of
-/// a virtual machine often runs several percent slower than another) takes fewer.
+/// times the minimum, up to four per thread (`chunksClaimedAsThreadsComeFree`).
 func chunkCount(_ count: Int, minimumPerChunk: Int) -> Int {
-    let most = count / max(minimumPerChunk, 1), threads = threadCount
-    let perThread = min(4, most / (4 * threads))
-    return threads > 1 && perThread >= 2 ? threads * perThread : min(threads, most)
+    let minimum = max(minimumPerChunk, 1), threads = threadCount
+    return chunksClaimedAsThreadsComeFree(count, threads: threads, minimumPerChunk: 4 * minimum, mostPerThread: 4)
+        ?? min(threads, count / minimum)
+}
+
+/// `threads` times as many chunks of at least `minimumPerChunk` of `count` items as fit,
+/// up to `mostPerThread` per thread, or nil where fewer than two per thread fit or there
+/// is one thread. Threads claim such chunks as they come free, so that a thread slowed for
+/// a while (one vCPU of a virtual machine often runs several percent slower than another)
+/// takes fewer, instead of the faster thread waiting at the end of every job.
+func chunksClaimedAsThreadsComeFree(_ count: Int, threads: Int, minimumPerChunk: Int, mostPerThread: Int) -> Int? {
+    let perThread = min(mostPerThread, count / (max(threads, 1) * max(minimumPerChunk, 1)))
+    return threads > 1 && perThread >= 2 ? threads * perThread : nil
 }
 
 /// Chunk `chunk` of `count` items split into `chunks` contiguous ranges.

@@ -45,16 +45,29 @@ static inline __m256i ck_first_lanes8(long n) {
 __attribute__((target("avx2,fma"), always_inline))
 static inline void ck2_block(const float *sliver, long a_row_stride, long a_step, const float *panel, long depth,
                              float *c, long ldc, long rows, int vectors, __m256i mask_a, __m256i mask_b,
-                             int overwrite, const float *bias) {
+                             int overwrite, const float *bias, const float *next, long next_rows) {
     const __m256 zero = _mm256_setzero_ps();
     const __m256 start_a = bias ? _mm256_maskload_ps(bias, mask_a) : zero;
     const __m256 start_b = bias && vectors == 2 ? _mm256_maskload_ps(bias + 8, mask_b) : zero;
     CK2_LOAD(0); CK2_LOAD(1); CK2_LOAD(2); CK2_LOAD(3); CK2_LOAD(4); CK2_LOAD(5);
     const float *a = sliver, *p = panel;
+    // The lines of the rows of A the next block reads, one a step, into L2, as the
+    // AVX-512 block does.
+    const float *ahead = next;
+    long ahead_column = 0, ahead_lines = next ? next_rows * ((depth + 15) / 16) : 0;
     for (long l = 0; l < depth; l++) {
         __m256 low = _mm256_loadu_ps(p), high = vectors == 2 ? _mm256_loadu_ps(p + 8) : zero;
         // The panel's line 16 steps ahead, as the AVX-512 block asks for its two.
         _mm_prefetch((const char *)(p + 32 * 16), _MM_HINT_T0);
+        if (ahead_lines > 0) {
+            _mm_prefetch((const char *)(ahead + ahead_column), _MM_HINT_T1);
+            ahead_column += 16;
+            if (ahead_column >= depth) {
+                ahead_column = 0;
+                ahead += a_row_stride;
+            }
+            ahead_lines--;
+        }
         CK2_ROW(0); CK2_ROW(1); CK2_ROW(2); CK2_ROW(3); CK2_ROW(4); CK2_ROW(5);
         p += 32;
         a += a_step;
@@ -65,16 +78,19 @@ static inline void ck2_block(const float *sliver, long a_row_stride, long a_step
 #define CK2_CASE(r)                                                                                           \
     case r:                                                                                                   \
         if (columns > 8) {                                                                                    \
-            ck2_block(sliver, a_row_stride, a_step, panel, depth, c, ldc, r, 2, mask_a, mask_b, overwrite, bias); \
+            ck2_block(sliver, a_row_stride, a_step, panel, depth, c, ldc, r, 2, mask_a, mask_b, overwrite, bias,  \
+                      next, next_rows);                                                                       \
         } else {                                                                                              \
-            ck2_block(sliver, a_row_stride, a_step, panel, depth, c, ldc, r, 1, mask_a, mask_b, overwrite, bias); \
+            ck2_block(sliver, a_row_stride, a_step, panel, depth, c, ldc, r, 1, mask_a, mask_b, overwrite, bias,  \
+                      next, next_rows);                                                                       \
         }                                                                                                     \
         break
 
 // One 6 x 16 block at an edge, specialized for its row count and one or two vectors.
 __attribute__((target("avx2,fma"), always_inline))
 static inline void ck2_edge(const float *sliver, long a_row_stride, long a_step, const float *panel, long depth,
-                            float *c, long ldc, long rows, long columns, int overwrite, const float *bias) {
+                            float *c, long ldc, long rows, long columns, int overwrite, const float *bias,
+                            const float *next, long next_rows) {
     __m256i mask_a = ck_first_lanes8(columns), mask_b = ck_first_lanes8(columns - 8);
     switch (rows) {
         CK2_CASE(1); CK2_CASE(2); CK2_CASE(3); CK2_CASE(4); CK2_CASE(5);
@@ -83,10 +99,12 @@ static inline void ck2_edge(const float *sliver, long a_row_stride, long a_step,
 }
 
 // The 12 x 32 block (or its part rows x columns) as up to four 6 x 16 blocks; the two
-// blocks that share a half of the panel run one after the other, so it stays in L1.
+// blocks that share a half of the panel run one after the other, so it stays in L1. The
+// first of them prefetches the next block's rows of A (next, next_rows), if any.
 __attribute__((target("avx2,fma"), always_inline))
 static inline void ck2_tile(const float *sliver, long a_row_stride, long a_step, const float *panel, long depth,
-                            float *c, long ldc, long rows, long columns, int overwrite, const float *bias) {
+                            float *c, long ldc, long rows, long columns, int overwrite, const float *bias,
+                            const float *next, long next_rows) {
     const __m256i all = _mm256_set1_epi32(-1);
     for (long half = 0; half < 2 && 16 * half < columns; half++) {
         long width = columns - 16 * half < 16 ? columns - 16 * half : 16;
@@ -94,12 +112,13 @@ static inline void ck2_tile(const float *sliver, long a_row_stride, long a_step,
         for (long r0 = 0; r0 < rows; r0 += 6) {
             const float *part = sliver + r0 * a_row_stride;
             float *block = c + r0 * ldc + 16 * half;
+            const float *ahead = half == 0 && r0 == 0 ? next : 0;
             if (rows - r0 >= 6 && width == 16) {
                 ck2_block(part, a_row_stride, a_step, panel + 16 * half, depth, block, ldc, 6, 2, all, all,
-                          overwrite, start);
+                          overwrite, start, ahead, next_rows);
             } else {
                 ck2_edge(part, a_row_stride, a_step, panel + 16 * half, depth, block, ldc,
-                         rows - r0 < 6 ? rows - r0 : 6, width, overwrite, start);
+                         rows - r0 < 6 ? rows - r0 : 6, width, overwrite, start, ahead, next_rows);
             }
         }
     }
@@ -108,25 +127,26 @@ static inline void ck2_tile(const float *sliver, long a_row_stride, long a_step,
 __attribute__((target("avx2,fma")))
 void ck_avx2_tile_12x32(const float *sliver, const float *panel, long depth, float *c, long ldc, int overwrite,
                         const float *bias) {
-    ck2_tile(sliver, 1, 12, panel, depth, c, ldc, 12, 32, overwrite, bias);
+    ck2_tile(sliver, 1, 12, panel, depth, c, ldc, 12, 32, overwrite, bias, 0, 0);
 }
 
 __attribute__((target("avx2,fma")))
 void ck_avx2_tile_edge(const float *sliver, const float *panel, long depth, float *c, long ldc, long rows,
                        long columns, int overwrite, const float *bias) {
-    ck2_tile(sliver, 1, 12, panel, depth, c, ldc, rows, columns, overwrite, bias);
+    ck2_tile(sliver, 1, 12, panel, depth, c, ldc, rows, columns, overwrite, bias, 0, 0);
 }
 
 __attribute__((target("avx2,fma")))
 void ck_avx2_tile_12x32_rows(const float *a, long lda, const float *panel, long depth, float *c, long ldc,
-                             int overwrite, const float *bias) {
-    ck2_tile(a, lda, 1, panel, depth, c, ldc, 12, 32, overwrite, bias);
+                             int overwrite, const float *bias, const float *next, long next_rows) {
+    ck2_tile(a, lda, 1, panel, depth, c, ldc, 12, 32, overwrite, bias, next, next_rows);
 }
 
 __attribute__((target("avx2,fma")))
 void ck_avx2_tile_edge_rows(const float *a, long lda, const float *panel, long depth, float *c, long ldc,
-                            long rows, long columns, int overwrite, const float *bias) {
-    ck2_tile(a, lda, 1, panel, depth, c, ldc, rows, columns, overwrite, bias);
+                            long rows, long columns, int overwrite, const float *bias, const float *next,
+                            long next_rows) {
+    ck2_tile(a, lda, 1, panel, depth, c, ldc, rows, columns, overwrite, bias, next, next_rows);
 }
 
 // Transposes the 8 x 8 block held in r[0..7] (row i in r[i]) in place: afterwards r[j]

@@ -21,16 +21,29 @@
 __attribute__((target("avx512f"), always_inline))
 static inline void ck_tile(const float *sliver, long a_row_stride, long a_step, const float *panel, long depth,
                            float *c, long ldc, long rows, int halves, __mmask16 low_mask, __mmask16 high_mask,
-                           int overwrite, const float *bias) {
+                           int overwrite, const float *bias, const float *next, long next_rows) {
     const __m512 zero = _mm512_setzero_ps();
     const __m512 start_low = bias ? _mm512_maskz_loadu_ps(low_mask, bias) : zero;
     const __m512 start_high = bias ? _mm512_maskz_loadu_ps(high_mask, bias + 16) : zero;
     CK_LOAD(0); CK_LOAD(1); CK_LOAD(2); CK_LOAD(3); CK_LOAD(4); CK_LOAD(5);
     CK_LOAD(6); CK_LOAD(7); CK_LOAD(8); CK_LOAD(9); CK_LOAD(10); CK_LOAD(11);
     const float *a = sliver, *p = panel;
+    // The lines of the rows of A that the next blocks read, one a step, into L2 (see
+    // ck_avx512_tile_12x32_rows in the header).
+    const float *ahead = next;
+    long ahead_column = 0, ahead_lines = next ? next_rows * ((depth + 15) / 16) : 0;
     for (long l = 0; l < depth; l++) {
         __m512 low = _mm512_loadu_ps(p), high = halves == 2 ? _mm512_loadu_ps(p + 16) : zero;
         CK_PREFETCH_PANEL(p);
+        if (ahead_lines > 0) {
+            _mm_prefetch((const char *)(ahead + ahead_column), _MM_HINT_T1);
+            ahead_column += 16;
+            if (ahead_column >= depth) {
+                ahead_column = 0;
+                ahead += a_row_stride;
+            }
+            ahead_lines--;
+        }
         CK_ROW(0); CK_ROW(1); CK_ROW(2); CK_ROW(3); CK_ROW(4); CK_ROW(5);
         CK_ROW(6); CK_ROW(7); CK_ROW(8); CK_ROW(9); CK_ROW(10); CK_ROW(11);
         p += 32;
@@ -43,13 +56,13 @@ static inline void ck_tile(const float *sliver, long a_row_stride, long a_step, 
 __attribute__((target("avx512f")))
 void ck_avx512_tile_12x32(const float *sliver, const float *panel, long depth, float *c, long ldc, int overwrite,
                           const float *bias) {
-    ck_tile(sliver, 1, 12, panel, depth, c, ldc, 12, 2, 0xFFFF, 0xFFFF, overwrite, bias);
+    ck_tile(sliver, 1, 12, panel, depth, c, ldc, 12, 2, 0xFFFF, 0xFFFF, overwrite, bias, 0, 0);
 }
 
 __attribute__((target("avx512f")))
 void ck_avx512_tile_12x32_rows(const float *a, long lda, const float *panel, long depth, float *c, long ldc,
-                               int overwrite, const float *bias) {
-    ck_tile(a, lda, 1, panel, depth, c, ldc, 12, 2, 0xFFFF, 0xFFFF, overwrite, bias);
+                               int overwrite, const float *bias, const float *next, long next_rows) {
+    ck_tile(a, lda, 1, panel, depth, c, ldc, 12, 2, 0xFFFF, 0xFFFF, overwrite, bias, next, next_rows);
 }
 
 // The edge block specialized for its row count and for one or two vectors of columns
@@ -58,15 +71,18 @@ void ck_avx512_tile_12x32_rows(const float *a, long lda, const float *panel, lon
 #define CK_EDGE_CASE(r)                                                                                      \
     case r:                                                                                                  \
         if (columns > 16) {                                                                                  \
-            ck_tile(sliver, a_row_stride, a_step, panel, depth, c, ldc, r, 2, low_mask, high_mask, overwrite, bias); \
+            ck_tile(sliver, a_row_stride, a_step, panel, depth, c, ldc, r, 2, low_mask, high_mask, overwrite, bias,   \
+                    next, next_rows);                                                                        \
         } else {                                                                                             \
-            ck_tile(sliver, a_row_stride, a_step, panel, depth, c, ldc, r, 1, low_mask, high_mask, overwrite, bias); \
+            ck_tile(sliver, a_row_stride, a_step, panel, depth, c, ldc, r, 1, low_mask, high_mask, overwrite, bias,   \
+                    next, next_rows);                                                                        \
         }                                                                                                    \
         break
 
 __attribute__((target("avx512f"), always_inline))
 static inline void ck_edge(const float *sliver, long a_row_stride, long a_step, const float *panel, long depth,
-                           float *c, long ldc, long rows, long columns, int overwrite, const float *bias) {
+                           float *c, long ldc, long rows, long columns, int overwrite, const float *bias,
+                           const float *next, long next_rows) {
     __mmask16 low_mask = ck_first_lanes(columns), high_mask = ck_first_lanes(columns - 16);
     switch (rows) {
         CK_EDGE_CASE(1); CK_EDGE_CASE(2); CK_EDGE_CASE(3); CK_EDGE_CASE(4); CK_EDGE_CASE(5); CK_EDGE_CASE(6);
@@ -78,13 +94,14 @@ static inline void ck_edge(const float *sliver, long a_row_stride, long a_step, 
 __attribute__((target("avx512f")))
 void ck_avx512_tile_edge(const float *sliver, const float *panel, long depth, float *c, long ldc, long rows,
                          long columns, int overwrite, const float *bias) {
-    ck_edge(sliver, 1, 12, panel, depth, c, ldc, rows, columns, overwrite, bias);
+    ck_edge(sliver, 1, 12, panel, depth, c, ldc, rows, columns, overwrite, bias, 0, 0);
 }
 
 __attribute__((target("avx512f")))
 void ck_avx512_tile_edge_rows(const float *a, long lda, const float *panel, long depth, float *c, long ldc,
-                              long rows, long columns, int overwrite, const float *bias) {
-    ck_edge(a, lda, 1, panel, depth, c, ldc, rows, columns, overwrite, bias);
+                              long rows, long columns, int overwrite, const float *bias, const float *next,
+                              long next_rows) {
+    ck_edge(a, lda, 1, panel, depth, c, ldc, rows, columns, overwrite, bias, next, next_rows);
 }
 
 // Transposes the 16 x 16 block held in r[0..15] (row i in r[i]) in place: afterwards r[j]

@@ -21,12 +21,17 @@ void ck_avx512_tile_edge(const float *sliver, const float *panel, long depth, fl
 /// The same two blocks with A's rows read where they are instead of from a packed sliver:
 /// row r of the block at a + r * lda, its depth steps contiguous (rows <= 12 of them for
 /// the edge block); every sum is formed as from the packed sliver, so C gets the same bits.
+/// While they run they prefetch into L2, a line a step, the `next_rows` rows of `depth`
+/// floats at next + i * lda (none when next is null): the part of the rows of A that the
+/// next blocks read which the caller hands to this block, so that rows coming from memory
+/// are in L2 before their first block needs them.
 void ck_avx512_tile_12x32_rows(const float *a, long lda, const float *panel, long depth, float *c, long ldc,
-                               int overwrite, const float *bias);
+                               int overwrite, const float *bias, const float *next, long next_rows);
 void ck_avx512_tile_edge_rows(const float *a, long lda, const float *panel, long depth, float *c, long ldc,
-                              long rows, long columns, int overwrite, const float *bias);
+                              long rows, long columns, int overwrite, const float *bias, const float *next,
+                              long next_rows);
 
-/// Packs a block of an operand for the tile above: dst[l * width + j] = x(j, l) for j <
+/// Packs a block of an operand for the tiles above: dst[l * width + j] = x(j, l) for j <
 /// rows and l < depth, zero for rows <= j < width (width 12 for a sliver, 32 for a panel).
 /// x(j, l) is src[j * stride + l] when `along_rows` (each of the `rows` lines runs along
 /// the depth, as a weight matrix [out, in]; transposed through 16 x 16 register blocks),
@@ -41,9 +46,10 @@ void ck_avx2_tile_12x32(const float *sliver, const float *panel, long depth, flo
 void ck_avx2_tile_edge(const float *sliver, const float *panel, long depth, float *c, long ldc, long rows,
                        long columns, int overwrite, const float *bias);
 void ck_avx2_tile_12x32_rows(const float *a, long lda, const float *panel, long depth, float *c, long ldc,
-                             int overwrite, const float *bias);
+                             int overwrite, const float *bias, const float *next, long next_rows);
 void ck_avx2_tile_edge_rows(const float *a, long lda, const float *panel, long depth, float *c, long ldc,
-                            long rows, long columns, int overwrite, const float *bias);
+                            long rows, long columns, int overwrite, const float *bias, const float *next,
+                            long next_rows);
 void ck_avx2_pack(const float *src, long stride, int along_rows, long rows, long depth, float *dst, long width);
 
 /// Rounds rows of single-precision values to bfloat16 (to nearest, ties to even, as

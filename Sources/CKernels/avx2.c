@@ -189,14 +189,22 @@ static void ck2_pack_transposing(const float *src, long stride, long rows, long 
     }
 }
 
-// dst[l * width_out + j] = src[l * stride + j] for j < rows, zero for rows <= j < width_out.
+// Blocks of width_out columns, in bands of 16 source rows, as the AVX-512 packing lays
+// them out and reads them.
 __attribute__((target("avx2")))
-static void ck2_pack_copying(const float *src, long stride, long rows, long depth, float *dst, long width_out) {
-    for (long j0 = 0; j0 < width_out; j0 += 8) {
-        long valid = rows - j0;
-        __m256i load = ck_first_lanes8(valid), store = ck_first_lanes8(width_out - j0);
-        for (long l = 0; l < depth; l++) {
-            _mm256_maskstore_ps(dst + l * width_out + j0, store, _mm256_maskload_ps(src + l * stride + j0, load));
+static void ck2_pack_copying(const float *src, long stride, long columns, long depth, float *dst, long width_out) {
+    long blocks = (columns + width_out - 1) / width_out;
+    for (long l0 = 0; l0 < depth; l0 += 16) {
+        long band_end = depth - l0 < 16 ? depth : l0 + 16;
+        for (long b = 0; b < blocks; b++) {
+            for (long j0 = 0; j0 < width_out; j0 += 8) {
+                long first = b * width_out + j0;
+                __m256i load = ck_first_lanes8(columns - first), store = ck_first_lanes8(width_out - j0);
+                for (long l = l0; l < band_end; l++) {
+                    __m256 v = _mm256_maskload_ps(src + l * stride + first, load);
+                    _mm256_maskstore_ps(dst + (b * depth + l) * width_out + j0, store, v);
+                }
+            }
         }
     }
 }

@@ -154,15 +154,27 @@ static void ck_pack_transposing(const float *src, long stride, long rows, long d
     }
 }
 
-// dst[l * width_out + j] = src[l * stride + j] for j < rows, zero for rows <= j < width_out.
+// Blocks of width_out columns, in bands of 16 source rows: block b holds columns b *
+// width_out ..< (b + 1) * width_out, dst[(b * depth + l) * width_out + j] = src[l * stride +
+// b * width_out + j], zero past column `columns`. A band's rows are read across their whole
+// width (they stay in L1 while the blocks take their parts, and the hardware's prefetch
+// follows each row along), where a block at a time would read short pieces of rows
+// kilobytes apart; each block's part of a band is written contiguously.
 __attribute__((target("avx512f")))
-static void ck_pack_copying(const float *src, long stride, long rows, long depth, float *dst, long width_out) {
-    for (long j0 = 0; j0 < width_out; j0 += 16) {
-        long lanes = width_out - j0 < 16 ? width_out - j0 : 16;
-        long valid = rows - j0 < 0 ? 0 : (rows - j0 < lanes ? rows - j0 : lanes);
-        __mmask16 load = ck_first_lanes(valid), store = ck_first_lanes(lanes);
-        for (long l = 0; l < depth; l++) {
-            _mm512_mask_storeu_ps(dst + l * width_out + j0, store, _mm512_maskz_loadu_ps(load, src + l * stride + j0));
+static void ck_pack_copying(const float *src, long stride, long columns, long depth, float *dst, long width_out) {
+    long blocks = (columns + width_out - 1) / width_out;
+    for (long l0 = 0; l0 < depth; l0 += 16) {
+        long band_end = depth - l0 < 16 ? depth : l0 + 16;
+        for (long b = 0; b < blocks; b++) {
+            for (long j0 = 0; j0 < width_out; j0 += 16) {
+                long first = b * width_out + j0, lanes = width_out - j0 < 16 ? width_out - j0 : 16;
+                long valid = columns - first < 0 ? 0 : (columns - first < lanes ? columns - first : lanes);
+                __mmask16 load = ck_first_lanes(valid), store = ck_first_lanes(lanes);
+                for (long l = l0; l < band_end; l++) {
+                    __m512 v = _mm512_maskz_loadu_ps(load, src + l * stride + first);
+                    _mm512_mask_storeu_ps(dst + (b * depth + l) * width_out + j0, store, v);
+                }
+            }
         }
     }
 }

@@ -21,7 +21,8 @@ public enum ProductInstructions: Sendable {
     /// AVX2 and FMA: the 12 x 32 block as four 6 x 16 blocks in 12 registers of 8 lanes.
     case avx2
 
-    /// dst[l * width + j] = x(j, l), as `ck_avx512_pack` documents.
+    /// dst[(b * depth + l) * width + j] = x(b * width + j, l): blocks of `width` columns, as
+    /// `ck_avx512_pack` documents.
     func pack(
         _ src: UnsafePointer<Float>, stride: Int, alongRows: Bool, rows: Int, depth: Int,
         into dst: UnsafeMutablePointer<Float>, width: Int
@@ -116,11 +117,12 @@ public func multiply(
     let packed = UnsafeMutablePointer<Float>.allocate(
         capacity: packedB == nil ? min(panelsPerGroup, panelCount) * maximumDepth * columnsPerPanel : 1)
     defer { packed.deallocate() }
-    // With several panel groups, all of A's slivers for a depth block are packed once and
-    // shared by the groups, if they stay in cache (up to 2 MB); else each sliver is packed
-    // just before its use, for each group.
     // A with its rows along the depth (not transposed) is read where it is: its twelve rows
-    // stream past the panel as a packed sliver would. Transposed, it is packed.
+    // stream past the panel as a packed sliver would. Transposed, it is packed: all of its
+    // slivers for a depth block at once, row by row of A (one pass over whole rows where a
+    // sliver at a time reads 48 bytes of each row, rows kilobytes apart, which the
+    // hardware's prefetch does not follow), shared by the panel groups, if they stay in
+    // cache (up to 2 MB); else each sliver just before its use, for each group.
     let readsRows = !transposeA
     // The instruction set's register blocks: whole or at an edge, from a packed sliver or
     // from A's rows in place.
@@ -129,7 +131,7 @@ public func multiply(
         ? (ck_avx512_tile_12x32, ck_avx512_tile_edge, ck_avx512_tile_12x32_rows, ck_avx512_tile_edge_rows)
         : (ck_avx2_tile_12x32, ck_avx2_tile_edge, ck_avx2_tile_12x32_rows, ck_avx2_tile_edge_rows)
     let tileCount = (m + rowsPerTile - 1) / rowsPerTile
-    let shared = !readsRows && panelCount > panelsPerGroup && tileCount * rowsPerTile * depthPerBlock <= 1 << 19
+    let shared = !readsRows && tileCount * rowsPerTile * depthPerBlock <= 1 << 19
     let slivers = UnsafeMutablePointer<Float>.allocate(
         capacity: readsRows ? 1 : (shared ? tileCount : 1) * rowsPerTile * maximumDepth)
     defer { slivers.deallocate() }
@@ -144,21 +146,26 @@ public func multiply(
         let depth = min(depthPerBlock, k - k0)
         let fresh = overwrite && k0 == 0
         if shared {
-            for r0 in stride(from: 0, to: m, by: rowsPerTile) {
-                packSliver(slivers + (r0 / rowsPerTile) * rowsPerTile * depth, r0: r0, k0: k0, depth: depth)
-            }
+            instructions.pack(
+                a + k0 * lda, stride: lda, alongRows: false, rows: m, depth: depth, into: slivers, width: rowsPerTile)
         }
         for group in stride(from: 0, to: panelCount, by: panelsPerGroup) {
             let panels = min(panelsPerGroup, panelCount - group)
-            // Pack: packed[q][l][j] = op(B)[k0 + l, column(q, j)], zero past the last column.
-            for q in 0..<panels where packedB == nil {
-                let first = columns.lowerBound + (group + q) * columnsPerPanel
-                let width = min(columnsPerPanel, columns.upperBound - first)
-                let dst = packed + q * depth * columnsPerPanel
-                let start = transposeB ? b + first * ldb + k0 : b + k0 * ldb + first
+            // Pack: packed[q][l][j] = op(B)[k0 + l, column(q, j)], zero past the last column;
+            // B's rows along the columns are packed for the whole group in one pass over them.
+            let groupFirst = columns.lowerBound + group * columnsPerPanel
+            if packedB == nil && !transposeB {
                 instructions.pack(
-                    start, stride: ldb, alongRows: transposeB, rows: width, depth: depth, into: dst,
+                    b + k0 * ldb + groupFirst, stride: ldb, alongRows: false,
+                    rows: min(panels * columnsPerPanel, columns.upperBound - groupFirst), depth: depth, into: packed,
                     width: columnsPerPanel)
+            }
+            for q in 0..<panels where packedB == nil && transposeB {
+                let first = groupFirst + q * columnsPerPanel
+                let width = min(columnsPerPanel, columns.upperBound - first)
+                instructions.pack(
+                    b + first * ldb + k0, stride: ldb, alongRows: true, rows: width, depth: depth,
+                    into: packed + q * depth * columnsPerPanel, width: columnsPerPanel)
             }
             for r0 in stride(from: 0, to: m, by: rowsPerTile) {
                 let rows = min(rowsPerTile, m - r0)

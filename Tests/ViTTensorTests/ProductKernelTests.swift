@@ -82,6 +82,28 @@ struct ProductKernelTests {
                 instructions: instructions, using: &rng) == nil)
     }
 
+    /// More columns than one group of panels holds (a group of eight, then a partial one
+    /// ending in a partial panel), several slivers and depth blocks: B packed a group at a
+    /// time and A's slivers a depth block at a time, for every layout and start, over the
+    /// whole width and from a later panel on.
+    @Test(arguments: instructionSets)
+    func severalPanelGroupsMatchFloat64(instructions: ProductInstructions) {
+        var rng = SeededGenerator(seed: 33)
+        var failures: [String] = []
+        for columns in [0..<300, 32..<300] {
+            for (transposeA, transposeB) in [(false, false), (true, false), (false, true), (true, true)] {
+                for start in Start.allCases {
+                    let report = check(
+                        m: 37, n: 300, k: 257, transposeA: transposeA, transposeB: transposeB, start: start,
+                        columns: columns, instructions: instructions, using: &rng)
+                    if let report { failures.append(report) }
+                }
+            }
+        }
+        let failed = failures.count
+        #expect(failed == 0, "first failing case: \(failures.first ?? "")")
+    }
+
     /// AVX2 and AVX-512 form every sum in the same order with the same fused multiply-adds,
     /// so they give the same bits, for every layout and edge (where the CPU has both).
     @Test(.enabled(if: instructionSets.count == 2, "the CPU lacks AVX-512F or AVX2"))

@@ -31,11 +31,13 @@ void ck_avx512_tile_edge_rows(const float *a, long lda, const float *panel, long
                               long rows, long columns, int overwrite, const float *bias, const float *next,
                               long next_rows);
 
-/// Packs a block of an operand for the tiles above: dst[l * width + j] = x(j, l) for j <
-/// rows and l < depth, zero for rows <= j < width (width 12 for a sliver, 32 for a panel).
-/// x(j, l) is src[j * stride + l] when `along_rows` (each of the `rows` lines runs along
-/// the depth, as a weight matrix [out, in]; transposed through 16 x 16 register blocks),
-/// else src[l * stride + j]. Needs AVX-512F.
+/// Packs blocks of an operand for the tiles above: dst[(b * depth + l) * width + j] =
+/// x(b * width + j, l) for b * width + j < rows and l < depth, zero past row `rows` (width
+/// 12 for slivers, 32 for panels; block b at dst + b * depth * width). x(j, l) is src[j *
+/// stride + l] when `along_rows` (each of the `rows` lines runs along the depth, as a
+/// weight matrix [out, in]; transposed through 16 x 16 register blocks; rows <= width,
+/// one block), else src[l * stride + j] (any number of blocks, read row by row of src).
+/// Needs AVX-512F.
 void ck_avx512_pack(const float *src, long stride, int along_rows, long rows, long depth, float *dst, long width);
 
 /// The five functions above for CPUs with AVX2 and FMA (no AVX-512): the same arguments,

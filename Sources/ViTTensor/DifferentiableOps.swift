@@ -106,8 +106,9 @@ extension Variable {
 
 /// A fully connected layer: x [..., in], weight [out, in], bias [out] ->
 /// residual + activation(x weight^T + bias), [..., out]. Without recording, bias,
-/// activation and residual are fused into the product's tiles; with recording the
-/// activation and the residual sum are separate operations with their own pullbacks.
+/// activation and residual are fused into the product's tiles; with recording a residual
+/// of the output's shape still is (its gradient is the output's), and the activation is a
+/// separate operation with its own pullback.
 public func linear(
     _ x: Variable, weight: Variable, bias: Variable?, activation: GELUApproximation? = nil, residual: Variable? = nil
 ) -> Variable {
@@ -115,18 +116,24 @@ public func linear(
         return Variable(
             linear(x.value, weight: weight.value, bias: bias?.value, activation: activation, residual: residual?.value))
     }
+    let outputShape = Array(x.shape.dropLast()) + [weight.shape[0]]
+    if activation == nil, let residual, residual.shape == outputShape {
+        return affine(x, weight: weight, bias: bias, residual: residual)
+    }
     var y = affine(x, weight: weight, bias: bias)
     if let activation { y = y.gelu(approximation: activation) }
     if let residual { y = residual + y }
     return y
 }
 
-/// x weight^T + bias with its pullback: dx = g W, dW = g^T x, db = column sums of g.
-private func affine(_ x: Variable, weight: Variable, bias: Variable?) -> Variable {
-    let y = linear(x.value, weight: weight.value, bias: bias?.value)
+/// residual + x weight^T + bias with its pullback: dx = g W, dW = g^T x, db = column sums
+/// of g, dresidual = g. residual: nil, or of the output's shape.
+private func affine(_ x: Variable, weight: Variable, bias: Variable?, residual: Variable? = nil) -> Variable {
+    let y = linear(x.value, weight: weight.value, bias: bias?.value, residual: residual?.value)
     let (outFeatures, inFeatures) = (weight.shape[0], weight.shape[1])
     let rows = x.value.count / max(inFeatures, 1)
-    return Variable(value: y, inputs: [x, weight] + (bias.map { [$0] } ?? [])) { g in
+    let inputs = [x, weight] + (bias.map { [$0] } ?? []) + (residual.map { [$0] } ?? [])
+    return Variable(value: y, inputs: inputs) { g in
         var grads: [Tensor?] = []
         // dx = g W: [rows, out] x [out, in]
         if x.requiresGradient {
@@ -151,6 +158,7 @@ private func affine(_ x: Variable, weight: Variable, bias: Variable?) -> Variabl
         if let bias {
             grads.append(bias.requiresGradient ? g.reshaped([rows, outFeatures]).sum(axis: 0) : nil)
         }
+        if let residual { grads.append(residual.requiresGradient ? g : nil) }
         return grads
     }
 }

@@ -77,6 +77,14 @@ func checkGradients(
         let (x, w, b) = (normal([2, 3, 5]), normal([4, 5], std: 0.5), normal([4]))
         checkGradients("linear", [x, w, b]) { linear($0[0], weight: $0[1], bias: $0[2]) }
         checkGradients("linear without bias", [x, w]) { linear($0[0], weight: $0[1], bias: nil) }
+        // The residual is fused into the product while recording: its gradient is the output's.
+        let r = normal([2, 3, 4])
+        checkGradients("linear with residual", [x, w, b, r]) {
+            linear($0[0], weight: $0[1], bias: $0[2], residual: $0[3])
+        }
+        checkGradients("linear with residual, without bias", [x, w, r]) {
+            linear($0[0], weight: $0[1], bias: nil, residual: $0[2])
+        }
         let (y, gamma, beta) = (normal([4, 6]), normal([6], std: 0.3) + 1, normal([6]))
         checkGradients("layerNorm", [y, gamma, beta]) { layerNorm($0[0], weight: $0[1], bias: $0[2], eps: 1e-5) }
         checkGradients("layerNorm without affine", [y]) { layerNorm($0[0], weight: nil, bias: nil, eps: 1e-5) }

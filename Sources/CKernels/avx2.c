@@ -209,6 +209,28 @@ static void ck2_pack_copying(const float *src, long stride, long columns, long d
     }
 }
 
+// The AVX-512 sums' additions in the same order: lanes 0..<8 and 8..<12 of each step.
+__attribute__((target("avx2")))
+void ck_avx2_add_sliver_sums(const float *slivers, long rows, long depth, float *sums) {
+    for (long s = 0; s * 12 < rows; s++) {
+        const float *p = slivers + s * depth * 12;
+        __m256 low[4], high[4];
+        for (int i = 0; i < 4; i++) low[i] = high[i] = _mm256_setzero_ps();
+        __m256i four = ck_first_lanes8(4);
+        for (long l = 0; l < depth; l++) {
+            low[l & 3] = _mm256_add_ps(low[l & 3], _mm256_loadu_ps(p + l * 12));
+            high[l & 3] = _mm256_add_ps(high[l & 3], _mm256_maskload_ps(p + l * 12 + 8, four));
+        }
+        __m256 sum_low = _mm256_add_ps(_mm256_add_ps(low[0], low[1]), _mm256_add_ps(low[2], low[3]));
+        __m256 sum_high = _mm256_add_ps(_mm256_add_ps(high[0], high[1]), _mm256_add_ps(high[2], high[3]));
+        long valid = rows - s * 12 < 12 ? rows - s * 12 : 12;
+        __m256i mask_low = ck_first_lanes8(valid), mask_high = ck_first_lanes8(valid - 8);
+        float *out = sums + s * 12;
+        _mm256_maskstore_ps(out, mask_low, _mm256_add_ps(_mm256_maskload_ps(out, mask_low), sum_low));
+        _mm256_maskstore_ps(out + 8, mask_high, _mm256_add_ps(_mm256_maskload_ps(out + 8, mask_high), sum_high));
+    }
+}
+
 __attribute__((target("avx2")))
 void ck_avx2_pack(const float *src, long stride, int along_rows, long rows, long depth, float *dst, long width) {
     if (along_rows) {

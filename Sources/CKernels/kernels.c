@@ -179,6 +179,20 @@ static void ck_pack_copying(const float *src, long stride, long columns, long de
     }
 }
 
+// Four chains of additions over the depth (steps l, l + 4, ...), combined as (0 + 1) + (2 +
+// 3): the add latency hidden, the order fixed.
+__attribute__((target("avx512f")))
+void ck_avx512_add_sliver_sums(const float *slivers, long rows, long depth, float *sums) {
+    for (long s = 0; s * 12 < rows; s++) {
+        const float *p = slivers + s * depth * 12;
+        __m512 total[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+        for (long l = 0; l < depth; l++) total[l & 3] = _mm512_add_ps(total[l & 3], _mm512_maskz_loadu_ps(0x0FFF, p + l * 12));
+        __m512 sum = _mm512_add_ps(_mm512_add_ps(total[0], total[1]), _mm512_add_ps(total[2], total[3]));
+        __mmask16 valid = ck_first_lanes(rows - s * 12 < 12 ? rows - s * 12 : 12);
+        _mm512_mask_storeu_ps(sums + s * 12, valid, _mm512_add_ps(_mm512_maskz_loadu_ps(valid, sums + s * 12), sum));
+    }
+}
+
 __attribute__((target("avx512f")))
 void ck_avx512_pack(const float *src, long stride, int along_rows, long rows, long depth, float *dst, long width) {
     if (along_rows) {

@@ -32,6 +32,15 @@ public enum ProductInstructions: Sendable {
         case .avx2: ck_avx2_pack(src, stride, alongRows ? 1 : 0, rows, depth, dst, width)
         }
     }
+
+    /// sums[i] += the sum over the depth of row i of packed slivers, i < rows, as
+    /// `ck_avx512_add_sliver_sums` documents (both instruction sets give the same bits).
+    func addSliverSums(_ slivers: UnsafePointer<Float>, rows: Int, depth: Int, to sums: UnsafeMutablePointer<Float>) {
+        switch self {
+        case .avx512: ck_avx512_add_sliver_sums(slivers, rows, depth, sums)
+        case .avx2: ck_avx2_add_sliver_sums(slivers, rows, depth, sums)
+        }
+    }
 }
 
 /// Rows of C per micro-kernel call.
@@ -99,14 +108,18 @@ public final class PackedPanels: @unchecked Sendable {
 /// 32; threads given disjoint column ranges write disjoint parts of C, and every element
 /// is summed in the same order whatever the split. With `packedB` (op(B) packed
 /// ahead) the panels are read from it instead of packed here: the same values, the same
-/// sums. `instructions` must be ones the CPU has.
+/// sums. With `rowSums` (transposeA only), rowSums[i] += the sum of op(A)[i, 0..<k] for i <
+/// m, taken from the packed slivers (a bias gradient without another pass over A): per
+/// depth block of 256 as `ck_avx512_add_sliver_sums` adds, the blocks in order.
+/// `instructions` must be ones the CPU has.
 public func multiply(
     m: Int, k: Int, columns: Range<Int>, a: UnsafePointer<Float>, lda: Int, transposeA: Bool,
     b: UnsafePointer<Float>, ldb: Int, transposeB: Bool, c: UnsafeMutablePointer<Float>, ldc: Int,
     overwrite: Bool = false, bias: UnsafePointer<Float>? = nil, packedB: PackedPanels? = nil,
-    instructions: ProductInstructions
+    rowSums: UnsafeMutablePointer<Float>? = nil, instructions: ProductInstructions
 ) {
     precondition(columns.lowerBound % columnsPerPanel == 0, "column range must start on a panel")
+    precondition(rowSums == nil || transposeA, "row sums come from packed slivers of a transposed A")
     precondition(
         packedB.map { $0.k == k && columns.upperBound <= $0.n } ?? true,
         "packed panels of another shape than B")
@@ -148,6 +161,7 @@ public func multiply(
         if shared {
             instructions.pack(
                 a + k0 * lda, stride: lda, alongRows: false, rows: m, depth: depth, into: slivers, width: rowsPerTile)
+            if let rowSums { instructions.addSliverSums(slivers, rows: m, depth: depth, to: rowSums) }
         }
         for group in stride(from: 0, to: panelCount, by: panelsPerGroup) {
             let panels = min(panelsPerGroup, panelCount - group)
@@ -177,6 +191,9 @@ public func multiply(
                 } else {
                     packSliver(slivers, r0: r0, k0: k0, depth: depth)
                     sliver = UnsafePointer(slivers)
+                    if let rowSums, group == 0 {
+                        instructions.addSliverSums(sliver, rows: rows, depth: depth, to: rowSums + r0)
+                    }
                 }
                 // In the first group of panels, the next sliver's rows of A, read where they
                 // are, are prefetched into L2 while this one passes the panels, a share of

@@ -145,18 +145,21 @@ private func affine(_ x: Variable, weight: Variable, bias: Variable?, residual: 
         } else {
             grads.append(nil)
         }
-        // dW = g^T x: [out, rows] x [rows, in]
+        // dW = g^T x: [out, rows] x [rows, in], and db = column sums of g along with it.
+        let db = bias?.requiresGradient == true ? Tensor(uninitializedShape: [outFeatures]) : nil
         if weight.requiresGradient {
             let dw = Tensor(uninitializedShape: weight.shape)
-            gemm(
-                transposeA: true, transposeB: false, m: outFeatures, n: inFeatures, k: rows,
-                g.data, lda: outFeatures, x.value.data, ldb: inFeatures, dw.data, ldc: inFeatures)
+            weightGradients(
+                dy: g.data, x: x.value.data, rows: rows, outFeatures: outFeatures, inFeatures: inFeatures,
+                dweight: dw.data, dbias: db?.data)
             grads.append(dw)
         } else {
             grads.append(nil)
         }
         if let bias {
-            grads.append(bias.requiresGradient ? g.reshaped([rows, outFeatures]).sum(axis: 0) : nil)
+            grads.append(
+                !bias.requiresGradient
+                    ? nil : weight.requiresGradient ? db : g.reshaped([rows, outFeatures]).sum(axis: 0))
         }
         if let residual { grads.append(residual.requiresGradient ? g : nil) }
         return grads

@@ -214,6 +214,40 @@ func gemm(
     }
 }
 
+/// The gradients of x weight^T + bias: dweight[out, in] = dy^T x and, when `dbias` is
+/// given, dbias[out] = the column sums of dy [rows, out]; x [rows, in]. Where our kernel
+/// runs the product, the bias gradient is summed from dy's packed slivers (no second pass
+/// over dy): per depth block of 256 rows, the blocks in order, whatever the thread count.
+func weightGradients(
+    dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows: Int, outFeatures: Int, inFeatures: Int,
+    dweight: UnsafeMutablePointer<Float>, dbias: UnsafeMutablePointer<Float>?
+) {
+    dbias?.update(repeating: 0, count: outFeatures)
+    guard let instructions = productInstructions, rows > 0, inFeatures > 0 else {
+        gemm(
+            transposeA: true, transposeB: false, m: outFeatures, n: inFeatures, k: rows, dy, lda: outFeatures, x,
+            ldb: inFeatures, dweight, ldc: inFeatures)
+        if let dbias {
+            for r in 0..<rows {
+                let row = dy + r * outFeatures
+                for j in 0..<outFeatures { dbias[j] += row[j] }
+            }
+        }
+        return
+    }
+    // Split as `gemm` splits the same product.
+    let packed = packedAhead(
+        x, ldb: inFeatures, transposed: false, m: outFeatures, n: inFeatures, k: rows, instructions: instructions)
+    forEachProductBlock(m: outFeatures, n: inFeatures, k: rows, rightPacked: packed != nil) { outputs, columns in
+        // Every block packs its outputs' slivers; the one holding the first columns sums them.
+        let sums = columns.lowerBound == 0 ? dbias.map { $0 + outputs.lowerBound } : nil
+        multiply(
+            m: outputs.count, k: rows, columns: columns, a: dy + outputs.lowerBound, lda: outFeatures,
+            transposeA: true, b: x, ldb: inFeatures, transposeB: false, c: dweight + outputs.lowerBound * inFeatures,
+            ldc: inFeatures, overwrite: true, packedB: packed, rowSums: sums, instructions: instructions)
+    }
+}
+
 /// Batched matrix product with broadcast batch axes (torch.matmul for rank >= 2).
 ///
 /// a: [..., M, K] (or [..., K, M] with transposeA), b: [..., K, N] (or [..., N, K] with

@@ -104,6 +104,49 @@ struct ProductKernelTests {
         #expect(failed == 0, "first failing case: \(failures.first ?? "")")
     }
 
+    /// The row sums of a transposed A taken from its packed slivers (the bias gradient beside
+    /// the weight gradient), added to what the buffer held, against float64: slivers packed
+    /// once per depth block (37 rows) and one at a time (2,100 rows, more than 2 MB of
+    /// slivers), partial slivers and depth blocks; guard elements on both sides unchanged.
+    /// Both instruction sets give the same bits.
+    @Test func rowSumsMatchFloat64() {
+        var rng = SeededGenerator(seed: 41)
+        for (m, k) in [(37, 257), (2100, 300)] {
+            let (n, lda) = (40, m + 3)
+            let a = (0..<(k * lda)).map { _ in Float.random(in: -1...1, using: &rng) }
+            let b = (0..<(k * n)).map { _ in Float.random(in: -1...1, using: &rng) }
+            let before = (0..<(m + 2)).map { _ in Float.random(in: -1...1, using: &rng) }
+            var results: [[Float]] = []
+            for instructions in instructionSets {
+                var sums = before
+                var c = [Float](repeating: 0, count: m * n)
+                sums.withUnsafeMutableBufferPointer { sums in
+                    multiply(
+                        m: m, k: k, columns: 0..<n, a: a, lda: lda, transposeA: true, b: b, ldb: n, transposeB: false,
+                        c: &c, ldc: n, overwrite: true, rowSums: sums.baseAddress! + 1, instructions: instructions)
+                }
+                let allowance = 4 * Double(k).squareRoot() * 0x1p-24
+                let wrong = (0..<m).first { i in
+                    var (sum, magnitude) = (Double(before[i + 1]), Swift.abs(Double(before[i + 1])))
+                    for l in 0..<k {
+                        sum += Double(a[l * lda + i])
+                        magnitude += Swift.abs(Double(a[l * lda + i]))
+                    }
+                    return Swift.abs(Double(sums[i + 1]) - sum) > allowance * magnitude
+                }
+                #expect(wrong == nil, "\(instructions) [\(m), \(k)]: row \(wrong ?? -1)")
+                #expect(sums.first == before.first && sums.last == before.last, "\(instructions): guards written")
+                results.append(sums)
+            }
+            if results.count == 2 {
+                let firstDifference = results[0].indices.first {
+                    results[0][$0].bitPattern != results[1][$0].bitPattern
+                }
+                #expect(firstDifference == nil, "[\(m), \(k)]: AVX2 differs at \(firstDifference ?? -1)")
+            }
+        }
+    }
+
     /// AVX2 and AVX-512 form every sum in the same order with the same fused multiply-adds,
     /// so they give the same bits, for every layout and edge (where the CPU has both).
     @Test(.enabled(if: instructionSets.count == 2, "the CPU lacks AVX-512F or AVX2"))

@@ -40,7 +40,13 @@ void ck_avx512_tile_edge_rows(const float *a, long lda, const float *panel, long
 /// Needs AVX-512F.
 void ck_avx512_pack(const float *src, long stride, int along_rows, long rows, long depth, float *dst, long width);
 
-/// The five functions above for CPUs with AVX2 and FMA (no AVX-512): the same arguments,
+/// Adds to sums[i], for i < rows, the sum over the depth of row i of packed slivers
+/// (sliver i / 12 at slivers + (i / 12) * depth * 12, as ck_avx512_pack lays them out):
+/// four chains of additions over steps l = 0, 4, 8, ... / 1, 5, ... / ..., then (0 + 1) +
+/// (2 + 3). Needs AVX-512F.
+void ck_avx512_add_sliver_sums(const float *slivers, long rows, long depth, float *sums);
+
+/// The six functions above for CPUs with AVX2 and FMA (no AVX-512): the same arguments,
 /// the same packing layout and the same bits in C (each sum formed in the same order with
 /// the same fused multiply-adds). Need AVX2 and FMA.
 void ck_avx2_tile_12x32(const float *sliver, const float *panel, long depth, float *c, long ldc, int overwrite,
@@ -53,6 +59,7 @@ void ck_avx2_tile_edge_rows(const float *a, long lda, const float *panel, long d
                             long rows, long columns, int overwrite, const float *bias, const float *next,
                             long next_rows);
 void ck_avx2_pack(const float *src, long stride, int along_rows, long rows, long depth, float *dst, long width);
+void ck_avx2_add_sliver_sums(const float *slivers, long rows, long depth, float *sums);
 
 /// Rounds rows of single-precision values to bfloat16 (to nearest, ties to even, as
 /// PyTorch converts): dst[r * ldd + l] = bf16(src[r * lds + l]) for r < rows, l < depth,

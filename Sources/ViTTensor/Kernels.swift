@@ -130,48 +130,60 @@ func geluBackward(
 }
 
 /// Backward of `layerNormForward` (llm.c's layernorm_backward, with the weight and bias
-/// gradients summed per column so that they do not depend on the thread count).
+/// gradients summed in a fixed order, so that they do not depend on the thread count).
 /// dx, dout, x: [rows, c]; dweight, dbias, weight: [c]; mean, rstd: [rows] from the forward.
 /// With xhat = (x - mean) rstd and dnorm = dout * weight:
 /// dx = rstd (dnorm - mean(dnorm) - xhat mean(dnorm xhat)); dweight = sum dout xhat; dbias = sum dout.
+/// The column sums are taken per block of `layerNormRowsPerBlock` rows while the block's dx is
+/// formed (rows in order within a block), then over the blocks in order: one pass over dout
+/// and x instead of a second one down the columns.
 func layerNormBackward(
     _ dx: UnsafeMutablePointer<Float>, _ dweight: UnsafeMutablePointer<Float>, _ dbias: UnsafeMutablePointer<Float>,
     _ dout: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>,
     _ mean: UnsafePointer<Float>, _ rstd: UnsafePointer<Float>, rows: Int, c: Int
 ) {
-    parallelChunks(rows, minimumPerChunk: itemsPerChunk(width: c)) { range in
-        for r in range {
-            let (g, src, dst) = (dout + r * c, x + r * c, dx + r * c)
-            let (m, s) = (mean[r], rstd[r])
-            var meanNorm: Float = 0, meanNormXhat: Float = 0
-            for i in 0..<c {
-                let dnorm = g[i] * weight[i]
-                meanNorm += dnorm
-                meanNormXhat += dnorm * (src[i] - m) * s
-            }
-            meanNorm /= Float(c)
-            meanNormXhat /= Float(c)
-            for i in 0..<c {
-                let xhat = (src[i] - m) * s
-                dst[i] = s * (g[i] * weight[i] - meanNorm - xhat * meanNormXhat)
+    let blocks = (rows + layerNormRowsPerBlock - 1) / layerNormRowsPerBlock
+    // Per block: its sums of dout xhat, then of dout, c each.
+    let partial = UnsafeMutablePointer<Float>.allocate(capacity: max(1, blocks * 2 * c))
+    defer { partial.deallocate() }
+    let minimumBlocks = max(1, itemsPerChunk(width: c) / layerNormRowsPerBlock)
+    parallelChunks(blocks, minimumPerChunk: minimumBlocks) { range in
+        for block in range {
+            let (blockWeight, blockBias) = (partial + block * 2 * c, partial + block * 2 * c + c)
+            blockWeight.update(repeating: 0, count: 2 * c)
+            for r in (block * layerNormRowsPerBlock)..<min(rows, (block + 1) * layerNormRowsPerBlock) {
+                let (g, src, dst) = (dout + r * c, x + r * c, dx + r * c)
+                let (m, s) = (mean[r], rstd[r])
+                var meanNorm: Float = 0, meanNormXhat: Float = 0
+                for i in 0..<c {
+                    let dnorm = g[i] * weight[i]
+                    meanNorm += dnorm
+                    meanNormXhat += dnorm * (src[i] - m) * s
+                }
+                meanNorm /= Float(c)
+                meanNormXhat /= Float(c)
+                for i in 0..<c {
+                    let xhat = (src[i] - m) * s
+                    dst[i] = s * (g[i] * weight[i] - meanNorm - xhat * meanNormXhat)
+                    blockWeight[i] += g[i] * xhat
+                    blockBias[i] += g[i]
+                }
             }
         }
     }
-    parallelChunks(c, minimumPerChunk: 64) { columns in
-        for i in columns {
-            dweight[i] = 0
-            dbias[i] = 0
-        }
-        for r in 0..<rows {
-            let (g, src) = (dout + r * c, x + r * c)
-            let (m, s) = (mean[r], rstd[r])
-            for i in columns {
-                dweight[i] += g[i] * (src[i] - m) * s
-                dbias[i] += g[i]
-            }
+    dweight.update(repeating: 0, count: c)
+    dbias.update(repeating: 0, count: c)
+    for block in 0..<blocks {
+        let (blockWeight, blockBias) = (partial + block * 2 * c, partial + block * 2 * c + c)
+        for i in 0..<c {
+            dweight[i] += blockWeight[i]
+            dbias[i] += blockBias[i]
         }
     }
 }
+
+/// Rows per block of LayerNorm backward's column sums.
+let layerNormRowsPerBlock = 64
 
 /// probabilities, logits: [rows, classes]. Returns the mean over rows of the cross-entropy
 /// against the smoothed target (1 - smoothing) onehot(label) + smoothing / classes; the

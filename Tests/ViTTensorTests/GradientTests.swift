@@ -1,7 +1,8 @@
 import Foundation
 import Testing
-import ViTTensor
 import ViTTestSupport
+
+@testable import ViTTensor
 
 /// Checks the gradients of `f` at `inputs` by central differences of
 /// L = sum(f(inputs) * dout) with a random upstream gradient dout, element by element.
@@ -88,6 +89,12 @@ func checkGradients(
         let (y, gamma, beta) = (normal([4, 6]), normal([6], std: 0.3) + 1, normal([6]))
         checkGradients("layerNorm", [y, gamma, beta]) { layerNorm($0[0], weight: $0[1], bias: $0[2], eps: 1e-5) }
         checkGradients("layerNorm without affine", [y]) { layerNorm($0[0], weight: nil, bias: nil, eps: 1e-5) }
+        // Weight and bias gradients summed over several blocks of rows, the last one partial.
+        let rows = 2 * layerNormRowsPerBlock + 22
+        let (z, zGamma, zBeta) = (normal([rows, 6]), normal([6], std: 0.3) + 1, normal([6]))
+        checkGradients("layerNorm over \(rows) rows", [z, zGamma, zBeta]) {
+            layerNorm($0[0], weight: $0[1], bias: $0[2], eps: 1e-5)
+        }
     }
 
     @Test mutating func attention() {

@@ -2,6 +2,8 @@
 
 #include <immintrin.h>
 
+#include "prefetch_ahead.h"
+
 // The single-precision product for CPUs with AVX2 and FMA but no AVX-512: the same
 // operands as the AVX-512 functions (12-row slivers, 32-column panels, the same packing
 // layout), so one driver serves both. With 16 vector registers of 8 lanes, the 12 x 32
@@ -51,23 +53,12 @@ static inline void ck2_block(const float *sliver, long a_row_stride, long a_step
     const __m256 start_b = bias && vectors == 2 ? _mm256_maskload_ps(bias + 8, mask_b) : zero;
     CK2_LOAD(0); CK2_LOAD(1); CK2_LOAD(2); CK2_LOAD(3); CK2_LOAD(4); CK2_LOAD(5);
     const float *a = sliver, *p = panel;
-    // The lines of the rows of A the next block reads, one a step, into L2, as the
-    // AVX-512 block does.
-    const float *ahead = next;
-    long ahead_column = 0, ahead_lines = next ? next_rows * ((depth + 15) / 16) : 0;
+    ck_ahead ahead = ck_ahead_start(next, next_rows, depth, a_row_stride);
     for (long l = 0; l < depth; l++) {
         __m256 low = _mm256_loadu_ps(p), high = vectors == 2 ? _mm256_loadu_ps(p + 8) : zero;
         // The panel's line 16 steps ahead, as the AVX-512 block asks for its two.
         _mm_prefetch((const char *)(p + 32 * 16), _MM_HINT_T0);
-        if (ahead_lines > 0) {
-            _mm_prefetch((const char *)(ahead + ahead_column), _MM_HINT_T1);
-            ahead_column += 16;
-            if (ahead_column >= depth) {
-                ahead_column = 0;
-                ahead += a_row_stride;
-            }
-            ahead_lines--;
-        }
+        ck_ahead_step(&ahead);
         CK2_ROW(0); CK2_ROW(1); CK2_ROW(2); CK2_ROW(3); CK2_ROW(4); CK2_ROW(5);
         p += 32;
         a += a_step;

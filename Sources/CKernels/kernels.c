@@ -2,6 +2,8 @@
 
 #include <immintrin.h>
 
+#include "prefetch_ahead.h"
+
 #include "register_block.h"
 
 // A 12 x 32 block of C in 24 of the 32 vector registers; per step of depth, two vector
@@ -28,22 +30,11 @@ static inline void ck_tile(const float *sliver, long a_row_stride, long a_step, 
     CK_LOAD(0); CK_LOAD(1); CK_LOAD(2); CK_LOAD(3); CK_LOAD(4); CK_LOAD(5);
     CK_LOAD(6); CK_LOAD(7); CK_LOAD(8); CK_LOAD(9); CK_LOAD(10); CK_LOAD(11);
     const float *a = sliver, *p = panel;
-    // The lines of the rows of A that the next blocks read, one a step, into L2 (see
-    // ck_avx512_tile_12x32_rows in the header).
-    const float *ahead = next;
-    long ahead_column = 0, ahead_lines = next ? next_rows * ((depth + 15) / 16) : 0;
+    ck_ahead ahead = ck_ahead_start(next, next_rows, depth, a_row_stride);
     for (long l = 0; l < depth; l++) {
         __m512 low = _mm512_loadu_ps(p), high = halves == 2 ? _mm512_loadu_ps(p + 16) : zero;
         CK_PREFETCH_PANEL(p);
-        if (ahead_lines > 0) {
-            _mm_prefetch((const char *)(ahead + ahead_column), _MM_HINT_T1);
-            ahead_column += 16;
-            if (ahead_column >= depth) {
-                ahead_column = 0;
-                ahead += a_row_stride;
-            }
-            ahead_lines--;
-        }
+        ck_ahead_step(&ahead);
         CK_ROW(0); CK_ROW(1); CK_ROW(2); CK_ROW(3); CK_ROW(4); CK_ROW(5);
         CK_ROW(6); CK_ROW(7); CK_ROW(8); CK_ROW(9); CK_ROW(10); CK_ROW(11);
         p += 32;

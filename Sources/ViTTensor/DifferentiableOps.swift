@@ -146,20 +146,20 @@ private func affine(_ x: Variable, weight: Variable, bias: Variable?, residual: 
             grads.append(nil)
         }
         // dW = g^T x: [out, rows] x [rows, in], and db = column sums of g along with it.
-        let db = bias?.requiresGradient == true ? Tensor(uninitializedShape: [outFeatures]) : nil
+        var db: Tensor?
         if weight.requiresGradient {
             let dw = Tensor(uninitializedShape: weight.shape)
-            weightGradients(
-                dy: g.data, x: x.value.data, rows: rows, outFeatures: outFeatures, inFeatures: inFeatures,
-                dweight: dw.data, dbias: db?.data)
+            db = bias?.requiresGradient == true ? Tensor(uninitializedShape: [outFeatures]) : nil
+            gemm(
+                transposeA: true, transposeB: false, m: outFeatures, n: inFeatures, k: rows,
+                g.data, lda: outFeatures, x.value.data, ldb: inFeatures, dw.data, ldc: inFeatures,
+                rowSumsOfA: db?.data)
             grads.append(dw)
         } else {
             grads.append(nil)
         }
         if let bias {
-            grads.append(
-                !bias.requiresGradient
-                    ? nil : weight.requiresGradient ? db : g.reshaped([rows, outFeatures]).sum(axis: 0))
+            grads.append(bias.requiresGradient ? db ?? g.reshaped([rows, outFeatures]).sum(axis: 0) : nil)
         }
         if let residual { grads.append(residual.requiresGradient ? g : nil) }
         return grads

@@ -182,13 +182,27 @@ func packedAhead(
     return packed
 }
 
-/// C[m, n] = alpha * op(A) op(B) + beta * C, row-major, split across threads.
+/// C[m, n] = alpha * op(A) op(B) + beta * C, row-major, split across threads. With
+/// `rowSumsOfA` (transposeA only), also rowSumsOfA[i] = the sum of op(A)[i, 0..<k] for i <
+/// m, as a bias gradient beside the weight gradient dy^T x: where our kernel runs the
+/// product, summed from A's packed slivers (no second pass over A; per depth block of 256,
+/// the blocks in order, whatever the thread count), else down A's rows.
 func gemm(
     transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
     alpha: Float = 1, _ a: UnsafePointer<Float>, lda: Int,
     _ b: UnsafePointer<Float>, ldb: Int,
-    beta: Float = 0, _ c: UnsafeMutablePointer<Float>, ldc: Int
+    beta: Float = 0, _ c: UnsafeMutablePointer<Float>, ldc: Int, rowSumsOfA: UnsafeMutablePointer<Float>? = nil
 ) {
+    precondition(rowSumsOfA == nil || transposeA, "gemm: row sums of A need a transposed A")
+    rowSumsOfA?.update(repeating: 0, count: m)
+    /// Sums op(A)'s rows down A's rows where no packed sliver does.
+    func sumRowsOfA() {
+        guard let rowSumsOfA else { return }
+        for l in 0..<k {
+            let row = a + l * lda
+            for i in 0..<m { rowSumsOfA[i] += row[i] }
+        }
+    }
     if let instructions = productInstructions, alpha == 1 && (beta == 0 || beta == 1) {
         let packed = packedAhead(b, ldb: ldb, transposed: transposeB, m: m, n: n, k: k, instructions: instructions)
         forEachProductBlock(m: m, n: n, k: k, rightPacked: packed != nil) { rows, columns in
@@ -198,11 +212,15 @@ func gemm(
                     (cBlock + r * ldc + columns.lowerBound).update(repeating: 0, count: columns.count)
                 }
             }
+            // Every block packs its rows' slivers; the one holding the first columns sums them.
+            let sums = columns.lowerBound == 0 ? rowSumsOfA.map { $0 + rows.lowerBound } : nil
             multiply(
                 m: rows.count, k: k, columns: columns, a: a + rows.lowerBound * (transposeA ? 1 : lda), lda: lda,
                 transposeA: transposeA, b: b, ldb: ldb, transposeB: transposeB, c: cBlock, ldc: ldc,
-                overwrite: beta == 0, packedB: packed, instructions: instructions)
+                overwrite: beta == 0, packedB: packed, rowSums: sums, instructions: instructions)
         }
+        // Without columns no block runs.
+        if n == 0 { sumRowsOfA() }
         return
     }
     forEachProductTile(m: m, n: n, k: k) { rows, columns in
@@ -212,40 +230,7 @@ func gemm(
             b + columns.lowerBound * (transposeB ? ldb : 1), ldb: ldb,
             beta: beta, c + rows.lowerBound * ldc + columns.lowerBound, ldc: ldc)
     }
-}
-
-/// The gradients of x weight^T + bias: dweight[out, in] = dy^T x and, when `dbias` is
-/// given, dbias[out] = the column sums of dy [rows, out]; x [rows, in]. Where our kernel
-/// runs the product, the bias gradient is summed from dy's packed slivers (no second pass
-/// over dy): per depth block of 256 rows, the blocks in order, whatever the thread count.
-func weightGradients(
-    dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows: Int, outFeatures: Int, inFeatures: Int,
-    dweight: UnsafeMutablePointer<Float>, dbias: UnsafeMutablePointer<Float>?
-) {
-    dbias?.update(repeating: 0, count: outFeatures)
-    guard let instructions = productInstructions, rows > 0, inFeatures > 0 else {
-        gemm(
-            transposeA: true, transposeB: false, m: outFeatures, n: inFeatures, k: rows, dy, lda: outFeatures, x,
-            ldb: inFeatures, dweight, ldc: inFeatures)
-        if let dbias {
-            for r in 0..<rows {
-                let row = dy + r * outFeatures
-                for j in 0..<outFeatures { dbias[j] += row[j] }
-            }
-        }
-        return
-    }
-    // Split as `gemm` splits the same product.
-    let packed = packedAhead(
-        x, ldb: inFeatures, transposed: false, m: outFeatures, n: inFeatures, k: rows, instructions: instructions)
-    forEachProductBlock(m: outFeatures, n: inFeatures, k: rows, rightPacked: packed != nil) { outputs, columns in
-        // Every block packs its outputs' slivers; the one holding the first columns sums them.
-        let sums = columns.lowerBound == 0 ? dbias.map { $0 + outputs.lowerBound } : nil
-        multiply(
-            m: outputs.count, k: rows, columns: columns, a: dy + outputs.lowerBound, lda: outFeatures,
-            transposeA: true, b: x, ldb: inFeatures, transposeB: false, c: dweight + outputs.lowerBound * inFeatures,
-            ldc: inFeatures, overwrite: true, packedB: packed, rowSums: sums, instructions: instructions)
-    }
+    sumRowsOfA()
 }
 
 /// Batched matrix product with broadcast batch axes (torch.matmul for rank >= 2).

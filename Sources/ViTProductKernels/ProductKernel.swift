@@ -144,6 +144,12 @@ public func multiply(
         ? (ck_avx512_tile_12x32, ck_avx512_tile_edge, ck_avx512_tile_12x32_rows, ck_avx512_tile_edge_rows)
         : (ck_avx2_tile_12x32, ck_avx2_tile_edge, ck_avx2_tile_12x32_rows, ck_avx2_tile_edge_rows)
     let tileCount = (m + rowsPerTile - 1) / rowsPerTile
+    // B packed ahead that stays in L2 (up to 1 MiB for these columns) with A read in place:
+    // every panel in one group and the whole depth in one block, so that each sliver of A
+    // is read from memory once and each block of C is written once, not read back and
+    // rewritten for every block of depth (the sums keep their order either way).
+    let wholeDepth = readsRows && packedB != nil && panelCount * k * columnsPerPanel <= 1 << 18
+    let (depthBlock, groupSize) = wholeDepth ? (k, panelCount) : (depthPerBlock, panelsPerGroup)
     let shared = !readsRows && tileCount * rowsPerTile * depthPerBlock <= 1 << 19
     let slivers = UnsafeMutablePointer<Float>.allocate(
         capacity: readsRows ? 1 : (shared ? tileCount : 1) * rowsPerTile * maximumDepth)
@@ -155,16 +161,16 @@ public func multiply(
         instructions.pack(
             start, stride: lda, alongRows: !transposeA, rows: rows, depth: depth, into: sliver, width: rowsPerTile)
     }
-    for k0 in stride(from: 0, to: k, by: depthPerBlock) {
-        let depth = min(depthPerBlock, k - k0)
+    for k0 in stride(from: 0, to: k, by: depthBlock) {
+        let depth = min(depthBlock, k - k0)
         let fresh = overwrite && k0 == 0
         if shared {
             instructions.pack(
                 a + k0 * lda, stride: lda, alongRows: false, rows: m, depth: depth, into: slivers, width: rowsPerTile)
             if let rowSums { instructions.addSliverSums(slivers, rows: m, depth: depth, to: rowSums) }
         }
-        for group in stride(from: 0, to: panelCount, by: panelsPerGroup) {
-            let panels = min(panelsPerGroup, panelCount - group)
+        for group in stride(from: 0, to: panelCount, by: groupSize) {
+            let panels = min(groupSize, panelCount - group)
             // Pack: packed[q][l][j] = op(B)[k0 + l, column(q, j)], zero past the last column;
             // B's rows along the columns are packed for the whole group in one pass over them.
             let groupFirst = columns.lowerBound + group * columnsPerPanel

@@ -104,6 +104,31 @@ struct ProductKernelTests {
         #expect(failed == 0, "first failing case: \(failures.first ?? "")")
     }
 
+    /// B packed ahead (`PackedPanels`, as for weights): small enough to stay in L2, every panel
+    /// in one group and the whole depth in one block where A is read in place; larger, groups
+    /// of panels and blocks of depth. Against float64, and the same bits as B packed by the
+    /// call, for every layout and start, over the whole width and from a later panel on.
+    @Test(arguments: instructionSets)
+    func panelsPackedAheadMatchFloat64(instructions: ProductInstructions) {
+        var rng = SeededGenerator(seed: 41)
+        var failures: [String] = []
+        // 10 panels of 257 steps (82,240 floats) fit in the 1 MiB; of 1,000 steps they do not.
+        for (m, k) in [(37, 257), (13, 1_000)] {
+            for columns in [0..<300, 32..<300] {
+                for (transposeA, transposeB) in [(false, false), (true, false), (false, true), (true, true)] {
+                    for start in Start.allCases {
+                        let report = check(
+                            m: m, n: 300, k: k, transposeA: transposeA, transposeB: transposeB, start: start,
+                            columns: columns, packingBAhead: true, instructions: instructions, using: &rng)
+                        if let report { failures.append(report) }
+                    }
+                }
+            }
+        }
+        let failed = failures.count
+        #expect(failed == 0, "first failing case: \(failures.first ?? "")")
+    }
+
     /// The row sums of a transposed A taken from its packed slivers (the bias gradient beside
     /// the weight gradient), added to what the buffer held, against float64: slivers packed
     /// once per depth block (37 rows) and one at a time (2,100 rows, more than 2 MB of
@@ -177,10 +202,12 @@ struct ProductKernelTests {
         }
     }
 
-    /// Runs one product and returns a description of the first wrong element, or nil.
+    /// Runs one product and returns a description of the first wrong element, or nil. With
+    /// `packingBAhead`, B is packed into `PackedPanels` first, and C must also have the bits
+    /// of the same product with B packed by the call.
     func check(
         m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Bool, start: Start, columns: Range<Int>? = nil,
-        instructions: ProductInstructions, using rng: inout SeededGenerator
+        packingBAhead: Bool = false, instructions: ProductInstructions, using rng: inout SeededGenerator
     ) -> String? {
         let columns = columns ?? 0..<n
         let (lda, ldb, ldc) = ((transposeA ? m : k) + 3, (transposeB ? k : n) + 5, n + 7)
@@ -189,24 +216,35 @@ struct ProductKernelTests {
         let bias = (0..<n).map { _ in Float.random(in: -1...1, using: &rng) }
         // One guard row above and below C; guard columns between its rows (ldc > n).
         let before = (0..<((m + 2) * ldc)).map { _ in Float.random(in: -1...1, using: &rng) }
-        var c = before
-        a.withUnsafeBufferPointer { a in
-            b.withUnsafeBufferPointer { b in
-                bias.withUnsafeBufferPointer { bias in
-                    c.withUnsafeMutableBufferPointer { c in
-                        multiply(
-                            m: m, k: k, columns: columns, a: a.baseAddress!, lda: lda, transposeA: transposeA,
-                            b: b.baseAddress!, ldb: ldb, transposeB: transposeB, c: c.baseAddress! + ldc, ldc: ldc,
-                            overwrite: start != .accumulate, bias: start == .bias ? bias.baseAddress! : nil,
-                            instructions: instructions)
+        let packed = packingBAhead ? PackedPanels(n: n, k: k) : nil
+        packed?.fill(
+            panels: 0..<packed!.panelCount, from: b, ldb: ldb, transposed: transposeB, instructions: instructions)
+        func product(packedB: PackedPanels?) -> [Float] {
+            var c = before
+            a.withUnsafeBufferPointer { a in
+                b.withUnsafeBufferPointer { b in
+                    bias.withUnsafeBufferPointer { bias in
+                        c.withUnsafeMutableBufferPointer { c in
+                            multiply(
+                                m: m, k: k, columns: columns, a: a.baseAddress!, lda: lda, transposeA: transposeA,
+                                b: b.baseAddress!, ldb: ldb, transposeB: transposeB, c: c.baseAddress! + ldc,
+                                ldc: ldc, overwrite: start != .accumulate,
+                                bias: start == .bias ? bias.baseAddress! : nil, packedB: packedB,
+                                instructions: instructions)
+                        }
                     }
                 }
             }
+            return c
+        }
+        let c = product(packedB: packed)
+        let label = "\(instructions) [\(m), \(n), \(k)] transposeA \(transposeA) transposeB \(transposeB) \(start)"
+        if packed != nil, c.map(\.bitPattern) != product(packedB: nil).map(\.bitPattern) {
+            return "\(label): B packed ahead gives other bits than B packed by the call"
         }
         let u = 0x1p-24, allowance = 4 * Double(k).squareRoot() * u
         return firstWrongElement(
-            c, before: before, m: m, ldc: ldc, columns: columns, allowance: allowance,
-            label: "\(instructions) [\(m), \(n), \(k)] transposeA \(transposeA) transposeB \(transposeB) \(start)"
+            c, before: before, m: m, ldc: ldc, columns: columns, allowance: allowance, label: label
         ) { i, j in
             start.referenceSum(before: before[(i + 1) * ldc + j], bias: bias[j], depth: k) { l in
                 let x = transposeA ? a[l * lda + i] : a[i * lda + l]

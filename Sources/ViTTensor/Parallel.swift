@@ -91,6 +91,31 @@ func chunksClaimedAsThreadsComeFree(_ count: Int, threads: Int, minimumPerChunk:
     return threads > 1 && perThread >= 2 ? threads * perThread : nil
 }
 
+/// The bounds of contiguous chunks of `count` items that shrink as they go (guided
+/// scheduling, as OpenMP's `schedule(guided)`): each takes 1 / (2 threads) of the items left,
+/// at least `minimumPerChunk`; chunk i is bounds[i]..<bounds[i + 1]. Claimed in order as
+/// threads come free, the large chunks go first and the last ones are small, so that the
+/// threads finish within a small chunk of each other however their speeds differ.
+func shrinkingChunkBounds(_ count: Int, threads: Int, minimumPerChunk: Int) -> [Int] {
+    var bounds = [0]
+    var start = 0
+    while start < count {
+        let left = count - start
+        let size = max(minimumPerChunk, (left + 2 * threads - 1) / (2 * threads), 1)
+        start = left - size < minimumPerChunk ? count : start + size
+        bounds.append(start)
+    }
+    return bounds
+}
+
+/// Runs `body` once for each chunk bounds[i]..<bounds[i + 1], claimed in order by
+/// `threadCount` threads as they come free.
+func parallelChunks(bounds: [Int], _ body: (Range<Int>) -> Void) {
+    parallelChunks(bounds.count - 1, chunks: bounds.count - 1) { chunks in
+        for chunk in chunks { body(bounds[chunk]..<bounds[chunk + 1]) }
+    }
+}
+
 /// Chunk `chunk` of `count` items split into `chunks` contiguous ranges.
 func chunkRange(_ chunk: Int, of chunks: Int, count: Int) -> Range<Int> {
     (count * chunk / chunks)..<(count * (chunk + 1) / chunks)

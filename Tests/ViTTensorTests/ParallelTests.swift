@@ -56,6 +56,25 @@ import ViTTestSupport
         withThreadCount(1) { #expect(chunkCount(6_389_760, minimumPerChunk: 8_192) == 1) }
     }
 
+    /// Chunks that shrink as they go: a quarter of what is left for two threads, at least
+    /// the minimum, the last one taking what would leave less than the minimum (worked out by
+    /// hand); every item in exactly one chunk, in order.
+    @Test func shrinkingChunksTakeAShareOfWhatIsLeft() {
+        #expect(shrinkingChunkBounds(100, threads: 2, minimumPerChunk: 8) == [0, 25, 44, 58, 69, 77, 85, 100])
+        #expect(shrinkingChunkBounds(30, threads: 1, minimumPerChunk: 4) == [0, 15, 23, 30])
+        #expect(shrinkingChunkBounds(5, threads: 2, minimumPerChunk: 8) == [0, 5])
+        #expect(shrinkingChunkBounds(0, threads: 2, minimumPerChunk: 8) == [0])
+        let visits = UnsafeMutablePointer<Int>.allocate(capacity: 694)
+        visits.initialize(repeating: 0, count: 694)
+        defer { visits.deallocate() }
+        withThreadCount(2) {
+            parallelChunks(bounds: shrinkingChunkBounds(694, threads: 2, minimumPerChunk: 8)) { range in
+                for i in range { visits[i] += 1 }
+            }
+        }
+        #expect((0..<694).allSatisfy { visits[$0] == 1 })
+    }
+
     @Test func concurrentCallersEachGetTheirOwnWork() {
         let failures = Atomic<Int>(0)
         DispatchQueue.concurrentPerform(iterations: 4) { caller in

@@ -121,11 +121,18 @@ func chunkRange(_ chunk: Int, of chunks: Int, count: Int) -> Range<Int> {
     (count * chunk / chunks)..<(count * (chunk + 1) / chunks)
 }
 
-/// Runs `body` over `0..<count` split into contiguous chunks (`chunkCount`), when the work
-/// is large enough to pay for the threads. Each index is handled exactly once, so
-/// results do not depend on the thread count.
+/// Runs `body` over `0..<count` split into contiguous chunks, when the work is large
+/// enough to pay for the threads: `chunkCount`'s equal chunks where that is one per thread
+/// or fewer, else chunks that shrink as they go down to `minimumPerChunk`
+/// (`shrinkingChunkBounds`). Each index is handled exactly once, so results do not depend
+/// on the thread count.
 func parallelChunks(_ count: Int, minimumPerChunk: Int, _ body: (Range<Int>) -> Void) {
-    parallelChunks(count, chunks: chunkCount(count, minimumPerChunk: minimumPerChunk), body)
+    let chunks = chunkCount(count, minimumPerChunk: minimumPerChunk), threads = threadCount
+    if chunks > threads {
+        parallelChunks(bounds: shrinkingChunkBounds(count, threads: threads, minimumPerChunk: minimumPerChunk), body)
+    } else {
+        parallelChunks(count, chunks: chunks, body)
+    }
 }
 
 /// Runs `body` over `0..<count` split into `chunks` contiguous ranges (`chunkRange`),

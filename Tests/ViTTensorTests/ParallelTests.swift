@@ -17,13 +17,16 @@ import ViTTestSupport
         visits.initialize(repeating: 0, count: max(count, 1))
         defer { visits.deallocate() }
         let chunks = chunkCount(count, minimumPerChunk: minimumPerChunk)
+        // Chunk i is count * i / chunks ..< count * (i + 1) / chunks, or, with more chunks
+        // than threads, shrinkingChunkBounds[i]..<shrinkingChunkBounds[i + 1].
+        let bounds =
+            chunks > threadCount
+            ? shrinkingChunkBounds(count, threads: threadCount, minimumPerChunk: minimumPerChunk)
+            : (0...chunks).map { count * $0 / max(chunks, 1) }
         let boundsHeld = Atomic<Bool>(true)
         parallelChunks(count, minimumPerChunk: minimumPerChunk) { range in
             if chunks > 1 {
-                // Chunk i is count * i / chunks ..< count * (i + 1) / chunks.
-                let matches = (0..<chunks).contains { i in
-                    range == (count * i / chunks)..<(count * (i + 1) / chunks)
-                }
+                let matches = (0..<(bounds.count - 1)).contains { range == bounds[$0]..<bounds[$0 + 1] }
                 if !matches { boundsHeld.store(false, ordering: .relaxed) }
             }
             for i in range { visits[i] += 1 }

@@ -224,139 +224,43 @@ float ck_avx2_fma_loop(long steps, float seed) {
     CK_FMA_LOOP(__m256, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps, ck_avx2_sum);
 }
 
-// exp, erf-GELU and tanh-GELU on 16 lanes: the same operations, in the same order and
-// without fused multiply-adds, as ViTTensor's eight-lane forms (VectorMath.swift), so
-// that every value gets the same bits on either path.
+// The vector primitives of vector_math.h on 16 lanes of AVX-512F.
 #pragma clang fp contract(off)
-
-__attribute__((target("avx512f")))
-static inline __m512 ck_splat(float x) { return _mm512_set1_ps(x); }
-
-__attribute__((target("avx512f")))
-static inline __m512 ck_abs(__m512 x) {
+#define VM_TARGET __attribute__((target("avx512f")))
+typedef __m512 vm_float;
+VM_TARGET static inline vm_float vm_splat(float x) { return _mm512_set1_ps(x); }
+VM_TARGET static inline vm_float vm_add(vm_float a, vm_float b) { return _mm512_add_ps(a, b); }
+VM_TARGET static inline vm_float vm_sub(vm_float a, vm_float b) { return _mm512_sub_ps(a, b); }
+VM_TARGET static inline vm_float vm_mul(vm_float a, vm_float b) { return _mm512_mul_ps(a, b); }
+VM_TARGET static inline vm_float vm_div(vm_float a, vm_float b) { return _mm512_div_ps(a, b); }
+VM_TARGET static inline vm_float vm_fma(vm_float a, vm_float b, vm_float c) { return _mm512_fmadd_ps(a, b, c); }
+VM_TARGET static inline vm_float vm_abs(vm_float x) {
     return _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(0x7FFFFFFF)));
 }
-
-__attribute__((target("avx512f")))
-static inline __m512 ck_with_sign(__m512 x, __m512 sign) {
+VM_TARGET static inline vm_float vm_with_sign(vm_float x, vm_float sign) {
     __m512i magnitude = _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(0x7FFFFFFF));
     __m512i sign_bit = _mm512_and_si512(_mm512_castps_si512(sign), _mm512_set1_epi32((int)0x80000000u));
     return _mm512_castsi512_ps(_mm512_or_si512(magnitude, sign_bit));
 }
-
-// a * b + c as two roundings.
-#define CK_MA(a, b, c) _mm512_add_ps(_mm512_mul_ps((a), (b)), (c))
-
-__attribute__((target("avx512f")))
-static inline __m512 ck_exp(__m512 x) {
-    const __m512 low = ck_splat(-87.336544f), high = ck_splat(88.37f), shifter = ck_splat(12582912.0f);
-    __mmask16 below = _mm512_cmp_ps_mask(x, low, _CMP_LT_OQ), above = _mm512_cmp_ps_mask(x, high, _CMP_GT_OQ);
-    __m512 xc = _mm512_mask_blend_ps(above, _mm512_mask_blend_ps(below, x, low), high);
-    __m512 shifted = CK_MA(xc, ck_splat(1.44269504f), shifter);
-    __m512 n = _mm512_sub_ps(shifted, shifter);
-    __m512 r = _mm512_sub_ps(xc, _mm512_mul_ps(n, ck_splat(0.693359375f)));
-    r = _mm512_add_ps(r, _mm512_mul_ps(n, ck_splat(2.1219444e-4f)));
-    __m512 p = ck_splat(1.98756915e-4f);
-    p = CK_MA(p, r, ck_splat(1.39819995e-3f));
-    p = CK_MA(p, r, ck_splat(8.3334519e-3f));
-    p = CK_MA(p, r, ck_splat(4.16657959e-2f));
-    p = CK_MA(p, r, ck_splat(1.66666655e-1f));
-    p = CK_MA(p, r, ck_splat(5.00000012e-1f));
-    p = _mm512_add_ps(CK_MA(_mm512_mul_ps(p, r), r, r), ck_splat(1.0f));
-    __m512i exponent = _mm512_add_epi32(
-        _mm512_sub_epi32(_mm512_castps_si512(shifted), _mm512_set1_epi32(0x4B400000)), _mm512_set1_epi32(127));
-    __m512 scale = _mm512_castsi512_ps(_mm512_slli_epi32(exponent, 23));
-    return _mm512_mask_blend_ps(below, _mm512_mul_ps(p, scale), _mm512_setzero_ps());
+VM_TARGET static inline vm_float vm_select_less(vm_float a, vm_float b, vm_float t, vm_float f) {
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_LT_OQ), f, t);
+}
+VM_TARGET static inline vm_float vm_select_greater(vm_float a, vm_float b, vm_float t, vm_float f) {
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_GT_OQ), f, t);
+}
+VM_TARGET static inline vm_float vm_power_of_two(vm_float shifted) {
+    __m512i n = _mm512_sub_epi32(_mm512_castps_si512(shifted), _mm512_set1_epi32(0x4B400000));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n, _mm512_set1_epi32(127)), 23));
 }
 
-// erf(v), Abramowitz and Stegun 7.1.26 as in VectorMath.swift, given e = exp(-v^2).
-__attribute__((target("avx512f")))
-static inline __m512 ck_erf_given_exp(__m512 v, __m512 ax, __m512 e) {
-    __m512 t = _mm512_div_ps(ck_splat(1.0f), _mm512_add_ps(ck_splat(1.0f), _mm512_mul_ps(ck_splat(0.3275911f), ax)));
-    __m512 poly = ck_splat(1.061405429f);
-    poly = _mm512_sub_ps(_mm512_mul_ps(poly, t), ck_splat(1.453152027f));
-    poly = CK_MA(poly, t, ck_splat(1.421413741f));
-    poly = _mm512_sub_ps(_mm512_mul_ps(poly, t), ck_splat(0.284496736f));
-    poly = CK_MA(poly, t, ck_splat(0.254829592f));
-    __m512 y = _mm512_sub_ps(ck_splat(1.0f), _mm512_mul_ps(_mm512_mul_ps(poly, t), e));
-    return ck_with_sign(y, v);
-}
-
-// exp(-|v|^2), the Gaussian factor of erf(v).
-__attribute__((target("avx512f")))
-static inline __m512 ck_erf_exp(__m512 ax) {
-    return ck_exp(_mm512_mul_ps(_mm512_sub_ps(_mm512_setzero_ps(), ax), ax));
-}
-
-__attribute__((target("avx512f")))
-static inline __m512 ck_erf(__m512 v) {
-    __m512 ax = ck_abs(v);
-    return ck_erf_given_exp(v, ax, ck_erf_exp(ax));
-}
-
-__attribute__((target("avx512f")))
-static inline __m512 ck_gelu(__m512 x) {
-    __m512 erf = ck_erf(_mm512_mul_ps(x, ck_splat(0.70710678118654752f)));
-    return _mm512_mul_ps(_mm512_mul_ps(ck_splat(0.5f), x), _mm512_add_ps(ck_splat(1.0f), erf));
-}
-
-// GELU'(x) = Phi(x) + x phi(x), with erf's Gaussian factor exp(-(x / sqrt 2)^2) serving
-// as phi's exp(-x^2 / 2).
-__attribute__((target("avx512f")))
-static inline __m512 ck_gelu_derivative(__m512 x) {
-    __m512 v = _mm512_mul_ps(x, ck_splat(0.70710678118654752f)), ax = ck_abs(v);
-    __m512 e = ck_erf_exp(ax);
-    __m512 density = _mm512_mul_ps(_mm512_mul_ps(x, ck_splat(0.3989422804014327f)), e);
-    __m512 erf = ck_erf_given_exp(v, ax, e);
-    return _mm512_add_ps(_mm512_mul_ps(ck_splat(0.5f), _mm512_add_ps(ck_splat(1.0f), erf)), density);
-}
-
-__attribute__((target("avx512f")))
-static inline __m512 ck_tanh(__m512 x) {
-    __m512 ax = ck_abs(x), z = _mm512_mul_ps(x, x);
-    __m512 p = ck_splat(-5.70498872745e-3f);
-    p = CK_MA(p, z, ck_splat(2.06390887954e-2f));
-    p = _mm512_sub_ps(_mm512_mul_ps(p, z), ck_splat(5.37397155531e-2f));
-    p = CK_MA(p, z, ck_splat(1.33314422036e-1f));
-    p = _mm512_sub_ps(_mm512_mul_ps(p, z), ck_splat(3.33332819422e-1f));
-    __m512 small = CK_MA(_mm512_mul_ps(p, z), x, x);
-    __m512 e = ck_exp(_mm512_mul_ps(ck_splat(2.0f), ax));
-    __m512 large = _mm512_sub_ps(ck_splat(1.0f), _mm512_div_ps(ck_splat(2.0f), _mm512_add_ps(e, ck_splat(1.0f))));
-    __mmask16 is_small = _mm512_cmp_ps_mask(ax, ck_splat(0.625f), _CMP_LT_OQ);
-    return _mm512_mask_blend_ps(is_small, ck_with_sign(large, x), small);
-}
-
-__attribute__((target("avx512f")))
-static inline __m512 ck_tanh_gelu(__m512 x) {
-    __m512 cubic = _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(ck_splat(0.044715f), x), x), x);
-    __m512 inner = _mm512_mul_ps(ck_splat(0.7978845608028654f), _mm512_add_ps(x, cubic));
-    return _mm512_mul_ps(_mm512_mul_ps(ck_splat(0.5f), x), _mm512_add_ps(ck_splat(1.0f), ck_tanh(inner)));
-}
-
-// The tanh form's derivative: (1 + t) / 2 + x (1 - t^2) k (1 + 3 * 0.044715 x^2) / 2.
-__attribute__((target("avx512f")))
-static inline __m512 ck_tanh_gelu_derivative(__m512 x) {
-    const __m512 k = ck_splat(0.7978845608028654f);
-    __m512 x2 = _mm512_mul_ps(x, x);
-    __m512 t = ck_tanh(_mm512_mul_ps(k, _mm512_add_ps(x, _mm512_mul_ps(_mm512_mul_ps(ck_splat(0.044715f), x2), x))));
-    __m512 slope = _mm512_mul_ps(k, _mm512_add_ps(ck_splat(1.0f), _mm512_mul_ps(ck_splat(3.0f * 0.044715f), x2)));
-    __m512 half = _mm512_mul_ps(_mm512_mul_ps(ck_splat(0.5f), x), _mm512_sub_ps(ck_splat(1.0f), _mm512_mul_ps(t, t)));
-    return _mm512_add_ps(_mm512_mul_ps(ck_splat(0.5f), _mm512_add_ps(ck_splat(1.0f), t)), _mm512_mul_ps(half, slope));
-}
+#include "vector_math.h"
 
 __attribute__((target("avx512f")))
 void ck_avx512_map(int function, float *out, const float *x, long n, float shift) {
-    const __m512 s = ck_splat(shift);
+    const __m512 s = _mm512_set1_ps(shift);
     for (long i = 0; i < n; i += 16) {
         __mmask16 lanes = ck_first_lanes(n - i);
-        __m512 v = _mm512_maskz_loadu_ps(lanes, x + i), y;
-        switch (function) {
-        case CK_EXP_SHIFTED: y = ck_exp(_mm512_sub_ps(v, s)); break;
-        case CK_GELU: y = ck_gelu(v); break;
-        case CK_TANH_GELU: y = ck_tanh_gelu(v); break;
-        case CK_GELU_DERIVATIVE: y = ck_gelu_derivative(v); break;
-        default: y = ck_tanh_gelu_derivative(v); break;
-        }
+        __m512 y = vm_apply(function, _mm512_maskz_loadu_ps(lanes, x + i), s);
         _mm512_mask_storeu_ps(out + i, lanes, y);
     }
 }

@@ -3,8 +3,10 @@ import CKernels
 // exp, erf and tanh as explicit eight-lane vector code, so that softmax and GELU run on
 // vector registers (a libm call per element, or scalar code the compiler does not
 // vectorize, took most of their time). Each is within a few units in the last place of
-// float, far inside the tolerances against PyTorch. The scalar forms are lane 0 of the
-// vector forms, so a value gets the same result on either path.
+// float, far inside the tolerances against PyTorch. These are the forms for CPUs with
+// neither AVX-512F nor AVX2 and FMA; the others run CKernels' vector_math.h, which does the
+// same operations in the same order (`fused` where it fuses), so every path gives the same
+// bits. The scalar forms are lane 0 of the vector forms.
 
 /// Eight floats: the width of the vector forms below.
 typealias Lanes = SIMD8<Float>
@@ -21,6 +23,10 @@ private func withSign(_ x: Lanes, of sign: Lanes) -> Lanes {
     lanes((bits(x) & 0x7FFF_FFFF) | (bits(sign) & 0x8000_0000))
 }
 
+/// a * b + c rounded once (a fused multiply-add), as CKernels' `vm_fma`.
+@inline(__always)
+private func fused(_ a: Lanes, _ b: Lanes, _ c: Lanes) -> Lanes { c.addingProduct(a, b) }
+
 /// e^x. Cody-Waite range reduction x = n ln2 + r with |r| <= ln2 / 2, then the
 /// polynomial of Cephes' expf (Moshier, Cephes Math Library, expf.c), then the exponent n
 /// put in place with integer arithmetic. Inputs below -87.34 give 0; inputs above 88.37
@@ -31,17 +37,18 @@ func fastExp(_ x: Lanes) -> Lanes {
     let xc = x.replacing(with: low, where: x .< low).replacing(with: high, where: x .> high)
     // Round x log2(e) to the nearest integer with the 1.5 * 2^23 trick.
     let shifter = Lanes(repeating: 12_582_912)
-    let shifted = xc * 1.442_695_04 + shifter
+    let shifted = fused(xc, Lanes(repeating: 1.442_695_04), shifter)
     let n = shifted - shifter
-    var r = xc - n * 0.693_359_375
-    r = r + n * 2.121_944_4e-4  // ln 2 = 0.693359375 - 2.12194440e-4, split for exactness
+    // ln 2 = 0.693359375 - 2.12194440e-4, split for exactness
+    var r = fused(n, Lanes(repeating: -0.693_359_375), xc)
+    r = fused(n, Lanes(repeating: 2.121_944_4e-4), r)
     var p = Lanes(repeating: 1.987_569_15e-4)
-    p = p * r + 1.398_199_95e-3
-    p = p * r + 8.333_451_9e-3
-    p = p * r + 4.166_579_59e-2
-    p = p * r + 1.666_666_55e-1
-    p = p * r + 5.000_000_12e-1
-    p = p * r * r + r + 1
+    p = fused(p, r, Lanes(repeating: 1.398_199_95e-3))
+    p = fused(p, r, Lanes(repeating: 8.333_451_9e-3))
+    p = fused(p, r, Lanes(repeating: 4.166_579_59e-2))
+    p = fused(p, r, Lanes(repeating: 1.666_666_55e-1))
+    p = fused(p, r, Lanes(repeating: 5.000_000_12e-1))
+    p = fused(p * r, r, r) + 1
     // 2^n from the low bits of `shifted`, which hold n + 2^22 + 2^23.
     let exponent = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000 &+ 127
     let scale = unsafeBitCast(exponent &<< 23, to: Lanes.self)
@@ -52,25 +59,30 @@ func fastExp(_ x: Lanes) -> Lanes {
 @inline(__always)
 func fastExp(_ x: Float) -> Float { fastExp(Lanes(repeating: x))[0] }
 
-/// erf(x): Abramowitz and Stegun 7.1.26, erf(x) = 1 - t(a1 + t(a2 + ...)) e^(-x^2) with
+/// e^(-ax^2), erf's Gaussian factor.
+@inline(__always)
+private func gaussianFactor(_ ax: Lanes) -> Lanes { fastExp((0 - ax) * ax) }
+
+/// erf(x) given |x| and exp(-x^2), which GELU' shares with the normal density:
+/// Abramowitz and Stegun 7.1.26, erf(x) = 1 - t(a1 + t(a2 + ...)) e^(-x^2) with
 /// t = 1 / (1 + p|x|), absolute error at most 1.5e-7, odd in x.
+@inline(__always)
+func fastErf(_ x: Lanes, magnitude ax: Lanes, gaussian: Lanes) -> Lanes {
+    let t = 1 / fused(Lanes(repeating: 0.327_591_1), ax, Lanes(repeating: 1))
+    var poly = Lanes(repeating: 1.061_405_429)
+    poly = fused(poly, t, Lanes(repeating: -1.453_152_027))
+    poly = fused(poly, t, Lanes(repeating: 1.421_413_741))
+    poly = fused(poly, t, Lanes(repeating: -0.284_496_736))
+    poly = fused(poly, t, Lanes(repeating: 0.254_829_592))
+    let y = fused(0 - poly * t, gaussian, Lanes(repeating: 1))
+    return withSign(y, of: x)
+}
+
+/// erf(x) on eight lanes.
 @inline(__always)
 func fastErf(_ x: Lanes) -> Lanes {
     let ax = lanes(bits(x) & 0x7FFF_FFFF)
-    return fastErf(x, magnitude: ax, gaussian: fastExp(-ax * ax))
-}
-
-/// erf(x) given |x| and exp(-x^2), which GELU' shares with the normal density.
-@inline(__always)
-func fastErf(_ x: Lanes, magnitude ax: Lanes, gaussian: Lanes) -> Lanes {
-    let t = 1 / (1 + 0.327_591_1 * ax)
-    var poly = Lanes(repeating: 1.061_405_429)
-    poly = poly * t - 1.453_152_027
-    poly = poly * t + 1.421_413_741
-    poly = poly * t - 0.284_496_736
-    poly = poly * t + 0.254_829_592
-    let y = 1 - poly * t * gaussian
-    return withSign(y, of: x)
+    return fastErf(x, magnitude: ax, gaussian: gaussianFactor(ax))
 }
 
 /// erf(x) for one value.
@@ -80,7 +92,9 @@ func fastErf(_ x: Float) -> Float { fastErf(Lanes(repeating: x))[0] }
 /// GELU(x) = x/2 (1 + erf(x / sqrt 2)).
 @inline(__always)
 func fastGELU(_ x: Lanes) -> Lanes {
-    0.5 * x * (1 + fastErf(x * 0.707_106_781_186_547_52))
+    let v = x * 0.707_106_781_186_547_52, ax = lanes(bits(v) & 0x7FFF_FFFF)
+    let half = 0.5 * x
+    return fused(half, fastErf(v, magnitude: ax, gaussian: gaussianFactor(ax)), half)
 }
 
 /// GELU for one value.
@@ -93,9 +107,9 @@ func fastGELU(_ x: Float) -> Float { fastGELU(Lanes(repeating: x))[0] }
 func geluDerivative(_ x: Lanes) -> Lanes {
     let invSqrt2: Float = 0.707_106_781_186_547_52, invSqrt2Pi: Float = 0.398_942_280_401_432_7
     let v = x * invSqrt2, ax = lanes(bits(v) & 0x7FFF_FFFF)
-    let gaussian = fastExp(-ax * ax)
+    let gaussian = gaussianFactor(ax)
     let density: Lanes = x * invSqrt2Pi * gaussian
-    return 0.5 * (1 + fastErf(v, magnitude: ax, gaussian: gaussian)) + density
+    return fused(Lanes(repeating: 0.5), 1 + fastErf(v, magnitude: ax, gaussian: gaussian), density)
 }
 
 /// tanh(x), odd in x: for |x| < 0.625 the polynomial x + x^3 P(x^2) of Cephes' tanhf
@@ -106,27 +120,28 @@ func fastTanh(_ x: Lanes) -> Lanes {
     let ax = lanes(bits(x) & 0x7FFF_FFFF)
     let z = x * x
     var p = Lanes(repeating: -5.704_988_727_45e-3)
-    p = p * z + 2.063_908_879_54e-2
-    p = p * z - 5.373_971_555_31e-2
-    p = p * z + 1.333_144_220_36e-1
-    p = p * z - 3.333_328_194_22e-1
-    let small = p * z * x + x
+    p = fused(p, z, Lanes(repeating: 2.063_908_879_54e-2))
+    p = fused(p, z, Lanes(repeating: -5.373_971_555_31e-2))
+    p = fused(p, z, Lanes(repeating: 1.333_144_220_36e-1))
+    p = fused(p, z, Lanes(repeating: -3.333_328_194_22e-1))
+    let small = fused(p * z, x, x)
     let large = 1 - 2 / (fastExp(2 * ax) + 1)
     return withSign(large, of: x).replacing(with: small, where: ax .< 0.625)
 }
 
-/// tanh(x) for one value.
+/// tanh for one value.
 @inline(__always)
 func fastTanh(_ x: Float) -> Float { fastTanh(Lanes(repeating: x))[0] }
 
 /// GELU(x) = x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), PyTorch's approximate="tanh".
 @inline(__always)
 func fastTanhGELU(_ x: Lanes) -> Lanes {
-    let cubic: Lanes = 0.044715 * x * x * x
-    return 0.5 * x * (1 + fastTanh(0.797_884_560_802_865_4 * (x + cubic)))
+    let inner = fused(0.044715 * x * x, x, x)
+    let half = 0.5 * x
+    return fused(half, fastTanh(0.797_884_560_802_865_4 * inner), half)
 }
 
-/// The tanh form's GELU for one value.
+/// The tanh form of GELU for one value.
 @inline(__always)
 func fastTanhGELU(_ x: Float) -> Float { fastTanhGELU(Lanes(repeating: x))[0] }
 
@@ -136,10 +151,10 @@ func fastTanhGELU(_ x: Float) -> Float { fastTanhGELU(Lanes(repeating: x))[0] }
 func tanhGELUDerivative(_ x: Lanes) -> Lanes {
     let k: Float = 0.797_884_560_802_865_4
     let x2: Lanes = x * x
-    let t: Lanes = fastTanh(k * (x + 0.044715 * x2 * x))
-    let slope: Lanes = k * (1 + 3 * 0.044715 * x2)
-    let half: Lanes = 0.5 * x * (1 - t * t)
-    return 0.5 * (1 + t) + half * slope
+    let t: Lanes = fastTanh(k * fused(0.044715 * x2, x, x))
+    let slope: Lanes = k * fused(Lanes(repeating: 3 * 0.044715), x2, Lanes(repeating: 1))
+    let half: Lanes = 0.5 * x * fused(0 - t, t, Lanes(repeating: 1))
+    return fused(half, slope, 0.5 * (1 + t))
 }
 
 // Reductions over a row with eight running lanes (the compiler keeps a sequential float
@@ -203,9 +218,10 @@ func mapLanes(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, n: 
     }
 }
 
-/// out[i] = f(x[i]) for i < n (out may be x): on CKernels' sixteen-lane form `function`
-/// (with `shift`, see `ck_avx512_map`) where the CPU has AVX-512F, else on the eight-lane
-/// form `lanes`, which gives the same bits (VectorMathKernelTests).
+/// out[i] = f(x[i]) for i < n (out may be x): on CKernels' form `function` (with
+/// `shift`, see `ck_avx512_map`), sixteen lanes at a time where the CPU has AVX-512F, eight
+/// where it has AVX2 and FMA, else on the eight-lane Swift form `lanes`; all three give
+/// the same bits (VectorMathKernelTests).
 @inline(__always)
 func mapLanes(
     _ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, n: Int, avx512 function: Int32, shift: Float = 0,
@@ -213,6 +229,8 @@ func mapLanes(
 ) {
     if Machine.hasAVX512F {
         ck_avx512_map(function, out, x, n, shift)
+    } else if Machine.hasAVX2FMA {
+        ck_avx2_map(function, out, x, n, shift)
     } else {
         mapLanes(out, x, n: n, lanes)
     }

@@ -279,11 +279,13 @@ func firstWrongElement(
     return nil
 }
 
-/// CKernels' sixteen-lane exp, GELUs and GELU derivatives give the same bits as ViTTensor's eight-lane forms
-/// (which the libm tests in TensorTests check), over a sweep through every range the forms
-/// treat apart (exp's clamps, tanh's polynomial and exponential branches, erf's tails),
-/// with ±0, ±infinity and NaN; lengths that leave a partial last vector.
-@Suite(.enabled(if: Machine.hasAVX512F, "the CPU has no AVX-512F"))
+/// CKernels' exp, GELUs and GELU derivatives, sixteen lanes of AVX-512 and eight of AVX2,
+/// give the same bits as ViTTensor's eight-lane Swift forms (which the libm tests in
+/// TensorTests check), over a sweep through every range the forms treat apart (exp's
+/// clamps, tanh's polynomial and exponential branches, erf's tails), with ±0, ±infinity and
+/// NaN; lengths that leave a partial last vector. Each instruction set runs where the CPU
+/// has it.
+@Suite(.enabled(if: Machine.hasAVX512F || Machine.hasAVX2FMA, "the CPU has neither AVX-512F nor AVX2 with FMA"))
 struct VectorMathKernelTests {
     static let inputs: [Float] = {
         var values = (0...20_000).map { Float(-100 + 200 * Double($0) / 20_000) }
@@ -292,7 +294,7 @@ struct VectorMathKernelTests {
         return values
     }()
 
-    @Test func sixteenLanesEqualEightLanes() {
+    @Test func vectorFormsEqualSwiftForms() {
         let x = Self.inputs
         let shift: Float = 1.5
         let cases: [(String, Int32, Float, (SIMD8<Float>) -> SIMD8<Float>)] = [
@@ -302,22 +304,28 @@ struct VectorMathKernelTests {
             ("gelu derivative", Int32(CK_GELU_DERIVATIVE), 0, geluDerivative),
             ("tanh gelu derivative", Int32(CK_TANH_GELU_DERIVATIVE), 0, tanhGELUDerivative),
         ]
+        let maps =
+            (Machine.hasAVX512F ? [("avx512", ck_avx512_map)] : [])
+            + (Machine.hasAVX2FMA ? [("avx2", ck_avx2_map)] : [])
         for (name, function, shiftArgument, lanes) in cases {
-            for count in [x.count, 13] {
-                var wide = [Float](repeating: -1, count: count)
-                var narrow = [Float](repeating: -1, count: count)
-                x.withUnsafeBufferPointer { x in
-                    wide.withUnsafeMutableBufferPointer {
-                        ck_avx512_map(function, $0.baseAddress!, x.baseAddress!, count, shiftArgument)
+            for (instructions, map) in maps {
+                for count in [x.count, 13] {
+                    var vector = [Float](repeating: -1, count: count)
+                    var swift = [Float](repeating: -1, count: count)
+                    x.withUnsafeBufferPointer { x in
+                        vector.withUnsafeMutableBufferPointer {
+                            map(function, $0.baseAddress!, x.baseAddress!, count, shiftArgument)
+                        }
+                        swift.withUnsafeMutableBufferPointer {
+                            mapLanes($0.baseAddress!, x.baseAddress!, n: count, lanes)
+                        }
                     }
-                    narrow.withUnsafeMutableBufferPointer {
-                        mapLanes($0.baseAddress!, x.baseAddress!, n: count, lanes)
-                    }
+                    let differing = (0..<count).filter { vector[$0].bitPattern != swift[$0].bitPattern }
+                    let firstInput = differing.first.map { x[$0] } ?? 0, differingCount = differing.count
+                    #expect(
+                        differingCount == 0,
+                        "\(instructions) \(name): \(differingCount) of \(count) differ, first at x = \(firstInput)")
                 }
-                let differing = (0..<count).filter { wide[$0].bitPattern != narrow[$0].bitPattern }
-                let firstInput = differing.first.map { x[$0] } ?? 0, differingCount = differing.count
-                #expect(
-                    differingCount == 0, "\(name): \(differingCount) of \(count) differ, first at x = \(firstInput)")
             }
         }
     }

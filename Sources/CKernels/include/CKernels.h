@@ -83,13 +83,17 @@ void ck_bf16_tile(const uint32_t *a, long lda, const uint32_t *panel, long pairs
 /// bfloat16 peak. Needs AVX-512F and AVX512-BF16.
 float ck_bf16_dot_loop(long steps, float seed);
 
-/// The functions `ck_avx512_map` applies.
+/// The functions `ck_avx512_map` and `ck_avx2_map` apply.
 enum { CK_EXP_SHIFTED = 0, CK_GELU = 1, CK_TANH_GELU = 2, CK_GELU_DERIVATIVE = 3, CK_TANH_GELU_DERIVATIVE = 4 };
 
 /// out[i] = f(x[i]) for i < n (out may be x): e^(x - shift), GELU or its derivative (erf
-/// form or tanh form), bit for bit as ViTTensor's vector forms (same operations, no fused multiply-add),
-/// sixteen lanes at a time. Needs AVX-512F.
+/// form or tanh form), sixteen lanes at a time, bit for bit as `ck_avx2_map` and
+/// ViTTensor's eight-lane Swift forms (the same operations, fused multiply-adds in the
+/// same places). Needs AVX-512F.
 void ck_avx512_map(int function, float *out, const float *x, long n, float shift);
+
+/// `ck_avx512_map` on eight lanes at a time, with the same bits. Needs AVX2 and FMA.
+void ck_avx2_map(int function, float *out, const float *x, long n, float shift);
 
 /// Runs `steps` steps of 24 independent chains of 512-bit fused multiply-adds on values
 /// held in registers (768 floating-point operations a step) and returns their sum, so

@@ -72,9 +72,11 @@ let elementsPerChunk = 8_192
 /// worth, at least one item.
 func itemsPerChunk(width: Int) -> Int { max(1, elementsPerChunk / max(width, 1)) }
 
-/// How many chunks `parallelChunks` makes of `count` items of at least `minimumPerChunk`:
+/// How many equal chunks of `count` items of at least `minimumPerChunk` are worth making:
 /// one per thread, or, with several threads and where each chunk would still hold four
-/// times the minimum, up to four per thread (`chunksClaimedAsThreadsComeFree`).
+/// times the minimum, up to four per thread (`chunksClaimedAsThreadsComeFree`). Where that
+/// is more than one per thread, `parallelChunks` makes chunks that shrink as they go
+/// instead.
 func chunkCount(_ count: Int, minimumPerChunk: Int) -> Int {
     let minimum = max(minimumPerChunk, 1), threads = threadCount
     return chunksClaimedAsThreadsComeFree(count, threads: threads, minimumPerChunk: 4 * minimum, mostPerThread: 4)
@@ -83,9 +85,10 @@ func chunkCount(_ count: Int, minimumPerChunk: Int) -> Int {
 
 /// `threads` times as many chunks of at least `minimumPerChunk` of `count` items as fit,
 /// up to `mostPerThread` per thread, or nil where fewer than two per thread fit or there
-/// is one thread. Threads claim such chunks as they come free, so that a thread slowed for
-/// a while (one vCPU of a virtual machine often runs several percent slower than another)
-/// takes fewer, instead of the faster thread waiting at the end of every job.
+/// is one thread: whether work is worth splitting finer than one chunk per thread, so that
+/// a thread slowed for a while (one vCPU of a virtual machine often runs several percent
+/// slower than another) takes less of it, instead of the faster thread waiting at the end of
+/// every job.
 func chunksClaimedAsThreadsComeFree(_ count: Int, threads: Int, minimumPerChunk: Int, mostPerThread: Int) -> Int? {
     let perThread = min(mostPerThread, count / (max(threads, 1) * max(minimumPerChunk, 1)))
     return threads > 1 && perThread >= 2 ? threads * perThread : nil

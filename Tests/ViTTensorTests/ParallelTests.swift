@@ -151,7 +151,7 @@ import ViTTestSupport
     }
 
     /// The last shape is tall enough for the right operand to be packed once and the rows
-    /// split into more chunks than threads (`packedAhead`, `chunksClaimedAsThreadsComeFree`).
+    /// split into more chunks than threads (`packedAhead`, `shrinkingChunkBounds`).
     @Test(arguments: [(400, 40, 70), (150, 64, 300), (121, 97, 133), (64, 256, 128), (1700, 40, 30)])
     func gemmSplitsMatchFloat64(m: Int, n: Int, k: Int) {
         #expect(withThreadCount(3) { productThreads(m: m, n: n, k: k) } > 1, "large enough to be split")

@@ -54,14 +54,7 @@ struct ProductKernelTests {
         var failures: [String] = []
         for m in rowCounts {
             for n in columnCounts {
-                for (transposeA, transposeB) in [(false, false), (true, false), (false, true), (true, true)] {
-                    for start in Start.allCases {
-                        let report = check(
-                            m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB, start: start,
-                            instructions: instructions, using: &rng)
-                        if let report { failures.append(report) }
-                    }
-                }
+                failures += checkEveryLayoutAndStart(m: m, n: n, k: k, instructions: instructions, using: &rng)
             }
         }
         let failed = failures.count
@@ -91,14 +84,8 @@ struct ProductKernelTests {
         var rng = SeededGenerator(seed: 33)
         var failures: [String] = []
         for columns in [0..<300, 32..<300] {
-            for (transposeA, transposeB) in [(false, false), (true, false), (false, true), (true, true)] {
-                for start in Start.allCases {
-                    let report = check(
-                        m: 37, n: 300, k: 257, transposeA: transposeA, transposeB: transposeB, start: start,
-                        columns: columns, instructions: instructions, using: &rng)
-                    if let report { failures.append(report) }
-                }
-            }
+            failures += checkEveryLayoutAndStart(
+                m: 37, n: 300, k: 257, columns: columns, instructions: instructions, using: &rng)
         }
         let failed = failures.count
         #expect(failed == 0, "first failing case: \(failures.first ?? "")")
@@ -115,14 +102,8 @@ struct ProductKernelTests {
         // 10 panels of 257 steps (82,240 floats) fit in the 1 MiB; of 1,000 steps they do not.
         for (m, k) in [(37, 257), (13, 1_000)] {
             for columns in [0..<300, 32..<300] {
-                for (transposeA, transposeB) in [(false, false), (true, false), (false, true), (true, true)] {
-                    for start in Start.allCases {
-                        let report = check(
-                            m: m, n: 300, k: k, transposeA: transposeA, transposeB: transposeB, start: start,
-                            columns: columns, packingBAhead: true, instructions: instructions, using: &rng)
-                        if let report { failures.append(report) }
-                    }
-                }
+                failures += checkEveryLayoutAndStart(
+                    m: m, n: 300, k: k, columns: columns, packingBAhead: true, instructions: instructions, using: &rng)
             }
         }
         let failed = failures.count
@@ -178,7 +159,7 @@ struct ProductKernelTests {
     func bothInstructionSetsGiveTheSameBits() {
         var rng = SeededGenerator(seed: 21)
         for (m, n, k) in [(25, 70, 257), (13, 33, 17), (1, 1, 1), (12, 32, 600)] {
-            for (transposeA, transposeB) in [(false, false), (true, false), (false, true), (true, true)] {
+            for (transposeA, transposeB) in Self.layouts {
                 let (lda, ldb) = ((transposeA ? m : k) + 3, (transposeB ? k : n) + 5)
                 let a = (0..<((transposeA ? k : m) * lda)).map { _ in Float.random(in: -1...1, using: &rng) }
                 let b = (0..<((transposeB ? n : k) * ldb)).map { _ in Float.random(in: -1...1, using: &rng) }
@@ -200,6 +181,26 @@ struct ProductKernelTests {
                 )
             }
         }
+    }
+
+    /// The four operand layouts: (transposeA, transposeB).
+    static let layouts = [(false, false), (true, false), (false, true), (true, true)]
+
+    /// `check` for every layout and every start, in that order; the failures' descriptions.
+    func checkEveryLayoutAndStart(
+        m: Int, n: Int, k: Int, columns: Range<Int>? = nil, packingBAhead: Bool = false,
+        instructions: ProductInstructions, using rng: inout SeededGenerator
+    ) -> [String] {
+        var failures: [String] = []
+        for (transposeA, transposeB) in Self.layouts {
+            for start in Start.allCases {
+                let report = check(
+                    m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB, start: start, columns: columns,
+                    packingBAhead: packingBAhead, instructions: instructions, using: &rng)
+                if let report { failures.append(report) }
+            }
+        }
+        return failures
     }
 
     /// Runs one product and returns a description of the first wrong element, or nil. With

@@ -193,21 +193,23 @@ void ck_avx512_pack(const float *src, long stride, int along_rows, long rows, lo
     }
 }
 
-// 24 chains: more than the FMA latency (4 cycles) times the FMA units (2), so the loop is
-// limited by the units alone.
-#define CK_FMA_LOOP(VEC, SET1, FMA, ADD, REDUCE)                                   \
-    VEC x = SET1(0.999999f), y = SET1(1e-7f), acc[24];                              \
-    for (int i = 0; i < 24; i++) acc[i] = SET1(seed + (float)i);                    \
+// CHAINS independent chains: at least the FMA latency (4-5 cycles) times the FMA units (2),
+// so that the loop is limited by the units alone, and few enough to stay in registers with
+// the two operands (AVX-512 has 32 vector registers: 24 chains; AVX2 has 16: 14 chains,
+// since chains spilled to the stack would measure loads and stores instead).
+#define CK_FMA_LOOP(VEC, CHAINS, SET1, FMA, ADD, REDUCE)                           \
+    VEC x = SET1(0.999999f), y = SET1(1e-7f), acc[CHAINS];                          \
+    for (int i = 0; i < CHAINS; i++) acc[i] = SET1(seed + (float)i);                \
     for (long s = 0; s < steps; s++) {                                              \
-        for (int i = 0; i < 24; i++) acc[i] = FMA(acc[i], x, y);                   \
+        for (int i = 0; i < CHAINS; i++) acc[i] = FMA(acc[i], x, y);               \
     }                                                                               \
     VEC sum = acc[0];                                                               \
-    for (int i = 1; i < 24; i++) sum = ADD(sum, acc[i]);                            \
+    for (int i = 1; i < CHAINS; i++) sum = ADD(sum, acc[i]);                        \
     return REDUCE(sum)
 
 __attribute__((target("avx512f")))
 float ck_avx512_fma_loop(long steps, float seed) {
-    CK_FMA_LOOP(__m512, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, _mm512_reduce_add_ps);
+    CK_FMA_LOOP(__m512, 24, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, _mm512_reduce_add_ps);
 }
 
 __attribute__((target("avx2,fma")))
@@ -221,7 +223,7 @@ static float ck_avx2_sum(__m256 v) {
 
 __attribute__((target("avx2,fma")))
 float ck_avx2_fma_loop(long steps, float seed) {
-    CK_FMA_LOOP(__m256, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps, ck_avx2_sum);
+    CK_FMA_LOOP(__m256, 14, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps, ck_avx2_sum);
 }
 
 // The vector primitives of vector_math.h on 16 lanes of AVX-512F.

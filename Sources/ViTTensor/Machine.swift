@@ -46,7 +46,7 @@ public enum Machine {
     /// Nil on a CPU without FMA.
     public static func fmaPeak(threads: Int, seconds: Double = 0.25, kind: String? = fmaKind) -> Double? {
         guard let kind, kind == fmaKind || (kind == "avx2" && hasAVX2FMA) else { return nil }
-        return peak(threads: threads, seconds: seconds, flopsPerStep: kind == "avx512" ? 768 : 384) {
+        return peak(threads: threads, seconds: seconds, flopsPerStep: kind == "avx512" ? 768 : 224) {
             kind == "avx512" ? ck_avx512_fma_loop($0, 1) : ck_avx2_fma_loop($0, 1)
         }
     }

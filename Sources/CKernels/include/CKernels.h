@@ -100,7 +100,8 @@ void ck_avx2_map(int function, float *out, const float *x, long n, float shift);
 /// that the work is kept: the machine's FMA peak, with no memory traffic. Needs AVX-512F.
 float ck_avx512_fma_loop(long steps, float seed);
 
-/// The same with 256-bit FMAs (384 operations a step). Needs AVX2 and FMA.
+/// The same with 14 chains of 256-bit FMAs (224 operations a step: 14 chains and the two
+/// operands fill AVX2's 16 registers). Needs AVX2 and FMA.
 float ck_avx2_fma_loop(long steps, float seed);
 
 /// Tells the CPU that the caller is waiting in a loop (x86 `pause`), so that a spinning

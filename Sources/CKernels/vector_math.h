@@ -99,7 +99,7 @@ VM_TARGET static inline vm_float vm_tanh_gelu_derivative(vm_float x) {
 }
 
 // One of the functions above, by CK_EXP_SHIFTED... (CKernels.h); exp takes x - shift.
-VM_TARGET static inline vm_float vm_apply(int function, vm_float x, vm_float shift) {
+VM_TARGET __attribute__((always_inline)) static inline vm_float vm_apply(int function, vm_float x, vm_float shift) {
     switch (function) {
     case CK_EXP_SHIFTED: return vm_exp(vm_sub(x, shift));
     case CK_GELU: return vm_gelu(x);

@@ -13,24 +13,21 @@ private let blasIsSingleThreaded: Bool = {
 /// OPENBLAS_CORETYPE overrides), lowercased: "cooperlake", "haswell", ...
 public let blasCoreName: String = openblas_get_corename().map { String(cString: $0).lowercased() } ?? "unknown"
 
-/// The instruction set of our product kernel, or nil where OpenBLAS serves the products.
+/// The instruction set of our product kernel, or nil where OpenBLAS serves the products:
 /// AVX-512 when the CPU has AVX-512F (Linux lists it in /proc/cpuinfo only when the kernel
-/// saves the vector state) but OpenBLAS is running a core without AVX-512 kernels; AVX2
-/// when the CPU has AVX2 and FMA but not AVX-512F and OpenBLAS is running a core without
-/// AVX2 kernels (a CPU missing from its table falls to "prescott", about 30 GFLOP/s).
-/// OpenBLAS's own AVX-512 and AVX2 kernels pack faster at small batches and are kept when
-/// it has chosen them. SWIFTVIT_GEMM=openblas, =avx512 or =avx2 forces the choice (an
-/// instruction set the CPU lacks leaves the products to OpenBLAS).
+/// saves the vector state), else AVX2 when it has AVX2 and FMA, whatever core OpenBLAS has
+/// chosen. Our kernel forms every element's sum in the same order however a product is
+/// split, so results do not depend on the thread count; OpenBLAS's Haswell and Zen kernels
+/// round a product split into bands differently from the whole (on the AMD EPYC, family 25
+/// model 1, 20 of ProductSplitTests' comparisons differed), and a CPU missing from its
+/// table falls to "prescott", about 30 GFLOP/s. SWIFTVIT_GEMM=openblas, =avx512 or =avx2
+/// forces the choice (an instruction set the CPU lacks leaves the products to OpenBLAS).
 let productInstructions: ProductInstructions? = {
     switch ProcessInfo.processInfo.environment["SWIFTVIT_GEMM"] {
     case "openblas": return nil
     case "avx512": return Machine.hasAVX512F ? .avx512 : nil
     case "avx2": return Machine.hasAVX2FMA ? .avx2 : nil
-    default:
-        let blasHasAVX512 = ["skylakex", "cooperlake", "sapphirerapids", "zen4", "zen5"].contains(blasCoreName)
-        let blasHasAVX2 = blasHasAVX512 || ["haswell", "zen"].contains(blasCoreName)
-        if Machine.hasAVX512F { return blasHasAVX512 ? nil : .avx512 }
-        return Machine.hasAVX2FMA && !blasHasAVX2 ? .avx2 : nil
+    default: return Machine.hasAVX512F ? .avx512 : Machine.hasAVX2FMA ? .avx2 : nil
     }
 }()
 

@@ -122,7 +122,9 @@ import ViTTestSupport
 }
 
 /// Products split across threads by rows or by columns (`forEachProductBlock`) against
-/// float64 sums, and bit for bit the same whatever the thread count.
+/// float64 sums, and bit for bit the same whatever the thread count where our kernel runs
+/// them (OpenBLAS, on CPUs with neither AVX2 nor AVX-512 or when forced, may round a band
+/// differently from the whole).
 @Suite struct ProductSplitTests {
     static func naive(
         _ a: Tensor, _ b: Tensor, m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Bool
@@ -173,7 +175,7 @@ import ViTTestSupport
                     "[\(m), \(n), \(k)] transposes \(transposeA) \(transposeB), \(threads) threads")
                 results.append(c.scalars)
             }
-            #expect(results[1] == results[0] && results[2] == results[0])
+            #expect(productInstructions == nil || results[1] == results[0] && results[2] == results[0])
         }
     }
 
@@ -194,6 +196,6 @@ import ViTTestSupport
                 results.append(out.scalars)
             }
         }
-        #expect(results.allSatisfy { $0 == results[0] })
+        #expect(productInstructions == nil || results.allSatisfy { $0 == results[0] })
     }
 }

@@ -94,14 +94,15 @@ struct ProductKernelTests {
     /// B packed ahead (`PackedPanels`, as for weights): small enough to stay in L2, every panel
     /// in one group and the whole depth in one block where A is read in place; larger, groups
     /// of panels and blocks of depth (AVX2: the whole depth of 1,000 in one block, 2,100 in
-    /// three of 700). Against float64, and the same bits as B packed by the call, for every
-    /// layout and start, over the whole width and from a later panel on.
+    /// three of 700, and 2,045 with rows 8 KiB apart in two of 1,023, read from a copy with
+    /// shorter rows). Against float64, and the same bits as B packed by the call, for every layout
+    /// and start, over the whole width and from a later panel on.
     @Test(arguments: instructionSets)
     func panelsPackedAheadMatchFloat64(instructions: ProductInstructions) {
         var rng = SeededGenerator(seed: 41)
         var failures: [String] = []
         // 10 panels of 257 steps (82,240 floats) fit in the 1 MiB; of 1,000 steps they do not.
-        for (m, k) in [(37, 257), (13, 1_000), (13, 2_100)] {
+        for (m, k) in [(37, 257), (13, 1_000), (13, 2_100), (13, 2_045)] {
             for columns in [0..<300, 32..<300] {
                 failures += checkEveryLayoutAndStart(
                     m: m, n: 300, k: k, columns: columns, packingBAhead: true, instructions: instructions, using: &rng)

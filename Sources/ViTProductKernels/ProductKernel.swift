@@ -170,12 +170,12 @@ public func multiply(
     // every panel in one group and the whole depth in one block, so that each sliver of A
     // is read from memory once and each block of C is written once, not read back and
     // rewritten for every block of depth (the sums keep their order either way).
-    let wholeDepth = readsRows && packedB != nil && panelCount * k * columnsPerPanel <= 1 << 18
+    let readsRowsPastPackedB = readsRows && packedB != nil
+    let wholeDepth = readsRowsPastPackedB && panelCount * k * columnsPerPanel <= 1 << 18
     let (depthBlock, groupSize) =
         wholeDepth
         ? (k, panelCount)
-        : readsRows && packedB != nil && instructions == .avx2
-            ? avx2RowsBlocking(k: k) : (depthPerBlock, panelsPerGroup)
+        : readsRowsPastPackedB && instructions == .avx2 ? avx2RowsBlocking(k: k) : (depthPerBlock, panelsPerGroup)
     let shared = !readsRows && tileCount * rowsPerTile * depthPerBlock <= 1 << 19
     let slivers = UnsafeMutablePointer<Float>.allocate(
         capacity: readsRows ? 1 : (shared ? tileCount : 1) * rowsPerTile * maximumDepth)
@@ -193,7 +193,7 @@ public func multiply(
     // than the block. On the AMD EPYC (family 25, model 1), one thread, copy included: 197,
     // 384 and 1576 x 768 x 3072 went from 77-81 to 81-85 GFLOP/s (ViT-B passes on two
     // threads, four pairs: batch 1 0.97-1.01 of the time, batch 8 0.95-1.02).
-    let copiesRows = instructions == .avx2 && readsRows && packedB != nil && lda % 1024 == 0
+    let copiesRows = readsRowsPastPackedB && instructions == .avx2 && lda % 1024 == 0
     let copiedStride = depthBlock + 16
     let copiedRows = UnsafeMutablePointer<Float>.allocate(capacity: copiesRows ? m * copiedStride : 1)
     defer { copiedRows.deallocate() }

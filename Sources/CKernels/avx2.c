@@ -5,11 +5,12 @@
 #include "prefetch_ahead.h"
 
 // The single-precision product for CPUs with AVX2 and FMA but no AVX-512: the same
-// operands as the AVX-512 functions (12-row slivers, 32-column panels, the same packing
-// layout), so one driver serves both. With 16 vector registers of 8 lanes, the 12 x 32
-// block of C is done as four 6 x 16 blocks, each in 12 registers (two loads of the panel
-// and six broadcasts feed 12 fused multiply-adds per step of depth), the layout of the
-// Haswell kernels in BLIS and OpenBLAS. Every element's sum starts from C (or the bias)
+// operands as the AVX-512 functions (12-row slivers, 32-column panels), so one driver
+// serves both. With 16 vector registers of 8 lanes, the 12 x 32 block of C is done as
+// four 6 x 16 blocks, each in 12 registers (two loads of the panel and six broadcasts feed
+// 12 fused multiply-adds per step of depth), the layout of the Haswell kernels in BLIS and
+// OpenBLAS. A panel is packed as two halves of 16 columns, so that each block reads one
+// contiguous line a step. Every element's sum starts from C (or the bias)
 // and adds its products in order of depth, one fused multiply-add each, exactly as the
 // AVX-512 block does: the two give the same bits. Full vectors are stored with plain
 // stores and masks are kept for edges: a masked store (VMASKMOVPS to memory) is
@@ -59,11 +60,11 @@ static inline void ck2_block(const float *sliver, long a_row_stride, long a_step
     ck_ahead ahead = ck_ahead_start(next, next_rows, depth, a_row_stride);
     for (long l = 0; l < depth; l++) {
         __m256 low = _mm256_loadu_ps(p), high = vectors == 2 ? _mm256_loadu_ps(p + 8) : zero;
-        // The panel's line 16 steps ahead, as the AVX-512 block asks for its two.
-        _mm_prefetch((const char *)(p + 32 * 16), _MM_HINT_T0);
+        // The half panel's line 32 steps ahead.
+        _mm_prefetch((const char *)(p + 16 * 32), _MM_HINT_T0);
         ck_ahead_step(&ahead);
         CK2_ROW(0); CK2_ROW(1); CK2_ROW(2); CK2_ROW(3); CK2_ROW(4); CK2_ROW(5);
-        p += 32;
+        p += 16;
         a += a_step;
     }
     CK2_STORE(0); CK2_STORE(1); CK2_STORE(2); CK2_STORE(3); CK2_STORE(4); CK2_STORE(5);
@@ -96,9 +97,9 @@ static inline void ck2_edge(const float *sliver, long a_row_stride, long a_step,
 // blocks that share a half of the panel run one after the other, so it stays in L1. The
 // first of them prefetches the next block's rows of A (next, next_rows), if any.
 __attribute__((target("avx2,fma"), always_inline))
-static inline void ck2_tile(const float *sliver, long a_row_stride, long a_step, const float *panel, long depth,
-                            float *c, long ldc, long rows, long columns, int overwrite, const float *bias,
-                            const float *next, long next_rows) {
+static inline void ck2_tile(const float *sliver, long a_row_stride, long a_step, const float *panel,
+                            long half_offset, long depth, float *c, long ldc, long rows, long columns, int overwrite,
+                            const float *bias, const float *next, long next_rows) {
     const __m256i all = _mm256_set1_epi32(-1);
     for (long half = 0; half < 2 && 16 * half < columns; half++) {
         long width = columns - 16 * half < 16 ? columns - 16 * half : 16;
@@ -108,10 +109,10 @@ static inline void ck2_tile(const float *sliver, long a_row_stride, long a_step,
             float *block = c + r0 * ldc + 16 * half;
             const float *ahead = half == 0 && r0 == 0 ? next : 0;
             if (rows - r0 >= 6 && width == 16) {
-                ck2_block(part, a_row_stride, a_step, panel + 16 * half, depth, block, ldc, 6, 2, all, all,
+                ck2_block(part, a_row_stride, a_step, panel + half_offset * half, depth, block, ldc, 6, 2, all, all,
                           overwrite, start, ahead, next_rows);
             } else {
-                ck2_edge(part, a_row_stride, a_step, panel + 16 * half, depth, block, ldc,
+                ck2_edge(part, a_row_stride, a_step, panel + half_offset * half, depth, block, ldc,
                          rows - r0 < 6 ? rows - r0 : 6, width, overwrite, start, ahead, next_rows);
             }
         }
@@ -119,28 +120,28 @@ static inline void ck2_tile(const float *sliver, long a_row_stride, long a_step,
 }
 
 __attribute__((target("avx2,fma")))
-void ck_avx2_tile_12x32(const float *sliver, const float *panel, long depth, float *c, long ldc, int overwrite,
-                        const float *bias) {
-    ck2_tile(sliver, 1, 12, panel, depth, c, ldc, 12, 32, overwrite, bias, 0, 0);
+void ck_avx2_tile_12x32(const float *sliver, const float *panel, long half_offset, long depth, float *c, long ldc,
+                        int overwrite, const float *bias) {
+    ck2_tile(sliver, 1, 12, panel, half_offset, depth, c, ldc, 12, 32, overwrite, bias, 0, 0);
 }
 
 __attribute__((target("avx2,fma")))
-void ck_avx2_tile_edge(const float *sliver, const float *panel, long depth, float *c, long ldc, long rows,
-                       long columns, int overwrite, const float *bias) {
-    ck2_tile(sliver, 1, 12, panel, depth, c, ldc, rows, columns, overwrite, bias, 0, 0);
+void ck_avx2_tile_edge(const float *sliver, const float *panel, long half_offset, long depth, float *c, long ldc,
+                       long rows, long columns, int overwrite, const float *bias) {
+    ck2_tile(sliver, 1, 12, panel, half_offset, depth, c, ldc, rows, columns, overwrite, bias, 0, 0);
 }
 
 __attribute__((target("avx2,fma")))
-void ck_avx2_tile_12x32_rows(const float *a, long lda, const float *panel, long depth, float *c, long ldc,
-                             int overwrite, const float *bias, const float *next, long next_rows) {
-    ck2_tile(a, lda, 1, panel, depth, c, ldc, 12, 32, overwrite, bias, next, next_rows);
+void ck_avx2_tile_12x32_rows(const float *a, long lda, const float *panel, long half_offset, long depth, float *c,
+                             long ldc, int overwrite, const float *bias, const float *next, long next_rows) {
+    ck2_tile(a, lda, 1, panel, half_offset, depth, c, ldc, 12, 32, overwrite, bias, next, next_rows);
 }
 
 __attribute__((target("avx2,fma")))
-void ck_avx2_tile_edge_rows(const float *a, long lda, const float *panel, long depth, float *c, long ldc,
-                            long rows, long columns, int overwrite, const float *bias, const float *next,
+void ck_avx2_tile_edge_rows(const float *a, long lda, const float *panel, long half_offset, long depth, float *c,
+                            long ldc, long rows, long columns, int overwrite, const float *bias, const float *next,
                             long next_rows) {
-    ck2_tile(a, lda, 1, panel, depth, c, ldc, rows, columns, overwrite, bias, next, next_rows);
+    ck2_tile(a, lda, 1, panel, half_offset, depth, c, ldc, rows, columns, overwrite, bias, next, next_rows);
 }
 
 // Transposes the 8 x 8 block held in r[0..7] (row i in r[i]) in place: afterwards r[j]

@@ -34,6 +34,33 @@ public enum ProductInstructions: Sendable {
         }
     }
 
+    /// Packs columns 0..<columns of x(j, l) (as `pack` reads it) into 32-column panels for
+    /// this instruction set's blocks, zero past the last column: panel q at dst + q * depth *
+    /// 32. AVX-512 lays a panel out as [depth][32]; AVX2, whose blocks read one half of a
+    /// panel at a time, as two halves [2][depth][16], so that a block's steps are contiguous
+    /// lines (`panelStep` floats apart).
+    func packPanels(
+        _ src: UnsafePointer<Float>, stride: Int, alongRows: Bool, columns: Int, depth: Int,
+        into dst: UnsafeMutablePointer<Float>
+    ) {
+        switch self {
+        case .avx512:
+            pack(src, stride: stride, alongRows: alongRows, rows: columns, depth: depth, into: dst, width: 32)
+        case .avx2 where !alongRows:
+            // Blocks of 16 columns, block b at dst + b * depth * 16: the halves of the panels.
+            pack(src, stride: stride, alongRows: false, rows: columns, depth: depth, into: dst, width: 16)
+        case .avx2:
+            for half in 0..<2 where 16 * half < columns {
+                pack(
+                    src + 16 * half * stride, stride: stride, alongRows: true, rows: min(16, columns - 16 * half),
+                    depth: depth, into: dst + half * depth * 16, width: 16)
+            }
+        }
+    }
+
+    /// Floats between one step of depth of a packed panel and the next (see `packPanels`).
+    var panelStep: Int { self == .avx512 ? 32 : 16 }
+
     /// sums[i] += the sum over the depth of row i of packed slivers, i < rows, as
     /// `ck_avx512_add_sliver_sums` documents (both instruction sets give the same bits).
     func addSliverSums(_ slivers: UnsafePointer<Float>, rows: Int, depth: Int, to sums: UnsafeMutablePointer<Float>) {
@@ -74,42 +101,41 @@ let level2CacheBytes: Int = {
     return reported > 0 ? reported : 1 << 18
 }()
 
-/// A right operand op(B) [k, n] packed ahead, as `multiply` packs it for each call:
-/// 32-column panels [panel][k][32], zero past column n. Kept for constant weights, so that
-/// inference does not repack them; packed once per product elsewhere, so that threads
-/// splitting the product by rows share one copy.
+/// A right operand op(B) [k, n] packed ahead for one instruction set, as `multiply` packs
+/// it for each call: 32-column panels of k x 32 floats (laid out as `packPanels` says), zero
+/// past column n. Kept for constant weights, so that inference does not repack them; packed
+/// once per product elsewhere, so that threads splitting the product by rows share one copy.
 public final class PackedPanels: @unchecked Sendable {
     public let n: Int, k: Int
     /// The number of 32-column panels.
     public let panelCount: Int
+    /// The instruction set whose blocks read these panels.
+    public let instructions: ProductInstructions
     let values: UnsafeMutablePointer<Float>
 
-    /// Panels for an op(B) of [k, n], filled by `fill`.
-    public init(n: Int, k: Int) {
+    /// Panels for an op(B) of [k, n] read with `instructions`, filled by `fill`.
+    public init(n: Int, k: Int, instructions: ProductInstructions) {
         self.n = n
         self.k = k
+        self.instructions = instructions
         panelCount = (n + columnsPerPanel - 1) / columnsPerPanel
         values = .allocate(capacity: max(1, panelCount * k * columnsPerPanel))
     }
 
-    /// weight: [n, k], row-major (op(B) = weight^T); packed with `instructions`.
+    /// weight: [n, k], row-major (op(B) = weight^T); packed for `instructions`.
     public convenience init(weight: UnsafePointer<Float>, n: Int, k: Int, instructions: ProductInstructions) {
-        self.init(n: n, k: k)
-        fill(panels: 0..<panelCount, from: weight, ldb: k, transposed: true, instructions: instructions)
+        self.init(n: n, k: k, instructions: instructions)
+        fill(panels: 0..<panelCount, from: weight, ldb: k, transposed: true)
     }
 
     /// Packs `panels` of op(B): b[l * ldb + j], or b[j * ldb + l] when `transposed`.
     /// Threads may fill disjoint ranges of panels concurrently.
-    public func fill(
-        panels: Range<Int>, from b: UnsafePointer<Float>, ldb: Int, transposed: Bool,
-        instructions: ProductInstructions
-    ) {
+    public func fill(panels: Range<Int>, from b: UnsafePointer<Float>, ldb: Int, transposed: Bool) {
         for panel in panels {
             let first = panel * columnsPerPanel
-            instructions.pack(
+            instructions.packPanels(
                 transposed ? b + first * ldb : b + first, stride: ldb, alongRows: transposed,
-                rows: min(columnsPerPanel, n - first), depth: k, into: values + panel * k * columnsPerPanel,
-                width: columnsPerPanel)
+                columns: min(columnsPerPanel, n - first), depth: k, into: values + panel * k * columnsPerPanel)
         }
     }
 
@@ -117,7 +143,7 @@ public final class PackedPanels: @unchecked Sendable {
 
     /// Steps k0... of the panel whose first column is `first`.
     func panel(first: Int, k0: Int) -> UnsafePointer<Float> {
-        UnsafePointer(values + (first / columnsPerPanel) * k * columnsPerPanel + k0 * columnsPerPanel)
+        UnsafePointer(values + (first / columnsPerPanel) * k * columnsPerPanel + k0 * instructions.panelStep)
     }
 }
 
@@ -143,8 +169,8 @@ public func multiply(
     precondition(columns.lowerBound % columnsPerPanel == 0, "column range must start on a panel")
     precondition(rowSums == nil || transposeA, "row sums come from packed slivers of a transposed A")
     precondition(
-        packedB.map { $0.k == k && columns.upperBound <= $0.n } ?? true,
-        "packed panels of another shape than B")
+        packedB.map { $0.k == k && columns.upperBound <= $0.n && $0.instructions == instructions } ?? true,
+        "packed panels of another shape or instruction set than B")
     if m == 0 || columns.isEmpty || k == 0 { return }
     let panelCount = (columns.count + columnsPerPanel - 1) / columnsPerPanel
     // Buffers as large as this product needs (small ones, as attention's, stay small).
@@ -161,10 +187,7 @@ public func multiply(
     let readsRows = !transposeA
     // The instruction set's register blocks: whole or at an edge, from a packed sliver or
     // from A's rows in place.
-    let (block, edgeBlock, rowsBlock, rowsEdgeBlock) =
-        instructions == .avx512
-        ? (ck_avx512_tile_12x32, ck_avx512_tile_edge, ck_avx512_tile_12x32_rows, ck_avx512_tile_edge_rows)
-        : (ck_avx2_tile_12x32, ck_avx2_tile_edge, ck_avx2_tile_12x32_rows, ck_avx2_tile_edge_rows)
+
     let tileCount = (m + rowsPerTile - 1) / rowsPerTile
     // B packed ahead that stays in L2 (up to 1 MiB for these columns) with A read in place:
     // every panel in one group and the whole depth in one block, so that each sliver of A
@@ -217,17 +240,17 @@ public func multiply(
             // B's rows along the columns are packed for the whole group in one pass over them.
             let groupFirst = columns.lowerBound + group * columnsPerPanel
             if packedB == nil && !transposeB {
-                instructions.pack(
+                instructions.packPanels(
                     b + k0 * ldb + groupFirst, stride: ldb, alongRows: false,
-                    rows: min(panels * columnsPerPanel, columns.upperBound - groupFirst), depth: depth, into: packed,
-                    width: columnsPerPanel)
+                    columns: min(panels * columnsPerPanel, columns.upperBound - groupFirst), depth: depth,
+                    into: packed)
             }
             for q in 0..<panels where packedB == nil && transposeB {
                 let first = groupFirst + q * columnsPerPanel
                 let width = min(columnsPerPanel, columns.upperBound - first)
-                instructions.pack(
-                    b + first * ldb + k0, stride: ldb, alongRows: true, rows: width, depth: depth,
-                    into: packed + q * depth * columnsPerPanel, width: columnsPerPanel)
+                instructions.packPanels(
+                    b + first * ldb + k0, stride: ldb, alongRows: true, columns: width, depth: depth,
+                    into: packed + q * depth * columnsPerPanel)
             }
             for r0 in stride(from: 0, to: m, by: rowsPerTile) {
                 let rows = min(rowsPerTile, m - r0)
@@ -265,15 +288,33 @@ public func multiply(
                     let start = fresh ? bias.map { $0 + first } : nil
                     let full = rows == rowsPerTile && width == columnsPerPanel
                     let overwriting: Int32 = fresh ? 1 : 0
-                    switch (readsRows, full) {
-                    case (true, true):
-                        rowsBlock(sliver, rowStride, panel, depth, tile, ldc, overwriting, start, ahead, aheadCount)
-                    case (true, false):
-                        rowsEdgeBlock(
+                    // The distance from a panel's left half to its right half, for AVX2.
+                    let halfOffset = (packedB?.k ?? depth) * 16
+                    switch (instructions, readsRows, full) {
+                    case (.avx512, true, true):
+                        ck_avx512_tile_12x32_rows(
+                            sliver, rowStride, panel, depth, tile, ldc, overwriting, start, ahead, aheadCount)
+                    case (.avx512, true, false):
+                        ck_avx512_tile_edge_rows(
                             sliver, rowStride, panel, depth, tile, ldc, rows, width, overwriting, start, ahead,
                             aheadCount)
-                    case (false, true): block(sliver, panel, depth, tile, ldc, overwriting, start)
-                    case (false, false): edgeBlock(sliver, panel, depth, tile, ldc, rows, width, overwriting, start)
+                    case (.avx512, false, true):
+                        ck_avx512_tile_12x32(sliver, panel, depth, tile, ldc, overwriting, start)
+                    case (.avx512, false, false):
+                        ck_avx512_tile_edge(sliver, panel, depth, tile, ldc, rows, width, overwriting, start)
+                    case (.avx2, true, true):
+                        ck_avx2_tile_12x32_rows(
+                            sliver, rowStride, panel, halfOffset, depth, tile, ldc, overwriting, start, ahead,
+                            aheadCount)
+                    case (.avx2, true, false):
+                        ck_avx2_tile_edge_rows(
+                            sliver, rowStride, panel, halfOffset, depth, tile, ldc, rows, width, overwriting, start,
+                            ahead, aheadCount)
+                    case (.avx2, false, true):
+                        ck_avx2_tile_12x32(sliver, panel, halfOffset, depth, tile, ldc, overwriting, start)
+                    case (.avx2, false, false):
+                        ck_avx2_tile_edge(
+                            sliver, panel, halfOffset, depth, tile, ldc, rows, width, overwriting, start)
                     }
                 }
             }

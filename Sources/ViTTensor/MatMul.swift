@@ -178,9 +178,9 @@ func packedAhead(
     let threads = productThreads(m: m, n: n, k: k)
     let slivers = (m + rowsPerTile - 1) / rowsPerTile
     guard threads > 1 && slivers >= 4 * sliversPerSharedChunk && n < m else { return nil }
-    let packed = PackedPanels(n: n, k: k)
+    let packed = PackedPanels(n: n, k: k, instructions: instructions)
     parallelChunks(packed.panelCount, minimumPerChunk: 1) { panels in
-        packed.fill(panels: panels, from: b, ldb: ldb, transposed: transposed, instructions: instructions)
+        packed.fill(panels: panels, from: b, ldb: ldb, transposed: transposed)
     }
     return packed
 }

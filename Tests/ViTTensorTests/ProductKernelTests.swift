@@ -219,9 +219,8 @@ struct ProductKernelTests {
         let bias = (0..<n).map { _ in Float.random(in: -1...1, using: &rng) }
         // One guard row above and below C; guard columns between its rows (ldc > n).
         let before = (0..<((m + 2) * ldc)).map { _ in Float.random(in: -1...1, using: &rng) }
-        let packed = packingBAhead ? PackedPanels(n: n, k: k) : nil
-        packed?.fill(
-            panels: 0..<packed!.panelCount, from: b, ldb: ldb, transposed: transposeB, instructions: instructions)
+        let packed = packingBAhead ? PackedPanels(n: n, k: k, instructions: instructions) : nil
+        packed?.fill(panels: 0..<packed!.panelCount, from: b, ldb: ldb, transposed: transposeB)
         func product(packedB: PackedPanels?) -> [Float] {
             var c = before
             a.withUnsafeBufferPointer { a in

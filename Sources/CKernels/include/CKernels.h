@@ -46,17 +46,19 @@ void ck_avx512_pack(const float *src, long stride, int along_rows, long rows, lo
 /// (2 + 3). Needs AVX-512F.
 void ck_avx512_add_sliver_sums(const float *slivers, long rows, long depth, float *sums);
 
-/// The six functions above for CPUs with AVX2 and FMA (no AVX-512): the same arguments,
-/// the same packing layout and the same bits in C (each sum formed in the same order with
-/// the same fused multiply-adds). Need AVX2 and FMA.
-void ck_avx2_tile_12x32(const float *sliver, const float *panel, long depth, float *c, long ldc, int overwrite,
-                        const float *bias);
-void ck_avx2_tile_edge(const float *sliver, const float *panel, long depth, float *c, long ldc, long rows,
-                       long columns, int overwrite, const float *bias);
-void ck_avx2_tile_12x32_rows(const float *a, long lda, const float *panel, long depth, float *c, long ldc,
-                             int overwrite, const float *bias, const float *next, long next_rows);
-void ck_avx2_tile_edge_rows(const float *a, long lda, const float *panel, long depth, float *c, long ldc,
-                            long rows, long columns, int overwrite, const float *bias, const float *next,
+/// The six functions above for CPUs with AVX2 and FMA (no AVX-512), with the same bits in
+/// C (each sum formed in the same order with the same fused multiply-adds) and the same
+/// arguments but for the panels: a panel is two halves of 16 columns, steps of depth 16
+/// floats apart, the right half `half_offset` floats after the left (ck_avx2_pack with
+/// width 16 lays out 16-column blocks so). Need AVX2 and FMA.
+void ck_avx2_tile_12x32(const float *sliver, const float *panel, long half_offset, long depth, float *c, long ldc,
+                        int overwrite, const float *bias);
+void ck_avx2_tile_edge(const float *sliver, const float *panel, long half_offset, long depth, float *c, long ldc,
+                       long rows, long columns, int overwrite, const float *bias);
+void ck_avx2_tile_12x32_rows(const float *a, long lda, const float *panel, long half_offset, long depth, float *c,
+                             long ldc, int overwrite, const float *bias, const float *next, long next_rows);
+void ck_avx2_tile_edge_rows(const float *a, long lda, const float *panel, long half_offset, long depth, float *c,
+                            long ldc, long rows, long columns, int overwrite, const float *bias, const float *next,
                             long next_rows);
 void ck_avx2_pack(const float *src, long stride, int along_rows, long rows, long depth, float *dst, long width);
 void ck_avx2_add_sliver_sums(const float *slivers, long rows, long depth, float *sums);

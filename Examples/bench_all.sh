@@ -28,7 +28,7 @@ for round in $(seq "$rounds"); do
     "$python" Examples/bench_pytorch.py "${options[@]}" \
         | awk '/^(timm|transformers) / { print "PyTorch " $1 " fp32", $2, $3 }' >>"$log"
     "$python" Examples/bench_pytorch.py "${options[@]}" --bf16 \
-        | awk '/^(timm|transformers) bf16/ { print "PyTorch " $1 " bf16", $3, $4 }' >>"$log"
+        | awk '/^(timm|transformers) bf16/ { print "PyTorch " $1 " bf16 autocast", $3, $4 }' >>"$log"
     "$python" Examples/bench_onnxruntime.py "${options[@]}" \
         | awk '/^onnxruntime / && $2 ~ /^[0-9]+$/ { print "ONNX Runtime fp32", $2, $3 }' >>"$log"
 done

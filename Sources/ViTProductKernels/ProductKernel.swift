@@ -101,6 +101,13 @@ let level2CacheBytes: Int = {
     return reported > 0 ? reported : 1 << 18
 }()
 
+/// Room for `count` floats starting on a 64-byte cache line (free with `deallocate()`), so
+/// that packed panels' rows and vectors do not straddle lines.
+func allocateLines(_ count: Int) -> UnsafeMutablePointer<Float> {
+    UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Float>.stride, alignment: 64)
+        .bindMemory(to: Float.self, capacity: count)
+}
+
 /// A right operand op(B) [k, n] packed ahead for one instruction set, as `multiply` packs
 /// it for each call: 32-column panels of k x 32 floats (laid out as `packPanels` says), zero
 /// past column n. Kept for constant weights, so that inference does not repack them; packed
@@ -119,7 +126,7 @@ public final class PackedPanels: @unchecked Sendable {
         self.k = k
         self.instructions = instructions
         panelCount = (n + columnsPerPanel - 1) / columnsPerPanel
-        values = .allocate(capacity: max(1, panelCount * k * columnsPerPanel))
+        values = allocateLines(max(1, panelCount * k * columnsPerPanel))
     }
 
     /// weight: [n, k], row-major (op(B) = weight^T); packed for `instructions`.
@@ -175,8 +182,8 @@ public func multiply(
     let panelCount = (columns.count + columnsPerPanel - 1) / columnsPerPanel
     // Buffers as large as this product needs (small ones, as attention's, stay small).
     let maximumDepth = min(depthPerBlock, k)
-    let packed = UnsafeMutablePointer<Float>.allocate(
-        capacity: packedB == nil ? min(panelsPerGroup, panelCount) * maximumDepth * columnsPerPanel : 1)
+    let packed = allocateLines(
+        packedB == nil ? min(panelsPerGroup, panelCount) * maximumDepth * columnsPerPanel : 1)
     defer { packed.deallocate() }
     // A with its rows along the depth (not transposed) is read where it is: its twelve rows
     // stream past the panel as a packed sliver would. Transposed, it is packed: all of its
@@ -200,8 +207,8 @@ public func multiply(
         ? (k, panelCount)
         : readsRowsPastPackedB && instructions == .avx2 ? avx2RowsBlocking(k: k) : (depthPerBlock, panelsPerGroup)
     let shared = !readsRows && tileCount * rowsPerTile * depthPerBlock <= 1 << 19
-    let slivers = UnsafeMutablePointer<Float>.allocate(
-        capacity: readsRows ? 1 : (shared ? tileCount : 1) * rowsPerTile * maximumDepth)
+    let slivers = allocateLines(
+        readsRows ? 1 : (shared ? tileCount : 1) * rowsPerTile * maximumDepth)
     defer { slivers.deallocate() }
     /// Packs sliver[l][r] = op(A)[r0 + r, k0 + l], zero past the last row.
     func packSliver(_ sliver: UnsafeMutablePointer<Float>, r0: Int, k0: Int, depth: Int) {
@@ -218,7 +225,7 @@ public func multiply(
     // threads, four pairs: batch 1 0.97-1.01 of the time, batch 8 0.95-1.02).
     let copiesRows = readsRowsPastPackedB && instructions == .avx2 && lda % 1024 == 0
     let copiedStride = depthBlock + 16
-    let copiedRows = UnsafeMutablePointer<Float>.allocate(capacity: copiesRows ? m * copiedStride : 1)
+    let copiedRows = allocateLines(copiesRows ? m * copiedStride : 1)
     defer { copiedRows.deallocate() }
     // Where the blocks read A's rows: A itself (offset by the depth block), or the copy.
     let (rowsOfA, rowStride) = copiesRows ? (UnsafePointer(copiedRows), copiedStride) : (a, lda)

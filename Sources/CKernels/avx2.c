@@ -94,7 +94,8 @@ static inline void ck2_edge(const float *sliver, long a_row_stride, long a_step,
 }
 
 // The 12 x 32 block (or its part rows x columns) as up to four 6 x 16 blocks; the two
-// blocks that share a half of the panel run one after the other, so it stays in L1. The
+// blocks that share a half of the panel run one after the other, so that the second finds
+// it in cache (L1 where the depth is short, L2 for long ones). The
 // first of them prefetches the next block's rows of A (next, next_rows), if any.
 __attribute__((target("avx2,fma"), always_inline))
 static inline void ck2_tile(const float *sliver, long a_row_stride, long a_step, const float *panel,

@@ -101,12 +101,15 @@ let level2CacheBytes: Int = {
     return reported > 0 ? reported : 1 << 18
 }()
 
-/// Room for `count` floats starting on a 64-byte cache line (free with `deallocate()`), so
+/// Room for `count` floats starting on a 64-byte cache line (free with `freeLines`), so
 /// that packed panels' rows and vectors do not straddle lines.
 func allocateLines(_ count: Int) -> UnsafeMutablePointer<Float> {
     UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Float>.stride, alignment: 64)
         .bindMemory(to: Float.self, capacity: count)
 }
+
+/// Frees what `allocateLines` returned.
+func freeLines(_ floats: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(floats).deallocate() }
 
 /// A right operand op(B) [k, n] packed ahead for one instruction set, as `multiply` packs
 /// it for each call: 32-column panels of k x 32 floats (laid out as `packPanels` says), zero
@@ -146,7 +149,7 @@ public final class PackedPanels: @unchecked Sendable {
         }
     }
 
-    deinit { values.deallocate() }
+    deinit { freeLines(values) }
 
     /// Steps k0... of the panel whose first column is `first`.
     func panel(first: Int, k0: Int) -> UnsafePointer<Float> {
@@ -184,7 +187,7 @@ public func multiply(
     let maximumDepth = min(depthPerBlock, k)
     let packed = allocateLines(
         packedB == nil ? min(panelsPerGroup, panelCount) * maximumDepth * columnsPerPanel : 1)
-    defer { packed.deallocate() }
+    defer { freeLines(packed) }
     // A with its rows along the depth (not transposed) is read where it is: its twelve rows
     // stream past the panel as a packed sliver would. Transposed, it is packed: all of its
     // slivers for a depth block at once, row by row of A (one pass over whole rows where a
@@ -192,9 +195,6 @@ public func multiply(
     // hardware's prefetch does not follow), shared by the panel groups, if they stay in
     // cache (up to 2 MB); else each sliver just before its use, for each group.
     let readsRows = !transposeA
-    // The instruction set's register blocks: whole or at an edge, from a packed sliver or
-    // from A's rows in place.
-
     let tileCount = (m + rowsPerTile - 1) / rowsPerTile
     // B packed ahead that stays in L2 (up to 1 MiB for these columns) with A read in place:
     // every panel in one group and the whole depth in one block, so that each sliver of A
@@ -209,7 +209,7 @@ public func multiply(
     let shared = !readsRows && tileCount * rowsPerTile * depthPerBlock <= 1 << 19
     let slivers = allocateLines(
         readsRows ? 1 : (shared ? tileCount : 1) * rowsPerTile * maximumDepth)
-    defer { slivers.deallocate() }
+    defer { freeLines(slivers) }
     /// Packs sliver[l][r] = op(A)[r0 + r, k0 + l], zero past the last row.
     func packSliver(_ sliver: UnsafeMutablePointer<Float>, r0: Int, k0: Int, depth: Int) {
         let rows = min(rowsPerTile, m - r0)
@@ -226,7 +226,7 @@ public func multiply(
     let copiesRows = readsRowsPastPackedB && instructions == .avx2 && lda % 1024 == 0
     let copiedStride = depthBlock + 16
     let copiedRows = allocateLines(copiesRows ? m * copiedStride : 1)
-    defer { copiedRows.deallocate() }
+    defer { freeLines(copiedRows) }
     // Where the blocks read A's rows: A itself (offset by the depth block), or the copy.
     let (rowsOfA, rowStride) = copiesRows ? (UnsafePointer(copiedRows), copiedStride) : (a, lda)
     for k0 in stride(from: 0, to: k, by: depthBlock) {
@@ -236,6 +236,8 @@ public func multiply(
             for r in 0..<m { (copiedRows + r * copiedStride).update(from: a + r * lda + k0, count: depth) }
         }
         let depthOffset = copiesRows ? 0 : k0
+        // For AVX2, the distance from a panel's left half to its right half (`packPanels`).
+        let halfOffset = (packedB?.k ?? depth) * 16
         if shared {
             instructions.pack(
                 a + k0 * lda, stride: lda, alongRows: false, rows: m, depth: depth, into: slivers, width: rowsPerTile)
@@ -295,8 +297,8 @@ public func multiply(
                     let start = fresh ? bias.map { $0 + first } : nil
                     let full = rows == rowsPerTile && width == columnsPerPanel
                     let overwriting: Int32 = fresh ? 1 : 0
-                    // The distance from a panel's left half to its right half, for AVX2.
-                    let halfOffset = (packedB?.k ?? depth) * 16
+                    // The instruction set's register blocks: whole or at an edge, from a packed
+                    // sliver or from A's rows in place.
                     switch (instructions, readsRows, full) {
                     case (.avx512, true, true):
                         ck_avx512_tile_12x32_rows(

@@ -222,7 +222,8 @@ public func multiply(
     // 32 KiB of 8 ways), so each depth block of A is first copied to rows 64 bytes longer
     // than the block. On the AMD EPYC (family 25, model 1), one thread, copy included: 197,
     // 384 and 1576 x 768 x 3072 went from 77-81 to 81-85 GFLOP/s (ViT-B passes on two
-    // threads, four pairs: batch 1 0.97-1.01 of the time, batch 8 0.95-1.02).
+    // threads, four pairs: batch 1 0.97-1.01 of the time, batch 8 0.95-1.02). With AVX2
+    // panels in halves (`packPanels`), the copy gains 0-1% on those shapes.
     let copiesRows = readsRowsPastPackedB && instructions == .avx2 && lda % 1024 == 0
     let copiedStride = depthBlock + 16
     let copiedRows = allocateLines(copiesRows ? m * copiedStride : 1)

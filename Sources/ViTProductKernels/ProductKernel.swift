@@ -217,26 +217,9 @@ public func multiply(
         instructions.pack(
             start, stride: lda, alongRows: !transposeA, rows: rows, depth: depth, into: sliver, width: rowsPerTile)
     }
-    // AVX2 reading A's rows past panels packed ahead, with rows a multiple of 4 KiB apart
-    // (fc2's input, 3072 floats): every row of a block falls in the same L1 sets (on Zen 3,
-    // 32 KiB of 8 ways), so each depth block of A is first copied to rows 64 bytes longer
-    // than the block. On the AMD EPYC (family 25, model 1), one thread, copy included: 197,
-    // 384 and 1576 x 768 x 3072 went from 77-81 to 81-85 GFLOP/s (ViT-B passes on two
-    // threads, four pairs: batch 1 0.97-1.01 of the time, batch 8 0.95-1.02). With AVX2
-    // panels in halves (`packPanels`), the copy gains 0-1% on those shapes.
-    let copiesRows = readsRowsPastPackedB && instructions == .avx2 && lda % 1024 == 0
-    let copiedStride = depthBlock + 16
-    let copiedRows = allocateLines(copiesRows ? m * copiedStride : 1)
-    defer { freeLines(copiedRows) }
-    // Where the blocks read A's rows: A itself (offset by the depth block), or the copy.
-    let (rowsOfA, rowStride) = copiesRows ? (UnsafePointer(copiedRows), copiedStride) : (a, lda)
     for k0 in stride(from: 0, to: k, by: depthBlock) {
         let depth = min(depthBlock, k - k0)
         let fresh = overwrite && k0 == 0
-        if copiesRows {
-            for r in 0..<m { (copiedRows + r * copiedStride).update(from: a + r * lda + k0, count: depth) }
-        }
-        let depthOffset = copiesRows ? 0 : k0
         // For AVX2, the distance from a panel's left half to its right half (`packPanels`).
         let halfOffset = (packedB?.k ?? depth) * 16
         if shared {
@@ -266,7 +249,7 @@ public func multiply(
                 let rows = min(rowsPerTile, m - r0)
                 let sliver: UnsafePointer<Float>
                 if readsRows {
-                    sliver = rowsOfA + r0 * rowStride + depthOffset
+                    sliver = a + r0 * lda + k0
                 } else if shared {
                     sliver = UnsafePointer(slivers + (r0 / rowsPerTile) * rowsPerTile * depth)
                 } else {
@@ -288,8 +271,7 @@ public func multiply(
                 for q in 0..<panels {
                     let aheadStart = q * nextRows / panels
                     let aheadCount = (q + 1) * nextRows / panels - aheadStart
-                    let ahead =
-                        aheadCount > 0 ? rowsOfA + (r0 + rowsPerTile + aheadStart) * rowStride + depthOffset : nil
+                    let ahead = aheadCount > 0 ? a + (r0 + rowsPerTile + aheadStart) * lda + k0 : nil
                     let first = columns.lowerBound + (group + q) * columnsPerPanel
                     let width = min(columnsPerPanel, columns.upperBound - first)
                     let panel =
@@ -303,10 +285,10 @@ public func multiply(
                     switch (instructions, readsRows, full) {
                     case (.avx512, true, true):
                         ck_avx512_tile_12x32_rows(
-                            sliver, rowStride, panel, depth, tile, ldc, overwriting, start, ahead, aheadCount)
+                            sliver, lda, panel, depth, tile, ldc, overwriting, start, ahead, aheadCount)
                     case (.avx512, true, false):
                         ck_avx512_tile_edge_rows(
-                            sliver, rowStride, panel, depth, tile, ldc, rows, width, overwriting, start, ahead,
+                            sliver, lda, panel, depth, tile, ldc, rows, width, overwriting, start, ahead,
                             aheadCount)
                     case (.avx512, false, true):
                         ck_avx512_tile_12x32(sliver, panel, depth, tile, ldc, overwriting, start)
@@ -314,11 +296,11 @@ public func multiply(
                         ck_avx512_tile_edge(sliver, panel, depth, tile, ldc, rows, width, overwriting, start)
                     case (.avx2, true, true):
                         ck_avx2_tile_12x32_rows(
-                            sliver, rowStride, panel, halfOffset, depth, tile, ldc, overwriting, start, ahead,
+                            sliver, lda, panel, halfOffset, depth, tile, ldc, overwriting, start, ahead,
                             aheadCount)
                     case (.avx2, true, false):
                         ck_avx2_tile_edge_rows(
-                            sliver, rowStride, panel, halfOffset, depth, tile, ldc, rows, width, overwriting, start,
+                            sliver, lda, panel, halfOffset, depth, tile, ldc, rows, width, overwriting, start,
                             ahead, aheadCount)
                     case (.avx2, false, true):
                         ck_avx2_tile_12x32(sliver, panel, halfOffset, depth, tile, ldc, overwriting, start)

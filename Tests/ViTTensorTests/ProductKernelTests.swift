@@ -94,9 +94,9 @@ struct ProductKernelTests {
     /// B packed ahead (`PackedPanels`, as for weights): small enough to stay in L2, every panel
     /// in one group and the whole depth in one block where A is read in place; larger, groups
     /// of panels and blocks of depth (AVX2: the whole depth of 1,000 in one block, 2,100 in
-    /// three of 700, and 2,045 with rows 8 KiB apart in two of 1,023, read from a copy with
-    /// shorter rows). Against float64, and the same bits as B packed by the call, for every layout
-    /// and start, over the whole width and from a later panel on.
+    /// three of 700, and 2,045 with rows 8 KiB apart in two of 1,023). Against float64, and the
+    /// same bits as B packed by the call, for every layout and start, over the whole width and
+    /// from a later panel on.
     @Test(arguments: instructionSets)
     func panelsPackedAheadMatchFloat64(instructions: ProductInstructions) {
         var rng = SeededGenerator(seed: 41)

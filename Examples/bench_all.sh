@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's speed table, measured on this machine: ViT-B/16 at 224 with random weights,
+# The speed table of the README and docs/BENCHMARKS.md, measured on this machine: ViT-B/16 at 224 with random weights,
 # batches of 1 and 8, 2 threads. SwiftViT (vit bench, fp32, and bf16 where the CPU has
 # AVX512-BF16), PyTorch with timm and transformers in fp32 and in bf16 autocast, and
 # ONNX Runtime (fp32, all graph optimizations), in ROUNDS interleaved rounds; each figure

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# The speed table of the README and docs/BENCHMARKS.md, measured on this machine: ViT-B/16 at 224 with random weights,
-# batches of 1 and 8, 2 threads. SwiftViT (vit bench, fp32, and bf16 where the CPU has
-# AVX512-BF16), PyTorch with timm and transformers in fp32 and in bf16 autocast, and
-# ONNX Runtime (fp32, all graph optimizations), in ROUNDS interleaved rounds; each figure
-# is the median of the rounds' medians (each of those over 10 passes after 2 untimed
-# ones). OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset for every side. PYTHON needs
-# torch, timm, transformers, onnx, onnxscript and onnxruntime. Prints a Markdown table
-# headed by the CPU.
+# The speed table of the README and docs/BENCHMARKS.md, measured on this machine: ViT-B/16
+# at 224 with random weights, batches of 1 and 8, 2 threads. SwiftViT (vit bench, fp32,
+# and bf16 where the CPU has AVX512-BF16), PyTorch with timm and transformers in fp32 and
+# in bf16 autocast, and ONNX Runtime (fp32, all graph optimizations), in ROUNDS
+# interleaved rounds; each figure is the median of the rounds' medians (each of those over
+# 10 passes after 2 untimed ones). OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset for
+# every side. PYTHON needs torch, timm, transformers, onnx, onnxscript and onnxruntime.
+# Prints a Markdown table headed by the CPU.
 #
 #   swift build -c release && bash Examples/bench_all.sh [PYTHON] [ROUNDS]
 set -euo pipefail

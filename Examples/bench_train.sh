@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# The training comparison of docs/BENCHMARKS.md, measured on this machine: ViT-Ti (image 32, patch 4,
-# 10 classes, batch 128, random weights, float32) trained with AdamW on 2 threads,
-# SwiftViT (`vit bench --train`) against PyTorch with timm
+# The training comparison of docs/BENCHMARKS.md, measured on this machine: ViT-Ti (image
+# 32, patch 4, 10 classes, batch 128, random weights, float32) trained with AdamW on 2
+# threads, SwiftViT (`vit bench --train`) against PyTorch with timm
 # (Examples/bench_train_pytorch.py), alternating in ROUNDS rounds. Each round's figure is
 # the median of 5 steps after 2 untimed ones; the speed-up of a round is PyTorch's median
-# over SwiftViT's. OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset for both sides.
-# PYTHON needs torch and timm. Prints a Markdown table headed by the CPU.
+# over SwiftViT's. OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset for both sides. PYTHON
+# needs torch and timm. Prints a Markdown table headed by the CPU.
 #
 #   swift build -c release && bash Examples/bench_train.sh [PYTHON] [ROUNDS]
 set -euo pipefail

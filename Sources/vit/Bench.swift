@@ -122,36 +122,55 @@ struct Bench: ParsableCommand {
         // A training step costs about three forward passes of products.
         let flopsPerImage = c.gflops * (train ? 3 : 1)
         let optimizer = AdamW(learningRate: 1e-4, weightDecay: 0.05)
+        // Each training step's forward (gradients zeroed, the loss recorded) and backward
+        // (back-propagation and the AdamW update) in milliseconds, as
+        // Examples/bench_train_pytorch.py splits PyTorch's steps.
+        var stepParts: [(forward: Double, backward: Double)] = []
         func pass(_ input: Tensor, labels: [Int]) {
             guard train else {
                 _ = vit(input)
                 return
             }
-            lossAndGradients(of: vit) { crossEntropy(vit(input), labels: labels) }
+            let start = DispatchTime.now().uptimeNanoseconds
+            vit.parameters.zeroGradients()
+            let loss = recordingGradients { crossEntropy(vit(input), labels: labels) }
+            let middle = DispatchTime.now().uptimeNanoseconds
+            loss.backward()
             optimizer.update(vit.parameters.trainable)
+            let end = DispatchTime.now().uptimeNanoseconds
+            stepParts.append((Double(middle - start) / 1e6, Double(end - middle) / 1e6))
         }
         let peak = printRoofline()
         // The roofline columns: the MLP's first product alone (tokens x dim by dim x
         // hidden, the largest of a block, weights packed once as a loaded model's), and its
         // share of the peak (the bf16 peak with --precision bf16).
-        print("batch  median ms  min ms   images/s  GFLOP/s  fc1 GFLOP/s  of peak")
+        // Training adds the forward and backward times of the step nearest the median.
+        print(
+            "batch  median ms  min ms   images/s  GFLOP/s  fc1 GFLOP/s  of peak"
+                + (train ? "  forward ms  backward ms" : ""))
         var generator = SeededGenerator(seed: 1)
         let weight = Tensor.normal([c.hiddenDim, c.dim], using: &generator)
         weight.storage.markConstant()
         for batch in parsedBatchSizes! {
             let input = Tensor.normal([batch, c.inChannels, c.imageSize, c.imageSize], using: &generator)
             let labels = (0..<batch).map { $0 % max(c.numClasses, 1) }
+            stepParts.removeAll()
             let (median, fastest) = time { pass(input, labels: labels) }
+            let timed = stepParts.suffix(iterations)
+            let medianStep = timed.min {
+                abs($0.forward + $0.backward - median) < abs($1.forward + $1.backward - median)
+            }
             let imagesPerSecond = Double(batch) / (median / 1000)
             let tokens = batch * (c.numPatches + 1)
             let activations = Tensor.normal([tokens, c.dim], using: &generator)
             let product = time { _ = linear(activations, weight: weight, bias: nil) }.median
             let productGFLOPs = 2 * Double(tokens * c.dim * c.hiddenDim) / (product / 1000) / 1e9
+            let parts = medianStep.map { String(format: "  %10.1f  %11.1f", $0.forward, $0.backward) } ?? ""
             print(
                 String(
                     format: "%5d  %9.1f  %6.1f  %9.2f  %7.1f  %11.1f  %6.0f%%", batch, median, fastest,
                     imagesPerSecond, flopsPerImage * imagesPerSecond, productGFLOPs,
-                    100 * productGFLOPs / (peak ?? .nan)))
+                    100 * productGFLOPs / (peak ?? .nan)) + parts)
         }
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)

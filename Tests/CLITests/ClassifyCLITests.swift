@@ -126,4 +126,26 @@ import ViTTestSupport
         #expect(lines.count > 3 && lines[3].hasPrefix("batch  median ms") && lines[3].hasSuffix("of peak"))
         #expect(result.stdout.contains("peak memory:"))
     }
+
+    @Test func benchSplitsTrainingStepsIntoForwardAndBackward() throws {
+        let result = try runVit([
+            "bench", "--train", "--architecture", "vit-tiny-patch16-224", "--image-size", "32", "--patch-size", "8",
+            "--classes", "3", "--batch-sizes", "2", "--warmup", "0", "--iterations", "1", "--threads", "1",
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n")
+        #expect(lines.count == 6, "\(result.stdout)")
+        guard lines.count == 6 else { return }
+        #expect(lines[3].hasSuffix("of peak  forward ms  backward ms"))
+        // batch, median, min, images/s, GFLOP/s, fc1 GFLOP/s, share of peak, forward, backward:
+        // with one step timed, its forward and backward (timed inside the step) add up to
+        // the step's time (timed around it), to the printed 0.1 ms.
+        let fields = lines[4].split(separator: " ").map(String.init)
+        #expect(fields.count == 9, "\(lines[4])")
+        guard fields.count == 9, let median = Double(fields[1]), let forward = Double(fields[7]),
+            let backward = Double(fields[8])
+        else { return }
+        #expect(fields[0] == "2" && forward > 0 && backward > 0)
+        #expect(abs(forward + backward - median) <= 0.2 + 0.02 * median, "\(lines[4])")
+    }
 }

@@ -154,8 +154,7 @@ func attentionBackward(
                 dO, lda: doutRowStride, vh, ldb: v.rowStride, dp, ldc: m)
             for i in 0..<n {
                 let (pr, dr) = (p + i * m, dp + i * m)
-                var dot: Float = 0
-                for j in 0..<m { dot += pr[j] * dr[j] }
+                let dot = rowDot(pr, UnsafePointer(dr), n: m)
                 for j in 0..<m { dr[j] = pr[j] * (dr[j] - dot) }
             }
             // dQ = dS K * scale; dK = dS^T Q * scale

@@ -161,6 +161,10 @@ func tanhGELUDerivative(_ x: Lanes) -> Lanes {
 // sum or a NaN-aware max in scalar registers). The order is fixed by n alone, so results
 // do not depend on threads.
 
+/// The eight floats from p on (no alignment needed).
+@inline(__always)
+func loadLanes(_ p: UnsafePointer<Float>) -> Lanes { UnsafeRawPointer(p).loadUnaligned(as: Lanes.self) }
+
 /// The largest of x[0..<n]; -infinity when n is 0. NaN entries are skipped.
 @inline(__always)
 func rowMaximum(_ x: UnsafePointer<Float>, n: Int) -> Float {
@@ -195,6 +199,23 @@ func rowSum(_ x: UnsafePointer<Float>, n: Int, minus shift: Float = 0, squared: 
     while i < n {
         let d = x[i] - shift
         total += squared ? d * d : d
+        i += 1
+    }
+    return total
+}
+
+/// The sum of x[i] y[i] for i in 0..<n, on eight lanes as `rowSum` adds.
+@inline(__always)
+func rowDot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, n: Int) -> Float {
+    var lanes = Lanes(repeating: 0)
+    var i = 0
+    while i + 8 <= n {
+        lanes += loadLanes(x + i) * loadLanes(y + i)
+        i += 8
+    }
+    var total = lanes.sum()
+    while i < n {
+        total += x[i] * y[i]
         i += 1
     }
     return total

@@ -95,6 +95,12 @@ func checkGradients(
         checkGradients("layerNorm over \(rows) rows", [z, zGamma, zBeta]) {
             layerNorm($0[0], weight: $0[1], bias: $0[2], eps: 1e-5)
         }
+        // Rows of 19: the backward's row sums run two groups of eight lanes, then three
+        // elements one by one.
+        let (wide, wideGamma, wideBeta) = (normal([5, 19]), normal([19], std: 0.3) + 1, normal([19]))
+        checkGradients("layerNorm over 19 columns", [wide, wideGamma, wideBeta]) {
+            layerNorm($0[0], weight: $0[1], bias: $0[2], eps: 1e-5)
+        }
     }
 
     @Test mutating func attention() {
@@ -115,6 +121,11 @@ func checkGradients(
             hiddenKeysAndValues += gradient[(start + 6)..<(start + 18)]
         }
         #expect(hiddenKeysAndValues.allSatisfy { $0 == 0 }, "\(hiddenKeysAndValues)")
+        // 11 tokens: the backward's row dot products run a group of eight lanes, then three
+        // elements one by one.
+        checkGradients("self-attention over 11 tokens", [normal([2, 11, 18])]) {
+            multiHeadSelfAttention(qkv: $0[0], numHeads: 2)
+        }
     }
 
     @Test mutating func silu() {

@@ -171,7 +171,7 @@ func rowMaximum(_ x: UnsafePointer<Float>, n: Int) -> Float {
     var lanes = SIMD8<Float>(repeating: -.infinity)
     var i = 0
     while i + 8 <= n {
-        let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+        let v = loadLanes(x + i)
         lanes = lanes.replacing(with: v, where: v .> lanes)
         i += 8
     }
@@ -191,7 +191,7 @@ func rowSum(_ x: UnsafePointer<Float>, n: Int, minus shift: Float = 0, squared: 
     let s = SIMD8<Float>(repeating: shift)
     var i = 0
     while i + 8 <= n {
-        let d = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self) - s
+        let d = loadLanes(x + i) - s
         lanes += squared ? d * d : d
         i += 8
     }
@@ -227,7 +227,7 @@ func rowDot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, n: Int) -> Flo
 func mapLanes(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, n: Int, _ f: (Lanes) -> Lanes) {
     var i = 0
     while i + 8 <= n {
-        let y = f(UnsafeRawPointer(x + i).loadUnaligned(as: Lanes.self))
+        let y = f(loadLanes(x + i))
         UnsafeMutableRawPointer(out + i).storeBytes(of: y, as: Lanes.self)
         i += 8
     }

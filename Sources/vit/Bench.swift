@@ -124,7 +124,8 @@ struct Bench: ParsableCommand {
         let optimizer = AdamW(learningRate: 1e-4, weightDecay: 0.05)
         // Each training step's forward (gradients zeroed, the loss recorded) and backward
         // (back-propagation and the AdamW update) in milliseconds, as
-        // Examples/bench_train_pytorch.py splits PyTorch's steps.
+        // Examples/bench_train_pytorch.py splits PyTorch's steps: `lossAndGradients` with a
+        // clock read between its recording and its backward pass.
         var stepParts: [(forward: Double, backward: Double)] = []
         func pass(_ input: Tensor, labels: [Int]) {
             guard train else {

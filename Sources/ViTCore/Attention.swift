@@ -23,6 +23,14 @@ public struct Attention: Layer {
         return proj(y, residual: residual)
     }
 
+    /// The outputs of the first `count` tokens only, attending to every token:
+    /// x [B, N, C] -> [B, count, C], the rows `callAsFunction` gives there.
+    /// residual: [B, count, C], added to the output.
+    public func firstTokens(_ x: Variable, count: Int, mask: Tensor? = nil, residual: Variable? = nil) -> Variable {
+        let y = multiHeadSelfAttention(qkv: qkv(x), numHeads: numHeads, mask: mask, queries: count)
+        return proj(y, residual: residual)
+    }
+
     public var parameters: NamedParameters { scoped("qkv", qkv) + scoped("proj", proj) }
 }
 

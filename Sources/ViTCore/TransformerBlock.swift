@@ -69,6 +69,23 @@ public struct TransformerBlock: Layer {
         }
     }
 
+    /// The outputs of the first `count` tokens only: x [B, N, C] -> [B, count, C], the rows
+    /// `callAsFunction` gives there. Every token is normalized and projected to keys and
+    /// values; queries, the attention's projection and the MLP run on `count` tokens, so a
+    /// classifier's last block that feeds only its class token to the head costs about a
+    /// quarter of a block (less for wider MLPs).
+    public func firstTokens(_ x: Variable, count: Int = 1, mask: Tensor? = nil) -> Variable {
+        let first = x.sliced(axis: 1, 0..<count)
+        switch placement {
+        case .preNorm:
+            let x = attn.firstTokens(norm1(x), count: count, mask: mask, residual: first)
+            return mlp(norm2(x), residual: x)
+        case .postNorm:
+            let x = norm1(attn.firstTokens(x, count: count, mask: mask, residual: first))
+            return norm2(mlp(x, residual: x))
+        }
+    }
+
     public var parameters: NamedParameters {
         scoped("norm1", norm1) + scoped("attn", attn) + scoped("norm2", norm2) + scoped("mlp", mlp)
     }

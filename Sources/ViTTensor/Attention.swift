@@ -71,18 +71,23 @@ private func maskStrides(_ mask: Tensor?, batch: Int, n: Int, m: Int) -> (Int, I
 }
 
 /// Self-attention from fused projections: qkv [B, N, 3C] (q, k, v blocks of C) ->
-/// [B, N, C]. mask: additive, broadcastable to [B, N, N]. `weights` receives the
-/// probabilities [B, H, N, N] when given.
-public func multiHeadSelfAttention(qkv: Tensor, numHeads: Int, mask: Tensor? = nil, weights: Tensor? = nil) -> Tensor {
+/// [B, Q, C], the outputs of the first Q = `queries` tokens (all N when nil; every token's
+/// keys and values are read either way). mask: additive, broadcastable to [B, N, N] (rows
+/// 0..<Q read). `weights` receives the probabilities [B, H, Q, N] when given.
+public func multiHeadSelfAttention(
+    qkv: Tensor, numHeads: Int, mask: Tensor? = nil, weights: Tensor? = nil, queries: Int? = nil
+) -> Tensor {
     precondition(qkv.rank == 3 && qkv.shape[2] % (3 * numHeads) == 0, "qkv \(qkv.shape) for \(numHeads) heads")
     let (b, n, c) = (qkv.shape[0], qkv.shape[1], qkv.shape[2] / 3)
-    let out = Tensor(uninitializedShape: [b, n, c])
+    let rows = queries ?? n
+    precondition(rows >= 0 && rows <= n, "\(rows) queries of \(n) tokens")
+    let out = Tensor(uninitializedShape: [b, rows, c])
     let (mb, mr) = maskStrides(mask, batch: b, n: n, m: n)
-    precondition(weights == nil || weights!.shape == [b, numHeads, n, n], "weights must be [B, H, N, N]")
+    precondition(weights == nil || weights!.shape == [b, numHeads, rows, n], "weights must be [B, H, Q, N]")
     attentionForward(
         out: out.data, outRowStride: c, q: AttentionOperand(qkv, column: 0), k: AttentionOperand(qkv, column: c),
         v: AttentionOperand(qkv, column: 2 * c),
-        batch: b, heads: numHeads, n: n, m: n, headDim: c / numHeads,
+        batch: b, heads: numHeads, n: rows, m: n, headDim: c / numHeads,
         mask: mask.map { UnsafePointer($0.data) }, maskBatchStride: mb, maskRowStride: mr,
         weights: weights?.data)
     return out

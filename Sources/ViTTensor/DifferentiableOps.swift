@@ -217,19 +217,24 @@ public func gatedSum(_ x: Variable, gate: Variable, _ y: Variable) -> Variable {
     }
 }
 
-/// Multi-head self-attention from fused projections: qkv [B, N, 3C] -> [B, N, C]. mask:
-/// additive, broadcastable to [B, N, N] (no gradient). `weights`, when given, receives
-/// the probabilities [B, H, N, N]; when recording they are kept for the pullback,
-/// `attentionBackward` (a mask is already in them).
+/// Multi-head self-attention from fused projections: qkv [B, N, 3C] -> [B, Q, C], the
+/// outputs of the first Q = `queries` tokens (all N when nil). mask: additive,
+/// broadcastable to [B, N, N] (no gradient). `weights`, when given, receives the
+/// probabilities [B, H, Q, N]; when recording they are kept for the pullback,
+/// `attentionBackward` (a mask is already in them). The queries of tokens past Q get a
+/// zero gradient.
 public func multiHeadSelfAttention(
-    qkv: Variable, numHeads: Int, mask: Tensor? = nil, weights: Tensor? = nil
+    qkv: Variable, numHeads: Int, mask: Tensor? = nil, weights: Tensor? = nil, queries: Int? = nil
 ) -> Variable {
     let (b, n, c) = (qkv.shape[0], qkv.shape[1], qkv.shape[2] / 3)
     guard Variable.records([qkv]) else {
-        return Variable(multiHeadSelfAttention(qkv: qkv.value, numHeads: numHeads, mask: mask, weights: weights))
+        return Variable(
+            multiHeadSelfAttention(qkv: qkv.value, numHeads: numHeads, mask: mask, weights: weights, queries: queries))
     }
-    let probabilities = weights ?? Tensor(uninitializedShape: [b, numHeads, n, n])
-    let out = multiHeadSelfAttention(qkv: qkv.value, numHeads: numHeads, mask: mask, weights: probabilities)
+    let rows = queries ?? n
+    let probabilities = weights ?? Tensor(uninitializedShape: [b, numHeads, rows, n])
+    let out = multiHeadSelfAttention(
+        qkv: qkv.value, numHeads: numHeads, mask: mask, weights: probabilities, queries: queries)
     return Variable(value: out, inputs: [qkv]) { g in
         let dqkv = Tensor(uninitializedShape: qkv.shape)
         attentionBackward(
@@ -237,7 +242,10 @@ public func multiHeadSelfAttention(
             k: AttentionOperand(qkv.value, column: c), v: AttentionOperand(qkv.value, column: 2 * c),
             dq: AttentionGradient(dqkv, column: 0), dk: AttentionGradient(dqkv, column: c),
             dv: AttentionGradient(dqkv, column: 2 * c), probabilities: probabilities.data, batch: b, heads: numHeads,
-            n: n, m: n, headDim: c / numHeads)
+            n: rows, m: n, headDim: c / numHeads)
+        for bi in 0..<b {
+            for row in rows..<n { (dqkv.data + (bi * n + row) * 3 * c).update(repeating: 0, count: c) }
+        }
         return [dqkv]
     }
 }

@@ -68,7 +68,7 @@ public struct ImageClassifier {
     /// Logits and the pooled representation the head reads, for a batch of images
     /// [B, 3, H, W] -> ([B, numClasses], [B, D]).
     public func logitsAndFeatures(_ images: Tensor) -> (logits: Tensor, features: Tensor) {
-        let pooled = model.pooled(model.forwardFeatures(images))
+        let pooled = model.pooledFeatures(images)
         return (model.head.map { $0(pooled).value } ?? pooled.value, pooled.value)
     }
 

@@ -94,12 +94,18 @@ public struct ViTConfig: Sendable, Equatable, Codable {
     /// pass without gradients: tokens x (6 widths + the MLP width) floats.
     public func inferenceBytesPerImage(tokens: Int) -> Int { tokens * (6 * dim + hiddenDim) * 4 }
 
-    /// Multiply-accumulates per image, in billions (matrix products only), times two.
+    /// Multiply-accumulates per image, in billions (matrix products only), times two: those
+    /// the classifier runs, whose last block computes the class token's output alone with
+    /// the token pool (`VisionTransformer.pooledFeatures`).
     public var gflops: Double {
         let n = Double(numPatches + 1), c = Double(dim), h = Double(hiddenDim)
         let patch = Double(numPatches) * Double(inChannels * patchSize * patchSize) * c
-        let perBlock = n * c * 3 * c + 2 * n * n * c + n * c * c + 2 * n * c * h
-        return 2 * (patch + Double(depth) * perBlock + c * Double(numClasses)) / 1e9
+        /// A block whose first `q` tokens' outputs are kept.
+        func block(queries q: Double) -> Double { n * c * 3 * c + 2 * q * n * c + q * c * c + 2 * q * c * h }
+        let blocks =
+            pool == .token && depth > 0
+            ? Double(depth - 1) * block(queries: n) + block(queries: 1) : Double(depth) * block(queries: n)
+        return 2 * (patch + blocks + c * Double(numClasses)) / 1e9
     }
 }
 
@@ -259,8 +265,22 @@ public struct VisionTransformer: Layer {
         return head.map { $0(pooled) } ?? pooled
     }
 
+    /// The pooled representation the head reads, from images: [B, C, H, W] -> [B, D], the
+    /// values of `pooled(forwardFeatures(images))`. With the token pool the last block
+    /// computes the class token's output alone (`TransformerBlock.firstTokens`), as nothing
+    /// else reaches the head.
+    public func pooledFeatures(_ images: Tensor) -> Variable {
+        guard config.pool == .token, let last = blocks.blocks.last else { return pooled(forwardFeatures(images)) }
+        var x = embed(images)
+        for block in blocks.blocks.dropLast() { x = block(x) }
+        return norm(last.firstTokens(x)).reshaped([x.shape[0], config.dim])
+    }
+
     /// images [B, C, H, W] -> logits [B, numClasses].
-    public func callAsFunction(_ images: Tensor) -> Variable { forwardHead(forwardFeatures(images)) }
+    public func callAsFunction(_ images: Tensor) -> Variable {
+        let pooled = pooledFeatures(images)
+        return head.map { $0(pooled) } ?? pooled
+    }
 
     public var parameters: NamedParameters {
         scoped("patch_embed", patchEmbed) + [("cls_token", clsToken), ("pos_embed", posEmbed)]

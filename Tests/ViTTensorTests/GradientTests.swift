@@ -126,6 +126,26 @@ func checkGradients(
         checkGradients("self-attention over 11 tokens", [normal([2, 11, 18])]) {
             multiHeadSelfAttention(qkv: $0[0], numHeads: 2)
         }
+        // The first two tokens' queries over all five tokens, unmasked and with a causal mask
+        // [N, N] (rows 0 and 1 read): the other tokens' queries get no gradient.
+        checkGradients("self-attention of the first 2 queries", [qkv]) {
+            multiHeadSelfAttention(qkv: $0[0], numHeads: 2, queries: 2)
+        }
+        let causal = Tensor(shape: [5, 5], values: (0..<25).map { $0 % 5 > $0 / 5 ? -1e30 : 0 })
+        checkGradients("causal self-attention of the first 2 queries", [qkv]) {
+            multiHeadSelfAttention(qkv: $0[0], numHeads: 2, mask: causal, queries: 2)
+        }
+        let firstQueries = Variable(qkv, requiresGradient: true)
+        recordingGradients { multiHeadSelfAttention(qkv: firstQueries, numHeads: 2, queries: 2).sum() }.backward()
+        let queryGradient = firstQueries.gradient!.scalars
+        var laterQueries: [Float] = []
+        for item in 0..<2 {
+            for row in 2..<5 {
+                let start = (item * 5 + row) * 18
+                laterQueries += queryGradient[start..<(start + 6)]
+            }
+        }
+        #expect(laterQueries.allSatisfy { $0 == 0 }, "\(laterQueries)")
     }
 
     @Test mutating func silu() {

@@ -58,6 +58,44 @@ let visionGolden = repositoryPath("Tests/ViTVisionTests/Golden")
         #expect(order(logits) == order(expected))
     }
 
+    /// The class token's output alone in the last block (`pooledFeatures`, which the
+    /// logits use) against every token's (`forwardFeatures`, then `pooled`): with our
+    /// product kernels the same pooled features bit for bit, each row's sums being formed
+    /// in the same order. OpenBLAS (SWIFTVIT_GEMM=openblas) may take another kernel for a
+    /// product of one row per image and round differently: within 1e-5 of the features'
+    /// scale, the bound docs/ARCHITECTURE.md sets for its splits ("Threads").
+    @Test(arguments: models) func lastBlockOnTheClassTokenAloneGivesTheSameBits(model name: String) throws {
+        let model = try ImageClassifier.load(path: "\(visionGolden)/\(name)").model
+        let golden = try SafeTensorsFile(path: "\(visionGolden)/\(name)/golden.safetensors")
+        for input in ["inputs", "inputs_48x80"] {
+            let x = try golden.tensor(input)
+            let everyToken = model.pooled(model.forwardFeatures(x)).value
+            let classTokenAlone = model.pooledFeatures(x).value
+            if productKernelName.hasPrefix("openblas") {
+                let scale = everyToken.scalars.map { Swift.abs($0) }.max() ?? 0
+                let check = compare(classTokenAlone, everyToken, atol: 1e-5 * scale)
+                #expect(check.passed, "\(name), \(input): \(check)")
+            } else {
+                #expect(classTokenAlone.scalars == everyToken.scalars, "\(name), \(input)")
+            }
+        }
+    }
+
+    /// ViT-B/16 at 224 (197 tokens, width 768, MLP 3072, 1000 classes), by hand in
+    /// multiply-adds: patches 196 x 768 x 768 = 115,605,504; a block 197 x 768 x 2304 +
+    /// 2 x 197^2 x 768 + 197 x 768^2 + 2 x 197 x 768 x 3072 = 1,453,954,560; the last block
+    /// with the class token alone 197 x 768 x 2304 + 2 x 197 x 768 + 768^2 + 2 x 768 x 3072 =
+    /// 354,196,992; the head 768,000. Twice their sum: 32.928 GFLOP (35.128 with every token
+    /// in the last block, the average pool's count).
+    @Test func productCountsOfViTBase() {
+        var config = ViTConfig(
+            imageSize: 224, patchSize: 16, dim: 768, depth: 12, numHeads: 12, hiddenDim: 3072, numClasses: 1000,
+            layerNormEps: 1e-6)
+        #expect(Swift.abs(config.gflops - 32.928_141_312) < 1e-9)
+        config.pool = .avg
+        #expect(Swift.abs(config.gflops - 35.127_656_448) < 1e-9)
+    }
+
     @Test func savedAndReloadedModelIsIdentical() throws {
         let classifier = try ImageClassifier.load(path: "\(visionGolden)/hf-vit")
         let folder = makeTemporaryFolder()

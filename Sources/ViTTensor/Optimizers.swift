@@ -101,7 +101,7 @@ public func clipGradientNorm(_ parameters: NamedParameters, maxNorm: Float) -> F
     var total = 0.0
     for (_, variable) in parameters.trainable {
         guard let g = variable.gradient else { continue }
-        for i in 0..<g.count { total += Double(g.data[i]) * Double(g.data[i]) }
+        total += sumOfSquaresInDouble(g.data, n: g.count)
     }
     let norm = Float(total.squareRoot())
     let factor = maxNorm / (norm + 1e-6)

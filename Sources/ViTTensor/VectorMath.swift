@@ -204,6 +204,25 @@ func rowSum(_ x: UnsafePointer<Float>, n: Int, minus shift: Float = 0, squared: 
     return total
 }
 
+/// The sum of x[i]^2 for i in 0..<n in Double, on four running sums (element i goes to sum
+/// i % 4 until the last whole group of four, the rest to their total): a norm over millions
+/// of gradients without one chain of dependent additions, 3-4 cycles each.
+func sumOfSquaresInDouble(_ x: UnsafePointer<Float>, n: Int) -> Double {
+    var lanes = SIMD4<Double>(repeating: 0)
+    var i = 0
+    while i + 4 <= n {
+        let v = SIMD4<Double>(Double(x[i]), Double(x[i + 1]), Double(x[i + 2]), Double(x[i + 3]))
+        lanes += v * v
+        i += 4
+    }
+    var total = lanes.sum()
+    while i < n {
+        total += Double(x[i]) * Double(x[i])
+        i += 1
+    }
+    return total
+}
+
 /// The sum of x[i] y[i] for i in 0..<n, on eight lanes as `rowSum` adds.
 @inline(__always)
 func rowDot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, n: Int) -> Float {

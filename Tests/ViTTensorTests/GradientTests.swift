@@ -255,6 +255,13 @@ func checkGradients(
         #expect(Swift.abs(clipGradientNorm(set, maxNorm: 1) - 5) < 1e-6)
         let g = set[0].variable.gradient!
         #expect(Swift.abs(g[0] - 0.6) < 1e-5 && Swift.abs(g[1] - 0.8) < 1e-5)
+        // Gradients 1...11 (two groups of four, then three) and 0.5 in a second parameter:
+        // 506 + 0.25, norm sqrt(506.25) = 22.5, under the bound, so nothing is scaled.
+        let eleven = Array(1...11).map(Float.init)
+        let two =
+            parameterSet(Array(repeating: 0, count: 11), gradient: eleven) + parameterSet([0], gradient: [0.5])
+        #expect(clipGradientNorm(two, maxNorm: 100) == 22.5)
+        #expect(two[0].variable.gradient!.scalars == eleven)
     }
 
     @Test func frozenParametersGetNoGradient() {

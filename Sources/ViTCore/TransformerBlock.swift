@@ -109,6 +109,16 @@ public struct TransformerEncoder: Layer {
         return x
     }
 
+    /// The outputs of the first `count` tokens only: x [B, N, C] -> [B, count, C], the rows
+    /// `callAsFunction` gives there. Every block but the last runs on all tokens; the last
+    /// runs as `TransformerBlock.firstTokens`. Needs at least one block.
+    public func firstTokens(_ x: Variable, count: Int = 1, mask: Tensor? = nil) -> Variable {
+        precondition(!blocks.isEmpty, "the first tokens of an encoder without blocks")
+        var x = x
+        for block in blocks.dropLast() { x = block(x, mask: mask) }
+        return blocks[blocks.count - 1].firstTokens(x, count: count, mask: mask)
+    }
+
     public var parameters: NamedParameters {
         blocks.enumerated().flatMap { scoped("\($0.offset)", $0.element) }
     }

@@ -69,7 +69,7 @@ public struct ImageClassifier {
     /// [B, 3, H, W] -> ([B, numClasses], [B, D]).
     public func logitsAndFeatures(_ images: Tensor) -> (logits: Tensor, features: Tensor) {
         let pooled = model.pooledFeatures(images)
-        return (model.head.map { $0(pooled).value } ?? pooled.value, pooled.value)
+        return (model.headOutput(pooled).value, pooled.value)
     }
 
     /// Softmax probabilities for a batch of images [B, 3, H, W] -> [B, numClasses].

@@ -259,28 +259,24 @@ public struct VisionTransformer: Layer {
         }
     }
 
+    /// The head on a pooled representation: [B, D] -> [B, numClasses] (the representation
+    /// itself when the model has no head).
+    public func headOutput(_ pooled: Variable) -> Variable { head.map { $0(pooled) } ?? pooled }
+
     /// The pooled representation and the head: [B, N + 1, D] -> [B, numClasses].
-    public func forwardHead(_ features: Variable) -> Variable {
-        let pooled = pooled(features)
-        return head.map { $0(pooled) } ?? pooled
-    }
+    public func forwardHead(_ features: Variable) -> Variable { headOutput(pooled(features)) }
 
     /// The pooled representation the head reads, from images: [B, C, H, W] -> [B, D], the
     /// values of `pooled(forwardFeatures(images))`. With the token pool the last block
-    /// computes the class token's output alone (`TransformerBlock.firstTokens`), as nothing
-    /// else reaches the head.
+    /// computes the class token's output alone (`TransformerEncoder.firstTokens`), as
+    /// nothing else reaches the head.
     public func pooledFeatures(_ images: Tensor) -> Variable {
-        guard config.pool == .token, let last = blocks.blocks.last else { return pooled(forwardFeatures(images)) }
-        var x = embed(images)
-        for block in blocks.blocks.dropLast() { x = block(x) }
-        return norm(last.firstTokens(x)).reshaped([x.shape[0], config.dim])
+        guard config.pool == .token, !blocks.blocks.isEmpty else { return pooled(forwardFeatures(images)) }
+        return norm(blocks.firstTokens(embed(images))).reshaped([images.shape[0], config.dim])
     }
 
     /// images [B, C, H, W] -> logits [B, numClasses].
-    public func callAsFunction(_ images: Tensor) -> Variable {
-        let pooled = pooledFeatures(images)
-        return head.map { $0(pooled) } ?? pooled
-    }
+    public func callAsFunction(_ images: Tensor) -> Variable { headOutput(pooledFeatures(images)) }
 
     public var parameters: NamedParameters {
         scoped("patch_embed", patchEmbed) + [("cls_token", clsToken), ("pos_embed", posEmbed)]
